@@ -1,0 +1,29 @@
+// Package nft programs the netfilter rules of synproxy-lite through
+// github.com/google/nftables, in a table of its own ("inet synproxy_lite" by
+// default) that is created at start, deleted at stop, and deleted again at
+// the next start when a crash left it behind.
+//
+// The rules, in a filter chain at the prerouting hook, priority raw (-300:
+// after defragmentation, before connection tracking and NAT):
+//
+//	fib daddr type local tcp dport P tcp flags & (fin|syn|rst|ack) == syn  queue      # every SYN
+//	fib daddr type local tcp dport P socket mark M                         accept     # handed-off connections
+//	fib daddr type local tcp dport P                                       queue      # handshake ACKs, strays
+//
+// A handed-off connection is a kernel socket carrying the mark M (SO_MARK),
+// so once it exists its packets reach it directly and never the queue. Every
+// other segment to the port goes to userspace, where the cookie is checked;
+// the kernel's own TCP stack never sees a protected SYN and therefore never
+// answers one.
+//
+// Queueing uses the nft "queue" expression when the kernel has nft_queue and
+// otherwise the xtables NFQUEUE target (revision 3) through nft_compat, which
+// is what kernels built without CONFIG_NFT_QUEUE offer. Install probes which
+// one works and reports it.
+//
+// With FailOpen, the queue rule carries the bypass flag: while no process
+// listens on the queue (the daemon died) the kernel accepts the packets
+// instead of dropping them. A nat chain then sends those SYNs to the
+// Fallback address (the backend), so service continues without SYN
+// protection until the daemon is back.
+package nft

@@ -1,0 +1,362 @@
+package nft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
+	"golang.org/x/sys/unix"
+
+	"github.com/synproxy-lite/synproxy-lite/driver"
+)
+
+// DefaultTable is the name of the table synproxy-lite owns.
+const DefaultTable = "synproxy_lite"
+
+// DefaultMark is the socket mark handed-off connections carry.
+const DefaultMark = 0x53504c /* "SPL" */
+
+// Config describes the rules. Port and QueueTotal must be set.
+type Config struct {
+	// Table is the table's name in the inet family. Empty means DefaultTable.
+	Table string
+	// Port is the protected TCP port.
+	Port uint16
+	// QueueNum is the first netfilter queue; QueueTotal queues from it are
+	// balanced by flow hash (both directions of a flow land on one queue).
+	QueueNum, QueueTotal uint16
+	// Mark is the socket mark of handed-off connections. Zero means
+	// DefaultMark.
+	Mark uint32
+	// FailOpen sets the queue bypass flag: with no listener on a queue the
+	// kernel accepts the packets instead of dropping them.
+	FailOpen bool
+	// Fallback, when valid and FailOpen is set, is where bypassed SYNs are
+	// sent by destination NAT (normally the backend). Without it bypassed
+	// packets go to whatever the kernel has on the protected port.
+	Fallback netip.AddrPort
+	// NetNS, when non-zero, is a file descriptor of the network namespace to
+	// program instead of the current one.
+	NetNS int
+}
+
+func (c *Config) table() string {
+	if c.Table == "" {
+		return DefaultTable
+	}
+	return c.Table
+}
+
+func (c *Config) mark() uint32 {
+	if c.Mark == 0 {
+		return DefaultMark
+	}
+	return c.Mark
+}
+
+// QueueMethod is how packets are queued to userspace.
+type QueueMethod int
+
+const (
+	// QueueXT is the xtables NFQUEUE target run by nft_compat.
+	QueueXT QueueMethod = iota
+	// QueueNative is the nft queue expression (nft_queue).
+	QueueNative
+)
+
+func (m QueueMethod) String() string {
+	if m == QueueNative {
+		return "nft queue expression"
+	}
+	return "xt NFQUEUE target via nft compat"
+}
+
+// rule is one rule: what nft would print, and its expressions.
+type rule struct {
+	text  string
+	exprs []expr.Any
+}
+
+type chain struct {
+	name     string
+	typ      nftables.ChainType
+	hook     *nftables.ChainHook
+	prio     *nftables.ChainPriority
+	prioText string
+	rules    []rule
+}
+
+func (c *Config) validate() error {
+	if c.Port == 0 {
+		return errors.New("nft: port must be set")
+	}
+	if c.QueueTotal == 0 {
+		return errors.New("nft: at least one queue is needed")
+	}
+	if uint32(c.QueueNum)+uint32(c.QueueTotal)-1 > 0xffff {
+		return errors.New("nft: queue numbers exceed 65535")
+	}
+	return nil
+}
+
+func cmpEq(reg uint32, b []byte) *expr.Cmp {
+	return &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: b}
+}
+
+func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
+
+func ne32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+
+// match expressions shared by every rule: local destination, TCP, port.
+func (c *Config) baseMatch() (string, []expr.Any) {
+	return fmt.Sprintf("fib daddr type local meta l4proto tcp tcp dport %d", c.Port), []expr.Any{
+		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+		cmpEq(1, ne32(unix.RTN_LOCAL)),
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		cmpEq(1, []byte{unix.IPPROTO_TCP}),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		cmpEq(1, be16(c.Port)),
+	}
+}
+
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+)
+
+func synOnly() (string, []expr.Any) {
+	return "tcp flags & (fin|syn|rst|ack) == syn", []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1,
+			Mask: []byte{tcpFIN | tcpSYN | tcpRST | tcpACK}, Xor: []byte{0}},
+		cmpEq(1, []byte{tcpSYN}),
+	}
+}
+
+// queueStmt returns the queue statement for method m.
+func (c *Config) queueStmt(m QueueMethod) (string, expr.Any) {
+	var text string
+	if c.QueueTotal > 1 {
+		text = fmt.Sprintf("queue num %d-%d", c.QueueNum, c.QueueNum+c.QueueTotal-1)
+	} else {
+		text = fmt.Sprintf("queue num %d", c.QueueNum)
+	}
+	if c.FailOpen {
+		text += " bypass"
+	}
+	if m == QueueNative {
+		q := &expr.Queue{Num: c.QueueNum, Total: c.QueueTotal}
+		if c.FailOpen {
+			q.Flag = expr.QueueFlagBypass
+		}
+		return text, q
+	}
+	return text + "  # xt NFQUEUE v3", nfqueueTarget(c.QueueNum, c.QueueTotal, c.FailOpen)
+}
+
+// nfqueueTarget is the xtables NFQUEUE target, revision 3. Its info is
+// struct xt_NFQ_info_v3 { __u16 queuenum; __u16 queues_total; __u16 flags; }
+// in host byte order.
+func nfqueueTarget(num, total uint16, bypass bool) *expr.Target {
+	info := make(xt.Unknown, 6)
+	binary.NativeEndian.PutUint16(info[0:], num)
+	binary.NativeEndian.PutUint16(info[2:], total)
+	var flags uint16
+	if bypass {
+		flags |= 0x01 // NFQ_FLAG_BYPASS
+	}
+	binary.NativeEndian.PutUint16(info[4:], flags)
+	return &expr.Target{Name: "NFQUEUE", Rev: 3, Info: &info}
+}
+
+func (c *Config) chains(m QueueMethod) []chain {
+	baseText, base := c.baseMatch()
+	synText, syn := synOnly()
+	qText, q := c.queueStmt(m)
+	join := func(parts ...[]expr.Any) []expr.Any {
+		var out []expr.Any
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	counter := func() []expr.Any { return []expr.Any{&expr.Counter{}} }
+	pre := chain{
+		name: "prerouting", typ: nftables.ChainTypeFilter,
+		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityRaw, prioText: "raw",
+		rules: []rule{
+			{baseText + " " + synText + " counter " + qText,
+				join(base, syn, counter(), []expr.Any{q})},
+			{baseText + fmt.Sprintf(" socket mark 0x%08x counter accept", c.mark()),
+				join(base, []expr.Any{
+					&expr.Socket{Key: expr.SocketKeyMark, Register: 1},
+					cmpEq(1, ne32(c.mark())),
+				}, counter(), []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}})},
+			{baseText + " counter " + qText, join(base, counter(), []expr.Any{q})},
+		},
+	}
+	chains := []chain{pre}
+	if c.FailOpen && c.Fallback.IsValid() {
+		fb := c.Fallback
+		addr := fb.Addr().Unmap()
+		nfproto, fam, famText := uint8(unix.NFPROTO_IPV4), uint32(unix.NFPROTO_IPV4), "ipv4"
+		to := fmt.Sprintf("%s:%d", addr, fb.Port())
+		if addr.Is6() {
+			nfproto, fam, famText = unix.NFPROTO_IPV6, unix.NFPROTO_IPV6, "ipv6"
+			to = fmt.Sprintf("[%s]:%d", addr, fb.Port())
+		}
+		nat := chain{
+			name: "failopen", typ: nftables.ChainTypeNAT,
+			hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityNATDest, prioText: "dstnat",
+			rules: []rule{{
+				"meta nfproto " + famText + " " + baseText + " " + synText + " counter dnat " + famText + " to " + to,
+				join([]expr.Any{
+					&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+					cmpEq(1, []byte{nfproto}),
+				}, base, syn, counter(), []expr.Any{
+					&expr.Immediate{Register: 1, Data: addr.AsSlice()},
+					&expr.Immediate{Register: 2, Data: be16(fb.Port())},
+					&expr.NAT{Type: expr.NATTypeDestNAT, Family: fam, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+				}),
+			}},
+		}
+		chains = append(chains, nat)
+	}
+	return chains
+}
+
+// Render returns the ruleset as nft would list it, for --dry-run.
+func Render(cfg *Config, m QueueMethod) (string, error) {
+	if err := cfg.validate(); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s {\n", cfg.table())
+	for i, ch := range cfg.chains(m) {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		typ := "filter"
+		if ch.typ == nftables.ChainTypeNAT {
+			typ = "nat"
+		}
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype %s hook prerouting priority %s; policy accept;\n", ch.name, typ, ch.prioText)
+		for _, r := range ch.rules {
+			fmt.Fprintf(&b, "\t\t%s\n", r.text)
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("}\n")
+	return b.String(), nil
+}
+
+func (c *Config) conn() (*nftables.Conn, error) {
+	var opts []nftables.ConnOption
+	if c.NetNS != 0 {
+		opts = append(opts, nftables.WithNetNSFd(c.NetNS))
+	}
+	cc, err := nftables.New(opts...)
+	return cc, driver.NewOpError("open nftables netlink", err)
+}
+
+// ProbeQueue reports whether the kernel accepts the nft queue expression,
+// by validating it in a table that the same transaction never commits
+// when it fails (and deletes when it succeeds).
+func ProbeQueue(cfg *Config) (QueueMethod, error) {
+	cc, err := cfg.conn()
+	if err != nil {
+		return QueueXT, err
+	}
+	t := cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table() + "_probe"})
+	ch := cc.AddChain(&nftables.Chain{Name: "probe", Table: t})
+	cc.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{&expr.Queue{Num: cfg.QueueNum, Total: 1}}})
+	if err := cc.Flush(); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return QueueXT, driver.NewOpError("probe nft queue", err)
+		}
+		return QueueXT, nil
+	}
+	cc.DelTable(t)
+	return QueueNative, driver.NewOpError("delete probe table", cc.Flush())
+}
+
+// Remove deletes the table if it exists. It reports whether it did.
+func Remove(cfg *Config) (bool, error) {
+	cc, err := cfg.conn()
+	if err != nil {
+		return false, err
+	}
+	tables, err := cc.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return false, driver.NewOpError("list nft tables", err)
+	}
+	for _, t := range tables {
+		if t.Name == cfg.table() {
+			cc.DelTable(t)
+			if err := cc.Flush(); err != nil {
+				return false, driver.NewOpError("delete nft table "+t.Name, err)
+			}
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Rules is an installed ruleset.
+type Rules struct {
+	cfg    Config
+	Method QueueMethod
+	// Stale is set when Install found and removed a table that an earlier
+	// run left behind.
+	Stale bool
+}
+
+// Install removes a stale table, probes the queue method and installs the
+// ruleset in one transaction.
+func Install(cfg *Config) (*Rules, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	stale, err := Remove(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ProbeQueue(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := cfg.conn()
+	if err != nil {
+		return nil, err
+	}
+	t := cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()})
+	for _, ch := range cfg.chains(m) {
+		c := cc.AddChain(&nftables.Chain{Name: ch.name, Table: t, Type: ch.typ, Hooknum: ch.hook,
+			Priority: ch.prio, Policy: policyAccept()})
+		for _, r := range ch.rules {
+			cc.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: r.exprs})
+		}
+	}
+	if err := cc.Flush(); err != nil {
+		return nil, driver.NewOpError("install nft table "+cfg.table(), err)
+	}
+	return &Rules{cfg: *cfg, Method: m, Stale: stale}, nil
+}
+
+func policyAccept() *nftables.ChainPolicy {
+	p := nftables.ChainPolicyAccept
+	return &p
+}
+
+// Remove deletes the installed table. It is idempotent.
+func (r *Rules) Remove() error {
+	_, err := Remove(&r.cfg)
+	return err
+}

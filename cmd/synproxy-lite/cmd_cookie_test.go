@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+const specKeyHex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(context.Background(), args, &o, &e)
+	return o.String(), e.String(), code
+}
+
+// The worked examples of the specification (§6), through the command line.
+func TestCookieEncodeKnownAnswers(t *testing.T) {
+	for _, c := range []struct {
+		saddr, daddr, sport, dport, seq, mss, count string
+		want                                        string
+	}{
+		{"192.0.2.1", "198.51.100.7", "12345", "80", "1000", "1460", "5", `{"isn":4185536808,"mss":1460,"mss_index":3,"count":5}`},
+		{"192.0.2.1", "198.51.100.7", "12345", "80", "1000", "0", "5", `{"isn":4185536805,"mss":536,"mss_index":0,"count":5}`},
+		{"10.0.0.1", "10.0.0.2", "40000", "443", "4294967295", "1300", "4294967295", `{"isn":2112870097,"mss":1300,"mss_index":1,"count":4294967295}`},
+		{"203.0.113.9", "192.0.2.80", "65535", "8080", "305419896", "1452", "286330", `{"isn":548715145,"mss":1440,"mss_index":2,"count":286330}`},
+		{"2001:db8::1", "2001:db8::2", "40000", "443", "123456789", "1440", "71600", `{"isn":3344030359,"mss":1440,"mss_index":2,"count":71600}`},
+		{"2001:db8::1", "2001:db8::2", "40000", "443", "123456789", "9000", "71600", `{"isn":3344030360,"mss":8940,"mss_index":3,"count":71600}`},
+		{"fe80::1", "fe80::2", "1", "65535", "0", "1219", "255", `{"isn":874723556,"mss":1220,"mss_index":0,"count":255}`},
+	} {
+		out, errOut, code := runCmd(t, "cookie", "encode", "--key", specKeyHex, "--saddr", c.saddr, "--daddr", c.daddr,
+			"--sport", c.sport, "--dport", c.dport, "--seq", c.seq, "--mss", c.mss, "--count", c.count)
+		if code != 0 || strings.TrimSpace(out) != c.want {
+			t.Errorf("encode %v: exit %d, out %q, err %q; want %s", c, code, out, errOut, c.want)
+		}
+	}
+}
+
+func TestCookieCheck(t *testing.T) {
+	base := []string{"cookie", "check", "--key", specKeyHex, "--saddr", "192.0.2.1", "--daddr", "198.51.100.7", "--sport", "12345", "--dport", "80"}
+	for _, c := range []struct {
+		seq, cookie, count string
+		code               int
+		want               map[string]any
+	}{
+		{"1000", "4185536808", "5", 0, map[string]any{"valid": true, "mss": 1460.0, "mss_index": 3.0, "count": 5.0, "age": 0.0}},
+		{"1000", "4185536808", "6", 0, map[string]any{"valid": true, "mss": 1460.0, "mss_index": 3.0, "count": 5.0, "age": 1.0}},
+		{"1000", "4185536808", "7", 1, map[string]any{"valid": false, "reason": "stale"}},
+		{"1000", "4185536808", "4", 1, map[string]any{"valid": false, "reason": "stale"}},
+		{"1000", "4185536809", "5", 1, map[string]any{"valid": false, "reason": "mss-index"}},
+		{"1001", "4185536808", "5", 0, map[string]any{"valid": true, "mss": 1440.0, "mss_index": 2.0, "count": 5.0, "age": 0.0}},
+		{"0x3e8", "0xf97a3928", "5", 0, map[string]any{"valid": true, "mss": 1460.0, "mss_index": 3.0, "count": 5.0, "age": 0.0}},
+	} {
+		out, errOut, code := runCmd(t, append(base, "--seq", c.seq, "--cookie", c.cookie, "--count", c.count)...)
+		var got map[string]any
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("check %v: output %q (stderr %q): %v", c, out, errOut, err)
+		}
+		if code != c.code || len(got) != len(c.want) {
+			t.Errorf("check %v: exit %d, %v; want exit %d, %v", c, code, got, c.code, c.want)
+			continue
+		}
+		for k, v := range c.want {
+			if got[k] != v {
+				t.Errorf("check %v: %s = %v, want %v", c, k, got[k], v)
+			}
+		}
+	}
+}
+
+func TestCookieExplain(t *testing.T) {
+	base := []string{"cookie", "explain", "--key", specKeyHex, "--saddr", "2001:db8::1", "--daddr", "2001:db8::2", "--sport", "40000", "--dport", "443", "--seq", "123456789"}
+	out, _, code := runCmd(t, append(base, "--cookie", "3344030360", "--count", "71601")...)
+	for _, want := range []string{"IPv6", "0ff3661e", "age", "8940", "verdict: valid, MSS 8940, made in slot 71600, age 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	out, _, code = runCmd(t, append(base, "--cookie", "3344030360", "--count", "71602")...)
+	if code != 1 || !strings.Contains(out, "verdict: invalid (stale)") {
+		t.Errorf("stale explain: exit %d\n%s", code, out)
+	}
+	out, _, code = runCmd(t, append(base, "--cookie", "3344030361", "--count", "71600")...)
+	if code != 1 || !strings.Contains(out, "verdict: invalid (mss-index)") {
+		t.Errorf("forged explain: exit %d\n%s", code, out)
+	}
+}
+
+func TestCookieBadFlags(t *testing.T) {
+	enc := []string{"cookie", "encode", "--key", specKeyHex, "--saddr", "192.0.2.1", "--daddr", "198.51.100.7", "--sport", "1", "--dport", "2", "--seq", "3"}
+	for _, args := range [][]string{
+		{"cookie"},
+		{"cookie", "frobnicate"},
+		enc, // no --mss
+		append(append([]string{}, enc...), "--mss", "65536"),
+		append(append([]string{}, enc...), "--mss", "-1"),
+		append(append([]string{}, enc...), "--mss", "1460", "--count", "4294967296"),
+		append(append([]string{}, enc...), "--mss", "1460", "--bogus", "1"),
+		append(append([]string{}, enc...), "--mss", "1460", "--cookie", "1"),
+		append(append([]string{}, enc...), "--mss", "1460", "extra"),
+		{"cookie", "encode", "--key", "abc", "--saddr", "192.0.2.1", "--daddr", "198.51.100.7", "--sport", "1", "--dport", "2", "--seq", "3", "--mss", "1"},
+		{"cookie", "encode", "--key", specKeyHex, "--saddr", "192.0.2.1", "--daddr", "2001:db8::1", "--sport", "1", "--dport", "2", "--seq", "3", "--mss", "1"},
+		{"cookie", "encode", "--key", specKeyHex, "--saddr", "nonsense", "--daddr", "192.0.2.2", "--sport", "1", "--dport", "2", "--seq", "3", "--mss", "1"},
+		{"cookie", "check", "--key", specKeyHex, "--saddr", "192.0.2.1", "--daddr", "192.0.2.2", "--sport", "1", "--dport", "2", "--seq", "3"},
+	} {
+		out, errOut, code := runCmd(t, args...)
+		if code != 2 || out != "" {
+			t.Errorf("%v: exit %d, stdout %q; want exit 2 and no output", args, code, out)
+		}
+		if n := strings.Count(strings.TrimSpace(errOut), "\n"); len(args) > 2 && n != 0 {
+			t.Errorf("%v: error is %d lines, want one: %q", args, n+1, errOut)
+		}
+	}
+	// A leading zero is decimal, not octal.
+	out, _, _ := runCmd(t, append(append([]string{}, enc[:len(enc)-2]...), "--seq", "010", "--mss", "1460", "--count", "5")...)
+	ref, _, _ := runCmd(t, append(append([]string{}, enc[:len(enc)-2]...), "--seq", "10", "--mss", "1460", "--count", "5")...)
+	if out != ref || out == "" {
+		t.Errorf("--seq 010 gave %q, --seq 10 gave %q", out, ref)
+	}
+}

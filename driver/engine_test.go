@@ -1,0 +1,264 @@
+package driver_test
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/drivertest"
+)
+
+type recorder struct {
+	mu  sync.Mutex
+	hss []driver.Handshake
+	err error
+}
+
+func (r *recorder) Handoff(h *driver.Handshake) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := *h
+	c.Payload = append([]byte(nil), h.Payload...)
+	r.hss = append(r.hss, c)
+	return r.err
+}
+
+func (r *recorder) all() []driver.Handshake {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]driver.Handshake(nil), r.hss...)
+}
+
+type seg struct {
+	src, dst netip.AddrPort
+	seq, ack uint32
+	syn, ack_ bool
+	rst       bool
+	opts      []layers.TCPOption
+	payload   []byte
+}
+
+func build(t testing.TB, s seg) []byte {
+	t.Helper()
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(s.src.Port()), DstPort: layers.TCPPort(s.dst.Port()),
+		Seq: s.seq, Ack: s.ack, SYN: s.syn, ACK: s.ack_, RST: s.rst, Window: 64240, Options: s.opts}
+	buf := gopacket.NewSerializeBuffer()
+	o := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	var err error
+	if s.src.Addr().Is4() {
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP,
+			SrcIP: net.IP(s.src.Addr().AsSlice()), DstIP: net.IP(s.dst.Addr().AsSlice())}
+		tcp.SetNetworkLayerForChecksum(ip)
+		err = gopacket.SerializeLayers(buf, o, ip, tcp, gopacket.Payload(s.payload))
+	} else {
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
+			SrcIP: net.IP(s.src.Addr().AsSlice()), DstIP: net.IP(s.dst.Addr().AsSlice())}
+		tcp.SetNetworkLayerForChecksum(ip)
+		err = gopacket.SerializeLayers(buf, o, ip, tcp, gopacket.Payload(s.payload))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func linuxSYNOpts(mss uint16, ws uint8, tsval uint32) []layers.TCPOption {
+	m := binary.BigEndian.AppendUint16(nil, mss)
+	ts := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, tsval), 0)
+	return []layers.TCPOption{
+		{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: m},
+		{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2},
+		{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: ts},
+		{OptionType: layers.TCPOptionKindNop},
+		{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{ws}},
+	}
+}
+
+func tsOpt(tsval, tsecr uint32) []layers.TCPOption {
+	ts := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, tsval), tsecr)
+	return []layers.TCPOption{{OptionType: layers.TCPOptionKindNop}, {OptionType: layers.TCPOptionKindNop},
+		{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: ts}}
+}
+
+func startEngine(t *testing.T, rec *recorder) (*drivertest.Queue, *driver.Engine, *cookie.Ring) {
+	t.Helper()
+	ring, err := cookie.NewRing(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := drivertest.New(1, 16)
+	e, err := driver.New(fd, &driver.Config{Port: 8080, Ring: ring, Handoff: rec, WScale: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return fd.Queue(0), e, ring
+}
+
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing from the engine within 5s")
+	}
+	panic("unreachable")
+}
+
+func TestHandshake(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		client, server string
+		advMSS         uint16
+	}{
+		{"ipv4", "10.99.10.1:40000", "10.99.10.2:8080", 1460},
+		{"ipv6", "[fd00:99:10::1]:40000", "[fd00:99:10::2]:8080", 1440},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			q, e, ring := startEngine(t, rec)
+			cl, sv := netip.MustParseAddrPort(tc.client), netip.MustParseAddrPort(tc.server)
+			const cisn = 1000
+			q.Inject(build(t, seg{src: cl, dst: sv, seq: cisn, syn: true, opts: linuxSYNOpts(1460, 9, 0xaabbccdd)}))
+			if v := recv(t, q.Verdicts()); v.Verdict != driver.VerdictDrop {
+				t.Errorf("SYN verdict %v, want drop", v.Verdict)
+			}
+			sa := recv(t, q.Sent())
+			var pkt gopacket.Packet
+			if cl.Addr().Is4() {
+				pkt = gopacket.NewPacket(sa, layers.LayerTypeIPv4, gopacket.Default)
+			} else {
+				pkt = gopacket.NewPacket(sa, layers.LayerTypeIPv6, gopacket.Default)
+			}
+			if el := pkt.ErrorLayer(); el != nil {
+				t.Fatalf("SYN-ACK does not decode: %v", el.Error())
+			}
+			tcp := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+			if !tcp.SYN || !tcp.ACK || tcp.Window != 0 || tcp.Ack != cisn+1 || int(tcp.SrcPort) != 8080 || int(tcp.DstPort) != 40000 {
+				t.Fatalf("SYN-ACK header wrong: %+v", tcp)
+			}
+			// Checksums: gopacket recomputes over what we sent.
+			if cl.Addr().Is4() {
+				ip := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+				if ip.Flags != layers.IPv4DontFragment || ip.Id != 0 || ip.TTL != 64 {
+					t.Errorf("IPv4 header: flags %v id %d ttl %d", ip.Flags, ip.Id, ip.TTL)
+				}
+			}
+			// Options exactly as the kernel's synproxy: MSS, SACK-perm+TS, NOP+WS.
+			raw := tcp.Contents[20:]
+			if len(raw) != 20 || raw[0] != 2 || binary.BigEndian.Uint16(raw[2:]) != tc.advMSS ||
+				raw[4] != 4 || raw[5] != 2 || raw[6] != 8 || raw[7] != 10 ||
+				binary.BigEndian.Uint32(raw[12:]) != 0xaabbccdd || raw[16] != 1 || raw[17] != 3 || raw[19] != 7 {
+				t.Fatalf("SYN-ACK options % x", raw)
+			}
+			tsval := binary.BigEndian.Uint32(raw[8:])
+			if o := cookie.DecodeTSecr(tsval); !o.HasWScale || o.WScale != 9 || !o.SACK {
+				t.Errorf("timestamp cookie decodes to %+v", o)
+			}
+			tup := cookie.Tuple{Client: cl, Server: sv}
+			if v, _ := ring.Check(tup, cisn, tcp.Seq); !v.Valid {
+				t.Fatalf("SYN-ACK's cookie does not check: %+v", v)
+			}
+
+			// A forged ACK is dropped and counted.
+			q.Inject(build(t, seg{src: cl, dst: sv, seq: cisn + 1, ack: tcp.Seq + 12345, ack_: true, opts: tsOpt(1, tsval)}))
+			if v := recv(t, q.Verdicts()); v.Verdict != driver.VerdictDrop {
+				t.Errorf("forged ACK verdict %v", v.Verdict)
+			}
+			// The real ACK, carrying data, is handed over and given to the kernel.
+			q.Inject(build(t, seg{src: cl, dst: sv, seq: cisn + 1, ack: tcp.Seq + 1, ack_: true,
+				opts: tsOpt(0xaabbcd00, tsval), payload: []byte("GET / HTTP/1.0\r\n\r\n")}))
+			if v := recv(t, q.Verdicts()); v.Verdict != driver.VerdictAccept {
+				t.Errorf("valid ACK verdict %v, want accept", v.Verdict)
+			}
+			// A data segment queued before the socket existed goes to it too.
+			q.Inject(build(t, seg{src: cl, dst: sv, seq: cisn + 19, ack: tcp.Seq + 1, ack_: true, payload: []byte("x")}))
+			if v := recv(t, q.Verdicts()); v.Verdict != driver.VerdictAccept {
+				t.Errorf("follow-up verdict %v, want accept", v.Verdict)
+			}
+			hss := rec.all()
+			if len(hss) != 1 {
+				t.Fatalf("%d handoffs, want 1", len(hss))
+			}
+			h := hss[0]
+			want := driver.Handshake{Tuple: tup, ClientISN: cisn, ServerISN: tcp.Seq, MSS: map[bool]uint16{true: 1460, false: 1440}[cl.Addr().Is4()],
+				WScaleOK: true, ClientWScale: 9, ServerWScale: 7, SACKOK: true, Timestamps: true,
+				TSval: 0xaabbcd00, TSecr: tsval, Window: 64240}
+			got := h
+			got.Payload = nil
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("handshake\n got %+v\nwant %+v", got, want)
+			}
+			if string(h.Payload) != "GET / HTTP/1.0\r\n\r\n" {
+				t.Errorf("payload %q", h.Payload)
+			}
+			c := e.Counters()
+			if c.SYNReceived.Load() != 1 || c.SYNACKSent.Load() != 1 || c.CookieValid.Load() != 1 ||
+				c.CookieInvalid.Load() != 1 || c.InvalidHash.Load() != 1 || c.HandedOver.Load() != 1 || c.CookieRetrans.Load() != 1 {
+				t.Errorf("counters: syn %d synack %d valid %d invalid %d hash %d handed %d retrans %d",
+					c.SYNReceived.Load(), c.SYNACKSent.Load(), c.CookieValid.Load(), c.CookieInvalid.Load(),
+					c.InvalidHash.Load(), c.HandedOver.Load(), c.CookieRetrans.Load())
+			}
+		})
+	}
+}
+
+func TestSYNWithoutTimestamps(t *testing.T) {
+	q, _, _ := startEngine(t, &recorder{})
+	cl, sv := netip.MustParseAddrPort("10.99.10.1:40001"), netip.MustParseAddrPort("10.99.10.2:8080")
+	opts := []layers.TCPOption{
+		{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0x78}},
+		{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2},
+		{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{9}},
+	}
+	q.Inject(build(t, seg{src: cl, dst: sv, seq: 5, syn: true, opts: opts}))
+	sa := recv(t, q.Sent())
+	// Spec §4.3: a client without timestamps gets MSS only, doff 6.
+	if got := sa[20+12] >> 4; got != 6 {
+		t.Errorf("doff %d, want 6", got)
+	}
+	if o := sa[40:44]; o[0] != 2 || binary.BigEndian.Uint16(o[2:]) != 1460 {
+		t.Errorf("options % x", o)
+	}
+}
+
+func TestMalformedCounted(t *testing.T) {
+	q, e, _ := startEngine(t, &recorder{})
+	cl, sv := netip.MustParseAddrPort("10.99.10.1:40002"), netip.MustParseAddrPort("10.99.10.2:8080")
+	good := build(t, seg{src: cl, dst: sv, seq: 5, syn: true, opts: linuxSYNOpts(1460, 7, 1)})
+	badsum := append([]byte(nil), good...)
+	badsum[len(badsum)-1] ^= 0xff
+	// An MSS option whose length runs past the header; the window's low
+	// byte absorbs the change so the checksum stays right.
+	badopt := append([]byte(nil), good...)
+	badopt[20+21] += 36
+	badopt[20+15] -= 36
+	synfin := build(t, seg{src: cl, dst: sv, seq: 5, syn: true, ack_: true})
+	cases := [][]byte{{}, {0x45}, good[:30], badsum, {0x99, 1, 2, 3}, synfin, badopt}
+	for _, p := range cases {
+		q.Inject(p)
+		if v := recv(t, q.Verdicts()); v.Verdict != driver.VerdictDrop {
+			t.Errorf("malformed % x: verdict %v", p, v.Verdict)
+		}
+	}
+	if got := e.Counters().Malformed.Load(); got != uint64(len(cases)) {
+		t.Errorf("malformed counted %d, want %d", got, len(cases))
+	}
+	if e.Counters().SYNReceived.Load() != 0 {
+		t.Error("a malformed packet counted as a SYN")
+	}
+}

@@ -1,0 +1,14 @@
+// Package nfqueue is the netfilter-queue driver: packets come from the
+// kernel's nfnetlink_queue through github.com/florianl/go-nfqueue/v2, one
+// netlink socket per queue, verdicts go back in batches, and new packets
+// (SYN-ACKs) leave on raw IP sockets with sendmmsg.
+//
+// Several queues are balanced by the nft rule (queue num A-B, a flow hash),
+// one worker per queue. The queues are opened with the kernel's fail-open
+// flag when asked: a packet that finds the queue full is accepted instead of
+// dropped. Receive buffer overruns (ENOBUFS: the kernel could not deliver a
+// packet to the socket) are survived and counted.
+//
+// go-nfqueue allocates for every packet it parses; this driver adds no
+// allocation of its own per packet on receive, verdict or transmit.
+package nfqueue

@@ -1,0 +1,359 @@
+package nfqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	nfq "github.com/florianl/go-nfqueue/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/synproxy-lite/synproxy-lite/driver"
+)
+
+// Config configures the driver. Nil means the defaults.
+type Config struct {
+	// QueueNum is the first queue number; Queues queues from it are opened.
+	QueueNum uint16
+	// Queues is the number of queues (and workers). Zero means 1.
+	Queues int
+	// BatchSize is the largest burst. Zero means 64.
+	BatchSize int
+	// MaxQueueLen is the kernel-side length of each queue. Zero means 4096.
+	MaxQueueLen uint32
+	// FailOpen makes the kernel accept packets that find a queue full
+	// instead of dropping them.
+	FailOpen bool
+	// ReadBuffer is the netlink socket receive buffer in bytes. Zero means
+	// 8 MiB.
+	ReadBuffer int
+}
+
+// Driver is the nfqueue driver.
+type Driver struct {
+	queues   []*Queue
+	overruns atomic.Uint64
+	txErrs   atomic.Uint64
+}
+
+// Open binds the queues and opens the raw sockets.
+func Open(cfg *Config) (*Driver, error) {
+	c := Config{}
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Queues <= 0 {
+		c.Queues = 1
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 64
+	}
+	if c.MaxQueueLen == 0 {
+		c.MaxQueueLen = 4096
+	}
+	if c.ReadBuffer == 0 {
+		c.ReadBuffer = 8 << 20
+	}
+	d := &Driver{}
+	for i := 0; i < c.Queues; i++ {
+		q, err := openQueue(d, &c, c.QueueNum+uint16(i))
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.queues = append(d.queues, q)
+	}
+	return d, nil
+}
+
+// Name implements driver.Driver.
+func (d *Driver) Name() string { return "nfqueue" }
+
+// Queues implements driver.Driver.
+func (d *Driver) Queues() []driver.Queue {
+	qs := make([]driver.Queue, len(d.queues))
+	for i, q := range d.queues {
+		qs[i] = q
+	}
+	return qs
+}
+
+// Stats implements driver.Driver.
+func (d *Driver) Stats() driver.DriverStats {
+	return driver.DriverStats{Overruns: d.overruns.Load(), TxErrors: d.txErrs.Load()}
+}
+
+// Close implements driver.Driver.
+func (d *Driver) Close() error {
+	var errs []error
+	for _, q := range d.queues {
+		errs = append(errs, q.Close())
+	}
+	return errors.Join(errs...)
+}
+
+type rxItem struct {
+	id   uint32
+	data []byte
+}
+
+// mmsghdr is struct mmsghdr of sendmmsg(2).
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// Queue is one nfqueue with its raw sockets.
+type Queue struct {
+	d     *Driver
+	num   uint16
+	batch int
+	nf    *nfq.Nfqueue
+	rx    chan rxItem
+	done  chan struct{}
+	once  sync.Once
+	ctx   context.Context
+	stop  context.CancelFunc
+	fd4   int
+	fd6   int
+
+	// transmit scratch, allocated once
+	msgs []mmsghdr
+	iovs []unix.Iovec
+	sa4  []unix.RawSockaddrInet4
+	sa6  []unix.RawSockaddrInet6
+}
+
+func openQueue(d *Driver, c *Config, num uint16) (*Queue, error) {
+	q := &Queue{d: d, num: num, batch: c.BatchSize, rx: make(chan rxItem, 4*c.BatchSize),
+		done: make(chan struct{}), fd4: -1, fd6: -1,
+		msgs: make([]mmsghdr, c.BatchSize), iovs: make([]unix.Iovec, c.BatchSize),
+		sa4: make([]unix.RawSockaddrInet4, c.BatchSize), sa6: make([]unix.RawSockaddrInet6, c.BatchSize)}
+	var err error
+	if q.fd4, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
+		return nil, driver.NewOpError("open raw IPv4 socket", err)
+	}
+	if q.fd6, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
+		unix.Close(q.fd4)
+		return nil, driver.NewOpError("open raw IPv6 socket", err)
+	}
+	// IPPROTO_RAW implies IP_HDRINCL; say so explicitly for IPv6.
+	_ = unix.SetsockoptInt(q.fd6, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1)
+	for _, fd := range []int{q.fd4, q.fd6} {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	}
+	var flags uint32
+	if c.FailOpen {
+		flags |= nfq.NfQaCfgFlagFailOpen
+	}
+	q.nf, err = nfq.Open(&nfq.Config{NfQueue: num, MaxPacketLen: 0xffff, MaxQueueLen: c.MaxQueueLen,
+		Copymode: nfq.NfQnlCopyPacket, AfFamily: unix.AF_INET, Flags: flags})
+	if err != nil {
+		q.closeSockets()
+		return nil, driver.NewOpError(fmt.Sprintf("open nfqueue %d", num), err)
+	}
+	_ = q.nf.Con.SetReadBuffer(c.ReadBuffer)
+	q.ctx, q.stop = context.WithCancel(context.Background())
+	err = q.nf.RegisterWithErrorFunc(q.ctx, q.hook, q.onError)
+	if err != nil {
+		q.nf.Close()
+		q.closeSockets()
+		return nil, driver.NewOpError(fmt.Sprintf("bind nfqueue %d", num), err)
+	}
+	return q, nil
+}
+
+func (q *Queue) hook(a nfq.Attribute) int {
+	if a.PacketID == nil || a.Payload == nil {
+		return 0
+	}
+	select {
+	case q.rx <- rxItem{id: *a.PacketID, data: *a.Payload}:
+		return 0
+	case <-q.done:
+		return 1
+	}
+}
+
+func (q *Queue) onError(err error) int {
+	select {
+	case <-q.done:
+		return 1
+	default:
+	}
+	if errors.Is(err, unix.ENOBUFS) {
+		q.d.overruns.Add(1)
+		return 0
+	}
+	if q.ctx.Err() != nil {
+		return 1
+	}
+	// Timeouts and transient errors: keep receiving.
+	return 0
+}
+
+// ReadBatch implements driver.Queue.
+func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
+	var it rxItem
+	select {
+	case it = <-q.rx:
+	case <-q.done:
+		return 0, driver.ErrClosed
+	}
+	max := min(len(pkts), q.batch)
+	n := 0
+	for {
+		pkts[n] = driver.Packet{Data: it.data, ID: uint64(it.id)}
+		n++
+		if n == max {
+			return n, nil
+		}
+		select {
+		case it = <-q.rx:
+			continue
+		default:
+		}
+		return n, nil
+	}
+}
+
+// Release implements driver.Queue: runs of equal verdicts go back as one
+// batch verdict.
+func (q *Queue) Release(pkts []driver.Packet) error {
+	var firstErr error
+	for i := 0; i < len(pkts); {
+		j := i
+		for j+1 < len(pkts) && pkts[j+1].Verdict == pkts[i].Verdict {
+			j++
+		}
+		v := nfq.NfDrop
+		if pkts[i].Verdict == driver.VerdictAccept {
+			v = nfq.NfAccept
+		}
+		var err error
+		if j > i {
+			err = q.nf.SetVerdictBatch(uint32(pkts[j].ID), v)
+		} else {
+			err = q.nf.SetVerdict(uint32(pkts[i].ID), v)
+		}
+		if err != nil && firstErr == nil {
+			firstErr = driver.NewOpError(fmt.Sprintf("verdict on nfqueue %d", q.num), err)
+		}
+		i = j + 1
+	}
+	for i := range pkts {
+		pkts[i].Data = nil
+	}
+	return firstErr
+}
+
+// WriteBatch implements driver.Queue. Each buffer is an IPv4 or IPv6 packet
+// with a complete header; it goes out on the raw socket of its family.
+func (q *Queue) WriteBatch(bufs [][]byte) (int, error) {
+	sent := 0
+	for len(bufs) > 0 {
+		n := min(len(bufs), q.batch)
+		s, err := q.write(bufs[:n])
+		sent += s
+		if err != nil {
+			q.d.txErrs.Add(uint64(n - s))
+			return sent, err
+		}
+		bufs = bufs[n:]
+	}
+	return sent, nil
+}
+
+func (q *Queue) write(bufs [][]byte) (int, error) {
+	sent := 0
+	var firstErr error
+	for _, v6 := range [2]bool{false, true} {
+		m := 0
+		for _, b := range bufs {
+			if len(b) == 0 || (b[0]>>4 == 6) != v6 {
+				continue
+			}
+			if !v6 && len(b) < 20 || v6 && len(b) < 40 {
+				continue
+			}
+			h := &q.msgs[m]
+			q.iovs[m] = unix.Iovec{Base: &b[0]}
+			q.iovs[m].SetLen(len(b))
+			*h = mmsghdr{}
+			h.hdr.Iov = &q.iovs[m]
+			h.hdr.SetIovlen(1)
+			if v6 {
+				sa := &q.sa6[m]
+				*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6}
+				copy(sa.Addr[:], b[24:40])
+				h.hdr.Name = (*byte)(unsafe.Pointer(sa))
+				h.hdr.Namelen = unix.SizeofSockaddrInet6
+			} else {
+				sa := &q.sa4[m]
+				*sa = unix.RawSockaddrInet4{Family: unix.AF_INET}
+				copy(sa.Addr[:], b[16:20])
+				h.hdr.Name = (*byte)(unsafe.Pointer(sa))
+				h.hdr.Namelen = unix.SizeofSockaddrInet4
+			}
+			m++
+		}
+		fd := q.fd4
+		if v6 {
+			fd = q.fd6
+		}
+		for off := 0; off < m; {
+			r, _, errno := syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(fd),
+				uintptr(unsafe.Pointer(&q.msgs[off])), uintptr(m-off), 0, 0, 0)
+			if errno == unix.EINTR || errno == unix.EAGAIN {
+				continue
+			}
+			if errno != 0 {
+				// Skip the packet that failed (e.g. no route) and go on.
+				if firstErr == nil {
+					firstErr = driver.NewOpError("sendmmsg on raw socket", errno)
+				}
+				q.d.txErrs.Add(1)
+				off++
+				continue
+			}
+			sent += int(r)
+			off += int(r)
+		}
+	}
+	return sent, firstErr
+}
+
+// BatchSize implements driver.Queue.
+func (q *Queue) BatchSize() int { return q.batch }
+
+// Close implements driver.Queue.
+func (q *Queue) Close() error {
+	var err error
+	q.once.Do(func() {
+		close(q.done)
+		if q.stop != nil {
+			q.stop()
+		}
+		if q.nf != nil {
+			err = q.nf.Close()
+		}
+		q.closeSockets()
+	})
+	return err
+}
+
+func (q *Queue) closeSockets() {
+	if q.fd4 >= 0 {
+		unix.Close(q.fd4)
+		q.fd4 = -1
+	}
+	if q.fd6 >= 0 {
+		unix.Close(q.fd6)
+		q.fd6 = -1
+	}
+}

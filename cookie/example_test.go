@@ -1,0 +1,74 @@
+package cookie_test
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/synproxy-lite/synproxy-lite/cookie"
+)
+
+// A SYN arrives; its SYN-ACK carries the cookie as ISN. The client's ACK
+// brings it back in its acknowledgment number, and the check recovers the MSS.
+func ExampleKey_Check() {
+	key, _ := cookie.ParseKey("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	t := cookie.Tuple{
+		Client: netip.MustParseAddrPort("192.0.2.1:12345"),
+		Server: netip.MustParseAddrPort("198.51.100.7:80"),
+	}
+	const slot = 5 // the time slot; cookie.WallSlot(time.Now()) in a proxy
+
+	// SYN: seq 1000, MSS 1460.
+	isn, _ := key.Encode(t, 1000, 1460, slot)
+	fmt.Println("SYN-ACK seq:", isn)
+
+	// ACK: seq 1001, ack isn+1, one slot later.
+	v, _ := key.Check(t, 1001-1, isn+1-1, slot+1)
+	fmt.Printf("valid=%v mss=%d made in slot %d, age %d\n", v.Valid, v.MSS, v.Count, v.Age)
+
+	// Two slots later it is stale.
+	v, _ = key.Check(t, 1000, isn, slot+2)
+	fmt.Println("two slots later:", v.Reason)
+	// Output:
+	// SYN-ACK seq: 4185536808
+	// valid=true mss=1460 made in slot 5, age 1
+	// two slots later: stale
+}
+
+// The timestamp cookie keeps the options a cookie has no room for in the low
+// 6 bits of the SYN-ACK's TSval; the client echoes them in its ACK's TSecr.
+func ExampleTSval() {
+	syn := cookie.TSOptions{WScale: 7, HasWScale: true, SACK: true}
+	tsval := cookie.TSval(0x12345678, syn) // millisecond clock
+	fmt.Printf("TSval %#x\n", tsval)
+
+	ack := cookie.DecodeTSecr(tsval)
+	fmt.Printf("wscale %d (present %v), SACK %v, ECN %v\n", ack.WScale, ack.HasWScale, ack.SACK, ack.ECN)
+	// Output:
+	// TSval 0x12345657
+	// wscale 7 (present true), SACK true, ECN false
+}
+
+// A Ring rotates its key: a cookie made just before a rotation is still
+// accepted afterwards through the previous key. Fleet keys make every proxy
+// that shares the master secret derive the same key for each epoch.
+func ExampleRing() {
+	now := time.Date(2026, 1, 1, 0, 4, 59, 0, time.UTC) // one second before a 5-minute epoch ends
+	clock := func() time.Time { return now }
+	master := make([]byte, cookie.FleetSecretSize) // from a secret file in practice
+	fleet, _ := cookie.NewFleetSecret(master)
+
+	a, _ := cookie.NewRing(&cookie.RingConfig{Now: clock, Rotate: 5 * time.Minute, Fleet: &fleet})
+	b, _ := cookie.NewRing(&cookie.RingConfig{Now: clock, Rotate: 5 * time.Minute, Fleet: &fleet})
+	t := cookie.Tuple{
+		Client: netip.MustParseAddrPort("[2001:db8::1]:40000"),
+		Server: netip.MustParseAddrPort("[2001:db8::2]:443"),
+	}
+	isn, _ := a.Encode(t, 123456789, 1440) // proxy a answers the SYN
+
+	now = now.Add(10 * time.Second) // the key rotates; the ACK reaches proxy b
+	v, _ := b.Check(t, 123456789, isn)
+	fmt.Println("accepted by the other proxy after the rotation:", v.Valid, v.MSS)
+	// Output:
+	// accepted by the other proxy after the rotation: true 1440
+}

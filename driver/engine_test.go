@@ -40,8 +40,8 @@ func (r *recorder) all() []driver.Handshake {
 }
 
 type seg struct {
-	src, dst netip.AddrPort
-	seq, ack uint32
+	src, dst  netip.AddrPort
+	seq, ack  uint32
 	syn, ack_ bool
 	rst       bool
 	opts      []layers.TCPOption

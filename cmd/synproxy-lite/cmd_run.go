@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/nfqueue"
+	"github.com/synproxy-lite/synproxy-lite/driver/nft"
+)
+
+func init() {
+	register("run", "run the SYN proxy daemon in front of a TCP service", runRun)
+}
+
+const runUsage = `usage: synproxy-lite run --port N --backend HOST:PORT [flags]
+
+Answers every SYN to --port with a SYN cookie, keeps no state until the
+client's ACK proves it, then makes the connection a real kernel socket and
+splices it to --backend. Needs CAP_NET_ADMIN and CAP_NET_RAW.
+
+flags:
+`
+
+// runOptions are the parsed flags of "run".
+type runOptions struct {
+	port          uint16
+	backend       netip.AddrPort
+	driverName    string
+	workers       int
+	queue         uint16
+	keyFile       string
+	fleetFile     string
+	rotate        time.Duration
+	metrics       string
+	dryRun        bool
+	mss, mss6     int
+	wscale        int
+	timestamp     bool
+	sack          bool
+	proxyProtocol bool
+	failOpen      bool
+	table         string
+	logLevel      string
+}
+
+func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
+	o := &runOptions{}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	port := fs.Uint("port", 0, "protected TCP `port` (required)")
+	backend := fs.String("backend", "", "backend `HOST:PORT` the connections are spliced to (required)")
+	fs.StringVar(&o.driverName, "driver", "nfqueue", "packet I/O driver: nfqueue")
+	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "number of queues and worker threads")
+	queue := fs.Uint("queue", 100, "first netfilter queue `number`")
+	fs.StringVar(&o.keyFile, "key-file", "", "cookie secret `file` (64 hex digits; mode 0600); default: a random key")
+	fs.StringVar(&o.fleetFile, "fleet-secret-file", "", "fleet master secret `file` shared by all proxies of a fleet")
+	fs.DurationVar(&o.rotate, "rotate", 0, "rotate the cookie key every `period` (whole minutes; 0: never)")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR:PORT` (/metrics)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the nft ruleset and exit")
+	fs.IntVar(&o.mss, "mss", 1460, "MSS advertised to IPv4 clients (synproxy mss)")
+	fs.IntVar(&o.mss6, "mss6", 1440, "MSS advertised to IPv6 clients")
+	fs.IntVar(&o.wscale, "wscale", 7, "window scale advertised (synproxy wscale); -1 disables window scaling")
+	fs.BoolVar(&o.timestamp, "timestamp", true, "offer timestamps (synproxy timestamp); they carry wscale and SACK through the cookie")
+	fs.BoolVar(&o.sack, "sack", true, "offer SACK (synproxy sack-perm)")
+	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "send a PROXY protocol v2 header to the backend")
+	fs.BoolVar(&o.failOpen, "fail-open", false, "let traffic bypass the proxy (straight to the backend) while the daemon is down or overloaded")
+	fs.StringVar(&o.table, "table", nft.DefaultTable, "name of the nft table (inet family) the daemon owns")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *port == 0 || *port > 65535 {
+		return nil, errors.New("--port is required (1-65535)")
+	}
+	o.port = uint16(*port)
+	if *queue > 65535 {
+		return nil, errors.New("--queue out of range")
+	}
+	o.queue = uint16(*queue)
+	if *backend == "" {
+		return nil, errors.New("--backend is required")
+	}
+	ap, err := resolveAddrPort(*backend)
+	if err != nil {
+		return nil, fmt.Errorf("--backend: %v", err)
+	}
+	o.backend = ap
+	if o.driverName != "nfqueue" {
+		return nil, fmt.Errorf("--driver %q: only nfqueue is available", o.driverName)
+	}
+	if o.workers < 1 || o.workers > 256 || int(o.queue)+o.workers > 65536 {
+		return nil, errors.New("--workers must be 1-256 and fit above --queue")
+	}
+	if o.keyFile != "" && o.fleetFile != "" {
+		return nil, errors.New("--key-file and --fleet-secret-file exclude each other")
+	}
+	if o.wscale > cookie.MaxWScale || o.wscale < -1 {
+		return nil, errors.New("--wscale must be -1..14")
+	}
+	if o.mss < -1 || o.mss > 65535 || o.mss6 < -1 || o.mss6 > 65535 {
+		return nil, errors.New("--mss/--mss6 out of range")
+	}
+	return o, nil
+}
+
+func resolveAddrPort(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad port %q", port)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", host)
+	if err != nil || len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("cannot resolve %q", host)
+	}
+	return netip.AddrPortFrom(ips[0].Unmap(), uint16(p)), nil
+}
+
+func (o *runOptions) nftConfig() *nft.Config {
+	return &nft.Config{Table: o.table, Port: o.port, QueueNum: o.queue, QueueTotal: uint16(o.workers),
+		FailOpen: o.failOpen, Fallback: o.backend}
+}
+
+func (o *runOptions) ring() (*cookie.Ring, error) {
+	rc := &cookie.RingConfig{Rotate: o.rotate}
+	switch {
+	case o.keyFile != "":
+		k, err := cookie.LoadKeyFile(o.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		rc.Key = &k
+	case o.fleetFile != "":
+		f, err := cookie.LoadFleetSecretFile(o.fleetFile)
+		if err != nil {
+			return nil, err
+		}
+		rc.Fleet = &f
+	}
+	return cookie.NewRing(rc)
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseRunFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "synproxy-lite run: %v\n", err)
+		return exitUsage
+	}
+	if o.dryRun {
+		m, perr := nft.ProbeQueue(o.nftConfig())
+		note := "# queueing: " + m.String()
+		if perr != nil {
+			note = "# queueing: " + m.String() + " (nft_queue not probed: " + perr.Error() + ")"
+		}
+		text, err := nft.Render(o.nftConfig(), m)
+		if err != nil {
+			fmt.Fprintf(stderr, "synproxy-lite run: %v\n", err)
+			return exitUsage
+		}
+		fmt.Fprintln(stdout, note)
+		fmt.Fprint(stdout, text)
+		return exitOK
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		fmt.Fprintf(stderr, "synproxy-lite run: --log-level: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := daemon(ctx, o, log, nil); err != nil {
+		log.Error("stopped with an error", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// daemon runs the proxy until ctx is done. started, when not nil, receives
+// the engine once traffic flows (the demo reads its counters).
+func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- *driver.Engine) error {
+	ring, err := o.ring()
+	if err != nil {
+		return err
+	}
+	ho, err := newProxyHandoff(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer ho.Close()
+	drv, err := nfqueue.Open(&nfqueue.Config{QueueNum: o.queue, Queues: o.workers, FailOpen: o.failOpen})
+	if err != nil {
+		return err
+	}
+	mss, mss6 := o.mss, o.mss6
+	if mss == -1 {
+		mss = driver.NoMSS
+	}
+	if mss6 == -1 {
+		mss6 = driver.NoMSS
+	}
+	eng, err := driver.New(drv, &driver.Config{Port: o.port, Ring: ring, Handoff: ho,
+		MSS: mss, MSS6: mss6, WScale: uint8(max(o.wscale, 0)), WScaleOff: o.wscale < 0,
+		NoTimestamp: !o.timestamp, NoSACK: !o.sack, Logger: log})
+	if err != nil {
+		drv.Close()
+		return err
+	}
+	engCtx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
+	engDone := make(chan error, 1)
+	go func() { engDone <- eng.Run(engCtx) }()
+
+	rules, err := nft.Install(o.nftConfig())
+	if err != nil {
+		stopEngine()
+		<-engDone
+		return err
+	}
+	if rules.Stale {
+		log.Warn("removed a stale nft table left by an earlier run", "table", o.table)
+	}
+	log.Info("nft rules installed", "table", "inet "+o.table, "queueing", rules.Method.String(),
+		"queues", fmt.Sprintf("%d-%d", o.queue, int(o.queue)+o.workers-1), "fail_open", o.failOpen)
+	defer func() {
+		if err := rules.Remove(); err != nil {
+			log.Error("removing nft table", "err", err)
+		} else {
+			log.Info("nft table removed", "table", "inet "+o.table)
+		}
+	}()
+
+	if o.metrics != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(driver.NewCollector(eng))
+		ln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			stopEngine()
+			<-engDone
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("metrics", "addr", ln.Addr().String())
+	}
+	log.Info("proxy running", "port", o.port, "backend", o.backend.String(), "workers", o.workers,
+		"proxy_protocol", o.proxyProtocol, "pid", os.Getpid())
+	if started != nil {
+		started <- eng
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-engDone:
+		return fmt.Errorf("engine stopped: %w", err)
+	}
+	log.Info("stopping")
+	// Rules first, so the kernel stops queueing, then the queues.
+	if err := rules.Remove(); err != nil {
+		log.Error("removing nft table", "err", err)
+	}
+	stopEngine()
+	return <-engDone
+}

@@ -111,10 +111,13 @@ func MSSTable(v6 bool) [4]uint16 {
 // 0, the value synproxy encodes for a SYN without an MSS option, is index 0).
 func MSSIndex(mss uint16, v6 bool) uint8 {
 	tab := MSSTable(v6)
-	for i := len(tab) - 1; i > 0; i-- {
-		if mss >= tab[i] {
-			return uint8(i)
-		}
+	switch {
+	case mss >= tab[3]:
+		return 3
+	case mss >= tab[2]:
+		return 2
+	case mss >= tab[1]:
+		return 1
 	}
 	return 0
 }
@@ -126,7 +129,16 @@ func (k *Key) Encode(t Tuple, sseq uint32, mss uint16, count uint32) (uint32, er
 	if err != nil {
 		return 0, err
 	}
-	h0, h1 := k.hashes(t, v6, count)
+	var h0, h1 uint32
+	if !v6 {
+		var m message4
+		m.init(&t)
+		h0, h1 = m.hash(k, 0, 0), m.hash(k, 1, count)
+	} else {
+		var m message6
+		m.init(&t)
+		h0, h1 = m.hash(k, 0, 0), m.hash(k, 1, count)
+	}
 	return encode(h0, h1, sseq, count, MSSIndex(mss, v6)), nil
 }
 
@@ -150,7 +162,7 @@ func (k *Key) Check(t Tuple, sseq, cookie, count uint32) (Verdict, error) {
 	var r, age, d uint32
 	if !v6 {
 		var m message4
-		m.init(t)
+		m.init(&t)
 		h0, h1 := m.hash(k, 0, 0), m.hash(k, 1, count)
 		r = cookie - h0 - sseq
 		age = (count - r>>HashBits) & 0xff
@@ -160,7 +172,7 @@ func (k *Key) Check(t Tuple, sseq, cookie, count uint32) (Verdict, error) {
 		d = r - h1
 	} else {
 		var m message6
-		m.init(t)
+		m.init(&t)
 		h0, h1 := m.hash(k, 0, 0), m.hash(k, 1, count)
 		r = cookie - h0 - sseq
 		age = (count - r>>HashBits) & 0xff
@@ -194,11 +206,11 @@ func (k *Key) Hashes(t Tuple, count uint32) (h0, h1 uint32, err error) {
 func (k *Key) hashes(t Tuple, v6 bool, count uint32) (h0, h1 uint32) {
 	if !v6 {
 		var m message4
-		m.init(t)
+		m.init(&t)
 		return m.hash(k, 0, 0), m.hash(k, 1, count)
 	}
 	var m message6
-	m.init(t)
+	m.init(&t)
 	return m.hash(k, 0, 0), m.hash(k, 1, count)
 }
 
@@ -216,7 +228,7 @@ type message4 struct {
 // init fills m in place: returning it by value would copy it with 16-byte
 // moves that cannot be forwarded from the 8-byte stores, a stall that costs
 // more than the rest of the message building.
-func (m *message4) init(t Tuple) {
+func (m *message4) init(t *Tuple) {
 	c4, s4 := t.Client.Addr().As4(), t.Server.Addr().As4()
 	sp, cp := t.Server.Port(), t.Client.Port()
 	// Wire bytes: server port (big-endian), client port (big-endian).
@@ -238,7 +250,7 @@ type message6 struct {
 }
 
 // init fills m in place (see message4.init).
-func (m *message6) init(t Tuple) {
+func (m *message6) init(t *Tuple) {
 	c16, s16 := t.Client.Addr().As16(), t.Server.Addr().As16()
 	for i := 0; i < 16; i += 8 {
 		binary.LittleEndian.PutUint64(m.b[i:], binary.LittleEndian.Uint64(c16[i:]))

@@ -1,0 +1,3 @@
+package guest
+
+func (g *guest) acks() error { return nil }

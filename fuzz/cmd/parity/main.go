@@ -22,7 +22,7 @@ import (
 func main() {
 	fs := flag.NewFlagSet("parity", flag.ExitOnError)
 	samples := fs.Int("samples", 100000, "SYNs per kernel (IPv4 and IPv6 alternate)")
-	acks := fs.Int("acks", 400, "ACK probes per family and kind")
+	acks := fs.Int("acks", 100, "ACK probes per family and kind")
 	kernels := fs.String("kernels", "linux-image-amd64,linux-image-6.12-amd64", "comma-separated Debian kernel packages")
 	corpus := fs.String("corpus", "", "directory to write corpora into (e.g. fuzz/testdata/parity)")
 	keep := fs.Int("keep", 3000, "samples kept per corpus")

@@ -29,7 +29,7 @@ type Options struct {
 	CacheDir string
 	WorkDir  string // default: a temporary directory
 	Samples  int    // default 100000
-	Acks     int    // ACK probes per family, default 400
+	Acks     int    // ACK probes per family and kind, default 100
 	Seed     int64  // default: time-based
 	Batch    int    // default 256
 	Timeout  time.Duration
@@ -55,7 +55,7 @@ func Boot(ctx context.Context, o Options) (*Run, error) {
 		o.Samples = 100000
 	}
 	if o.Acks == 0 {
-		o.Acks = 400
+		o.Acks = 100
 	}
 	if o.Seed == 0 {
 		o.Seed = time.Now().UnixNano()

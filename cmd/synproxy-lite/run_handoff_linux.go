@@ -152,7 +152,8 @@ func materialise(h *driver.Handshake, mark uint32) (*net.TCPConn, error) {
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, 1); err != nil {
 		return fail("TCP_REPAIR on", err)
 	}
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	// TCP_REPAIR set sk_reuse to SK_FORCE_REUSE, which lets bind share the
+	// port with the other connections; SO_REUSEADDR would lower it.
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(mark)); err != nil {
 		return fail("SO_MARK", err)
 	}

@@ -369,3 +369,151 @@ func TestE2ECurlAndGo(t *testing.T) {
 			m["synproxy_lite_packets_total"])
 	}
 }
+
+func TestE2EOptionsOff(t *testing.T) {
+	for i, sysctl := range []string{"net.ipv4.tcp_timestamps", "net.ipv4.tcp_sack", "net.ipv4.tcp_window_scaling"} {
+		t.Run(sysctl, func(t *testing.T) {
+			l := newLab(t, 11+i, false)
+			sh(t, "ip", "netns", "exec", l.client, "sysctl", "-qw", sysctl+"=0")
+			startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
+			startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "1",
+				"--queue", strconv.Itoa(120+i))
+			c := httpClient(l.client)
+			for _, host := range []string{l.proxyIP, "[" + l.proxy6 + "]"} {
+				transfer(t, c, "http://"+host+":8080", 100<<20)
+			}
+			if out, err := curl(t, l.client, "http://"+l.proxyIP+":8080/small"); err != nil || out != "hello from the backend\n" {
+				t.Fatalf("curl: %v %q", err, out)
+			}
+		})
+	}
+}
+
+func vmRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+func trafgen(t *testing.T, l *lab, cfg string, n int) {
+	t.Helper()
+	if _, err := exec.LookPath("trafgen"); err != nil {
+		t.Skip("SKIPPED LOUDLY: trafgen (netsniff-ng) is not installed; it is the independent SYN generator")
+	}
+	f := t.TempDir() + "/trafgen.cfg"
+	if err := os.WriteFile(f, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dev := strings.Fields(sh(t, "ip", "-n", l.attack, "-br", "link", "show", "type", "veth"))[0]
+	dev = strings.Split(dev, "@")[0]
+	sh(t, "ip", "netns", "exec", l.attack, "trafgen", "-i", f, "-o", dev, "-n", strconv.Itoa(n), "-b", "20000pps", "-q")
+}
+
+func TestE2EFloodAndForgedACKs(t *testing.T) {
+	l := newLab(t, 14, true)
+	// Spoofed sources live in 10.99.15.0/24, routed back to the attacker.
+	sh(t, "ip", "-n", l.proxy, "route", "add", "10.99.15.0/24", "via", l.attackIP)
+	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
+	metrics := l.proxyIP + ":9100"
+	d := startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "2",
+		"--queue", "130", "--metrics", metrics)
+	c := httpClient(l.client)
+	get := func() {
+		t.Helper()
+		resp, err := c.Get("http://" + l.proxyIP + ":8080/small")
+		if err != nil {
+			t.Fatalf("legitimate request failed: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "hello from the backend\n" {
+			t.Fatalf("legitimate request: %q", body)
+		}
+	}
+	get()
+	rss0 := vmRSS(t, d.cmd.Process.Pid)
+	mac := strings.Fields(sh(t, "ip", "-n", l.proxy, "-br", "link", "show", "br0"))[2]
+	const floodN, forgedN, legit = 60000, 10000, 40
+	synCfg := fmt.Sprintf("{ eth(da=%s), ipv4(saddr=10.99.15.1, daddr=%s, ttl=64), tcp(sp=drnd(), dp=8080, seq=drnd(), syn, window=1024), }\n", mac, l.proxyIP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		trafgen(t, l, synCfg, floodN)
+	}()
+	for i := 0; i < legit; i++ {
+		get()
+	}
+	<-done
+	ackCfg := fmt.Sprintf("{ eth(da=%s), ipv4(saddr=10.99.15.1, daddr=%s, ttl=64), tcp(sp=drnd(), dp=8080, seq=drnd(), ackseq=drnd(), ack, window=1024), }\n", mac, l.proxyIP)
+	trafgen(t, l, ackCfg, forgedN)
+	get()
+	rss1 := vmRSS(t, d.cmd.Process.Pid)
+	m := scrape(t, l.proxy, metrics)
+	t.Logf("flood %d SYNs, %d forged ACKs: syn_received %v synack_sent %v cookie_valid %v cookie_invalid(hash) %v handed_over %v rx_overruns %v; RSS %d -> %d KiB",
+		floodN, forgedN, m["synproxy_lite_syn_received_total"], m["synproxy_lite_synack_sent_total"],
+		m["synproxy_lite_cookie_valid_total"], m[`synproxy_lite_cookie_invalid_total{reason="hash"}`],
+		m["synproxy_lite_handed_over_total"], m["synproxy_lite_rx_overruns_total"], rss0>>10, rss1>>10)
+	if got, want := m["synproxy_lite_handed_over_total"], float64(legit+2); got != want {
+		t.Errorf("handed over %v connections, want exactly the %v legitimate ones", got, want)
+	}
+	if m["synproxy_lite_cookie_valid_total"] != m["synproxy_lite_handed_over_total"] {
+		t.Errorf("cookie_valid %v != handed_over %v: a forged ACK was accepted", m["synproxy_lite_cookie_valid_total"], m["synproxy_lite_handed_over_total"])
+	}
+	invalid := m[`synproxy_lite_cookie_invalid_total{reason="hash"}`] + m[`synproxy_lite_cookie_invalid_total{reason="stale"}`]
+	if invalid < forgedN/2 {
+		t.Errorf("only %v forged ACKs seen and rejected of %d", invalid, forgedN)
+	}
+	if m["synproxy_lite_syn_received_total"] < floodN/4 {
+		t.Errorf("only %v of %d flood SYNs reached the engine", m["synproxy_lite_syn_received_total"], floodN)
+	}
+	if m[`synproxy_lite_malformed_total{reason="checksum"}`] > 0 {
+		t.Errorf("%v packets failed the checksum", m[`synproxy_lite_malformed_total{reason="checksum"}`])
+	}
+	// No state per SYN: the flood must not grow the daemon.
+	if rss1-rss0 > 32<<20 {
+		t.Errorf("daemon RSS grew from %d to %d KiB during the flood", rss0>>10, rss1>>10)
+	}
+}
+
+func TestE2EKillFailOpenRestart(t *testing.T) {
+	l := newLab(t, 16, false)
+	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
+	args := []string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "1", "--queue", "140", "--fail-open"}
+	d := startDaemon(t, l.proxy, args...)
+	fetch := func(what string) {
+		t.Helper()
+		if out, err := curl(t, l.client, "http://"+l.proxyIP+":8080/small"); err != nil || out != "hello from the backend\n" {
+			t.Fatalf("%s: curl: %v %q", what, err, out)
+		}
+	}
+	fetch("proxy running")
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+	if !strings.Contains(sh(t, "ip", "netns", "exec", l.proxy, "nft", "list", "tables"), "synproxy_lite") {
+		t.Fatal("after kill -9 the table should still be there (the crash case)")
+	}
+	fetch("daemon killed, fail-open")
+	d2 := startDaemon(t, l.proxy, args...)
+	if !strings.Contains(d2.out.String(), "removed a stale nft table") {
+		t.Errorf("restart did not report the stale table:\n%s", d2.out.String())
+	}
+	if n := strings.Count(sh(t, "ip", "netns", "exec", l.proxy, "nft", "list", "tables"), "synproxy_lite"); n != 1 {
+		t.Errorf("%d synproxy_lite tables after restart", n)
+	}
+	fetch("restarted")
+	d2.stop()
+	if strings.Contains(sh(t, "ip", "netns", "exec", l.proxy, "nft", "list", "tables"), "synproxy_lite") {
+		t.Error("clean stop left the table")
+	}
+}

@@ -193,8 +193,13 @@ func materialise(h *driver.Handshake, mark uint32) (*net.TCPConn, error) {
 	}
 	opts := make([]tcpRepairOpt, 0, 4)
 	opts = append(opts, tcpRepairOpt{2, uint32(h.MSS)})
+	// Always set the window option: without it the socket keeps the
+	// receive shift it chose at creation, which a client that did not
+	// negotiate scaling would not apply.
 	if h.WScaleOK {
 		opts = append(opts, tcpRepairOpt{3, uint32(h.ClientWScale) | uint32(h.ServerWScale)<<16})
+	} else {
+		opts = append(opts, tcpRepairOpt{3, 0})
 	}
 	if h.SACKOK {
 		opts = append(opts, tcpRepairOpt{4, 0})

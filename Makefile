@@ -16,3 +16,11 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# Kernel parity harness (root, qemu, apt): boots Debian's 6.1 and 6.12 kernels
+# and checks PARITY_SAMPLES SYN-ACKs each against package cookie.
+# PARITY_CORPUS=fuzz/testdata/parity rewrites the committed corpora.
+PARITY_SAMPLES ?= 100000
+PARITY_CORPUS ?=
+parity:
+	$(GO) run ./fuzz/cmd/parity -samples $(PARITY_SAMPLES) $(if $(PARITY_CORPUS),-corpus $(PARITY_CORPUS))

@@ -131,3 +131,12 @@ func parseOptions(o []byte) SynOptions {
 	}
 	return r
 }
+
+// MustSegment parses a packet known to be valid (a captured SYN-ACK).
+func MustSegment(p []byte) Segment {
+	s, err := ParseSegment(p)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}

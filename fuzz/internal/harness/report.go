@@ -210,7 +210,8 @@ func (r *Report) WriteCorpus(dir string, keep int) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "linux-"+st.Header.Version+".stream.gz")
+	name := strings.NewReplacer("~", "_", "+", "_", "/", "_").Replace(st.Header.Version)
+	path := filepath.Join(dir, "linux-"+name+".stream.gz")
 	f, err := os.Create(path)
 	if err != nil {
 		return "", err
@@ -221,11 +222,30 @@ func (r *Report) WriteCorpus(dir string, keep int) (string, error) {
 	if err := w.Header(&st.Header); err != nil {
 		return "", err
 	}
-	step := 1
-	if keep > 0 && len(st.Samples) > keep {
-		step = (len(st.Samples) + keep - 1) / keep
+	// Every step-th sample of each family, so both families and both
+	// slots are kept.
+	var per [2]int
+	for i := range st.Samples {
+		if st.Samples[i].SYN[0]>>4 == 6 {
+			per[1]++
+		} else {
+			per[0]++
+		}
 	}
-	for i := 0; i < len(st.Samples); i += step {
+	var seen [2]int
+	for i := range st.Samples {
+		f := 0
+		if st.Samples[i].SYN[0]>>4 == 6 {
+			f = 1
+		}
+		step := 1
+		if keep > 0 && per[f] > keep/2 {
+			step = (per[f] + keep/2 - 1) / (keep / 2)
+		}
+		seen[f]++
+		if (seen[f]-1)%step != 0 {
+			continue
+		}
 		if err := w.Sample(&st.Samples[i]); err != nil {
 			return "", err
 		}

@@ -481,7 +481,13 @@ func TestE2EFloodAndForgedACKs(t *testing.T) {
 		t.Errorf("%v packets failed the checksum", m[`synproxy_lite_malformed_total{reason="checksum"}`])
 	}
 	// No state per SYN: the flood must not grow the daemon.
-	if rss1-rss0 > 32<<20 {
+	// (The race detector's shadow memory and go-nfqueue's per-packet
+	// garbage make race builds several times larger.)
+	limit := int64(32 << 20)
+	if raceEnabled {
+		limit = 160 << 20
+	}
+	if rss1-rss0 > limit {
 		t.Errorf("daemon RSS grew from %d to %d KiB during the flood", rss0>>10, rss1>>10)
 	}
 }

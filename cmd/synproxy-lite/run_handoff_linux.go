@@ -40,11 +40,14 @@ func (p *proxyHandoff) Handoff(h *driver.Handshake) error {
 		return err
 	}
 	p.track(c, true)
+	// h belongs to the engine's worker and is reused: copy what the
+	// goroutine needs.
+	from := h.Tuple.Client.String()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer p.track(c, false)
-		p.splice(c, h.Tuple.Client.String(), h.Tuple.Server.String())
+		p.splice(c, from)
 	}()
 	return nil
 }
@@ -70,7 +73,7 @@ func (p *proxyHandoff) Close() error {
 	return nil
 }
 
-func (p *proxyHandoff) splice(client *net.TCPConn, from, to string) {
+func (p *proxyHandoff) splice(client *net.TCPConn, from string) {
 	defer client.Close()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	bc, err := d.DialContext(p.ctx, "tcp", p.o.backend.String())

@@ -43,6 +43,12 @@ type Config struct {
 	// NetNS, when non-zero, is a file descriptor of the network namespace to
 	// program instead of the current one.
 	NetNS int
+	// Drop replaces the queue statements with drop, for a driver that
+	// taps packets below netfilter (AF_PACKET): the kernel's stack must not
+	// answer the SYNs and handshake ACKs that the driver answers, while the
+	// segments of handed-over connections still reach their sockets.
+	// QueueNum, QueueTotal, FailOpen and Fallback do not apply.
+	Drop bool
 }
 
 func (c *Config) table() string {
@@ -95,6 +101,9 @@ func (c *Config) validate() error {
 	if c.Port == 0 {
 		return errors.New("nft: port must be set")
 	}
+	if c.Drop {
+		return nil
+	}
 	if c.QueueTotal == 0 {
 		return errors.New("nft: at least one queue is needed")
 	}
@@ -142,6 +151,9 @@ func synOnly() (string, []expr.Any) {
 
 // queueStmt returns the queue statement for method m.
 func (c *Config) queueStmt(m QueueMethod) (string, expr.Any) {
+	if c.Drop {
+		return "drop", &expr.Verdict{Kind: expr.VerdictDrop}
+	}
 	var text string
 	if c.QueueTotal > 1 {
 		text = fmt.Sprintf("queue num %d-%d", c.QueueNum, c.QueueNum+c.QueueTotal-1)
@@ -203,7 +215,7 @@ func (c *Config) chains(m QueueMethod) []chain {
 		},
 	}
 	chains := []chain{pre}
-	if c.FailOpen && c.Fallback.IsValid() {
+	if c.FailOpen && c.Fallback.IsValid() && !c.Drop {
 		fb := c.Fallback
 		addr := fb.Addr().Unmap()
 		nfproto, fam, famText := uint8(unix.NFPROTO_IPV4), uint32(unix.NFPROTO_IPV4), "ipv4"

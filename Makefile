@@ -24,3 +24,7 @@ PARITY_SAMPLES ?= 100000
 PARITY_CORPUS ?=
 parity:
 	$(GO) run ./fuzz/cmd/parity -samples $(PARITY_SAMPLES) $(if $(PARITY_CORPUS),-corpus $(PARITY_CORPUS))
+
+# The explainer's WebAssembly binary (committed; rebuild after changing cookie/ or wasm/).
+wasm:
+	$(GO) generate ./wasm/site

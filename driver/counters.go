@@ -12,6 +12,8 @@ type Counters struct {
 	Packets       atomic.Uint64 // every packet the engine looked at
 	SYNReceived   atomic.Uint64 // syn_received
 	SYNACKSent    atomic.Uint64 // cookie SYN-ACKs transmitted
+	SYNACKResent  atomic.Uint64 // SYN-ACKs sent again while their ACK was missing
+	WindowUpdates atomic.Uint64 // window-opening ACKs sent to handed-over clients
 	CookieValid   atomic.Uint64 // cookie_valid
 	CookieInvalid atomic.Uint64 // cookie_invalid (sum of the three below)
 	CookieRetrans atomic.Uint64 // cookie_retrans: segments of a just-handed-over connection
@@ -93,6 +95,8 @@ func (c *Collector) metrics() []metric {
 		{"packets", "Packets the engine examined.", "", k.Packets.Load()},
 		{"syn_received", "SYNs received (kernel synproxy: syn_received).", "", k.SYNReceived.Load()},
 		{"synack_sent", "Cookie SYN-ACKs transmitted.", "", k.SYNACKSent.Load()},
+		{"synack_resent", "SYN-ACKs sent again because no valid ACK came back.", "", k.SYNACKResent.Load()},
+		{"window_update_sent", "Window-opening ACKs sent to clients once their connection was handed over.", "", k.WindowUpdates.Load()},
 		{"cookie_valid", "ACKs with a valid cookie (kernel synproxy: cookie_valid).", "", k.CookieValid.Load()},
 		{"cookie_invalid", "ACKs with an invalid cookie (kernel synproxy: cookie_invalid), by reason.", "stale", k.InvalidStale.Load()},
 		{"cookie_invalid", "ACKs with an invalid cookie (kernel synproxy: cookie_invalid), by reason.", "hash", k.InvalidHash.Load()},

@@ -60,6 +60,14 @@ type Queue interface {
 	Close() error
 }
 
+// Waker is implemented by queues whose ReadBatch can be woken without a
+// packet: after Wake, a blocked (or the next) ReadBatch returns 0, nil. The
+// engine uses it to run its timers (SYN-ACK re-sends) on idle queues. Wake
+// may be called from any goroutine.
+type Waker interface {
+	Wake()
+}
+
 // Driver is a packet I/O backend: a set of queues.
 type Driver interface {
 	// Name is the driver's name as given to --driver.

@@ -80,6 +80,17 @@ type Config struct {
 	NoTimestamp, NoSACK bool
 	// TTL is the IPv4 TTL and IPv6 hop limit of the SYN-ACKs. Zero means 64.
 	TTL uint8
+	// SYNACKRetries is how often a SYN-ACK is sent again, after 1, 2, 4, ...
+	// seconds, while no valid ACK for it arrived: it recovers a handshake
+	// whose ACK was lost when the client waits for the server to speak
+	// first (a Linux client answers the repeated SYN-ACK with an ACK that
+	// carries the cookie). The pending SYN-ACKs sit in a fixed table per
+	// worker (PendingSlots entries): a flood overwrites it, memory stays
+	// flat. Zero means 3; negative disables re-sending.
+	SYNACKRetries int
+	// PendingSlots is the size of each worker's table of SYN-ACKs that may
+	// be re-sent. Zero means 1024.
+	PendingSlots int
 	// Logger receives start/stop and error summaries, never one line per
 	// packet. Nil means slog.Default().
 	Logger *slog.Logger
@@ -119,6 +130,15 @@ func New(d Driver, cfg *Config) (*Engine, error) {
 	if c.TTL == 0 {
 		c.TTL = 64
 	}
+	if c.SYNACKRetries == 0 {
+		c.SYNACKRetries = 3
+	}
+	if c.SYNACKRetries > 8 {
+		return nil, errors.New("driver: SYNACKRetries above 8")
+	}
+	if c.PendingSlots <= 0 {
+		c.PendingSlots = 1024
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -145,7 +165,24 @@ func (e *Engine) Run(ctx context.Context) error {
 		}()
 	}
 	e.log.Info("engine started", "driver", e.drv.Name(), "queues", len(qs), "port", e.cfg.Port)
-	<-ctx.Done()
+	// Wake idle workers so that SYN-ACKs are re-sent on time.
+	tick := time.NewTicker(wakeEvery * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			if e.cfg.SYNACKRetries < 0 {
+				continue
+			}
+			for _, q := range qs {
+				if wq, ok := q.(Waker); ok {
+					wq.Wake()
+				}
+			}
+		}
+	}
 	err := e.drv.Close()
 	e.wg.Wait()
 	e.log.Info("engine stopped", "syn_received", e.ctrs.SYNReceived.Load(),
@@ -163,25 +200,50 @@ type recent struct {
 	expires int64
 }
 
-type worker struct {
-	e      *Engine
-	q      Queue
-	id     int
-	pkts   []Packet
-	tx     [][]byte
-	txbuf  []byte
-	seg    segment
-	hs     Handshake
-	recent []recent
-	nowMS  int64
+// pending is a SYN-ACK that may be sent again.
+type pending struct {
+	tuple cookie.Tuple
+	due   int64 // ms; 0: free
+	tries uint8
+	n     uint8
+	pkt   [txSlot]byte
 }
 
-const txSlot = 128 // bytes per SYN-ACK: 40 IPv6 + 40 TCP fits
+type worker struct {
+	e                *Engine
+	q                Queue
+	id               int
+	pkts             []Packet
+	tx               [][]byte // SYN-ACKs, then re-sent SYN-ACKs, then window updates
+	txbuf            []byte
+	acks             [][]byte
+	ackbuf           []byte
+	nSYNACK, nResent int
+	seg              segment
+	hs               Handshake
+	recent           []recent
+	pend             []pending
+	// nextScan is when the pending table is next looked at (ms).
+	nextScan int64
+	nowMS    int64
+}
+
+const (
+	txSlot    = 128 // bytes per SYN-ACK: 40 IPv6 + 40 TCP fits
+	wakeEvery = 250 // ms between wake-ups of idle workers
+	// resendBudget caps the SYN-ACKs a worker re-sends per scan.
+	resendBudget = 64
+)
 
 func newWorker(e *Engine, q Queue, id int) *worker {
 	b := q.BatchSize()
-	return &worker{e: e, q: q, id: id, pkts: make([]Packet, b), tx: make([][]byte, 0, b),
-		txbuf: make([]byte, b*txSlot), recent: make([]recent, recentSlots)}
+	w := &worker{e: e, q: q, id: id, pkts: make([]Packet, b), tx: make([][]byte, 0, 2*b+resendBudget),
+		txbuf: make([]byte, (b+resendBudget)*txSlot), acks: make([][]byte, 0, b), ackbuf: make([]byte, b*txSlot),
+		recent: make([]recent, recentSlots)}
+	if e.cfg.SYNACKRetries > 0 {
+		w.pend = make([]pending, e.cfg.PendingSlots)
+	}
+	return w
 }
 
 func (w *worker) run() {
@@ -203,7 +265,13 @@ func (w *worker) run() {
 		w.process(n)
 		if len(w.tx) > 0 {
 			sent, err := w.q.WriteBatch(w.tx)
-			w.e.ctrs.SYNACKSent.Add(uint64(sent))
+			c := &w.e.ctrs
+			k := min(sent, w.nSYNACK)
+			c.SYNACKSent.Add(uint64(k))
+			sent -= k
+			k = min(sent, w.nResent)
+			c.SYNACKResent.Add(uint64(k))
+			c.WindowUpdates.Add(uint64(sent - k))
 			if err != nil {
 				w.e.ctrs.TxErrors.Add(uint64(len(w.tx) - sent))
 				if time.Since(lastErr) > 10*time.Second {
@@ -225,8 +293,62 @@ func (w *worker) process(n int) {
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	w.nowMS = ts.Nano() / 1e6
 	w.tx = w.tx[:0]
+	w.acks = w.acks[:0]
 	for i := range w.pkts[:n] {
 		w.pkts[i].Verdict = w.handle(w.pkts[i].Data)
+	}
+	w.nSYNACK = len(w.tx)
+	if w.pend != nil && w.nowMS >= w.nextScan {
+		w.resend()
+		w.nextScan = w.nowMS + wakeEvery
+	}
+	w.nResent = len(w.tx) - w.nSYNACK
+	w.tx = append(w.tx, w.acks...)
+}
+
+// resend queues the pending SYN-ACKs that are due, within the budget.
+func (w *worker) resend() {
+	retries := uint8(w.e.cfg.SYNACKRetries)
+	k := 0 // re-send slots of txbuf follow the batch's SYN-ACK slots
+	for i := range w.pend {
+		p := &w.pend[i]
+		if p.due == 0 || p.due > w.nowMS {
+			continue
+		}
+		if k == resendBudget {
+			return
+		}
+		off := (w.q.BatchSize() + k) * txSlot
+		k++
+		w.tx = append(w.tx, append(w.txbuf[off:off], p.pkt[:p.n]...))
+		p.tries++
+		if p.tries >= retries {
+			p.due = 0
+		} else {
+			p.due = w.nowMS + int64(1000)<<p.tries
+		}
+	}
+}
+
+func pendSlot(t *cookie.Tuple, n int) int { return slot(t) % n }
+
+// remember the SYN-ACK just built, for re-sending.
+func (w *worker) pendAdd(t cookie.Tuple, pkt []byte) {
+	if w.pend == nil || len(pkt) > txSlot {
+		return
+	}
+	p := &w.pend[pendSlot(&t, len(w.pend))]
+	p.tuple, p.due, p.tries, p.n = t, w.nowMS+1000, 0, uint8(len(pkt))
+	copy(p.pkt[:], pkt)
+}
+
+// pendDone forgets the SYN-ACK of t: its ACK arrived or the client reset.
+func (w *worker) pendDone(t cookie.Tuple) {
+	if w.pend == nil {
+		return
+	}
+	if p := &w.pend[pendSlot(&t, len(w.pend))]; p.tuple == t {
+		p.due = 0
 	}
 }
 
@@ -250,6 +372,7 @@ func (w *worker) handle(b []byte) Verdict {
 		return w.syn(t)
 	case s.flags&flagRST != 0:
 		// A reset for a connection with no socket: the kernel ignores it.
+		w.pendDone(t)
 		c.Passed.Add(1)
 		return VerdictAccept
 	case s.flags&(flagSYN|flagACK) == flagACK:
@@ -299,6 +422,7 @@ func (w *worker) syn(t cookie.Tuple) Verdict {
 		i := len(w.tx)
 		pkt := appendSYNACK(w.txbuf[i*txSlot:(i+1)*txSlot], s, isn, &o, cfg.TTL)
 		w.tx = append(w.tx, pkt)
+		w.pendAdd(t, pkt)
 	}
 	return VerdictDrop
 }
@@ -345,6 +469,22 @@ func (w *worker) ack(t cookie.Tuple) Verdict {
 	}
 	c.HandedOver.Add(1)
 	w.remember(t)
+	w.pendDone(t)
+	// The SYN-ACK advertised a zero window, as the kernel's synproxy does;
+	// open it now, as the kernel's synproxy does once the backend answered,
+	// so that a client with data to send need not wait for a window probe.
+	if len(w.acks) < cap(w.acks) {
+		var o ackOpts
+		o.window = 0xffff
+		if h.WScaleOK {
+			o.window >>= h.ServerWScale
+		}
+		if h.Timestamps {
+			o.ts, o.tsval, o.tsecr = true, h.TSecr, h.TSval
+		}
+		i := len(w.acks)
+		w.acks = append(w.acks, appendACK(w.ackbuf[i*txSlot:(i+1)*txSlot], s, h.ServerISN+1, s.seq, &o, cfg.TTL))
+	}
 	// Give the ACK to the kernel: the new socket takes it, with any data.
 	return VerdictAccept
 }

@@ -262,3 +262,69 @@ func TestMalformedCounted(t *testing.T) {
 		t.Error("a malformed packet counted as a SYN")
 	}
 }
+
+// After a handoff the engine opens the zero window of its SYN-ACK with an
+// ACK from the server (what the kernel's synproxy sends once the backend
+// answered), so a client with data need not wait for a window probe.
+func TestWindowUpdateAfterHandoff(t *testing.T) {
+	q, e, _ := startEngine(t, &recorder{})
+	cl, sv := netip.MustParseAddrPort("10.99.10.1:40003"), netip.MustParseAddrPort("10.99.10.2:8080")
+	q.Inject(build(t, seg{src: cl, dst: sv, seq: 77, syn: true, opts: linuxSYNOpts(1460, 7, 0x1000)}))
+	recv(t, q.Verdicts())
+	sa := gopacket.NewPacket(recv(t, q.Sent()), layers.LayerTypeIPv4, gopacket.Default).Layer(layers.LayerTypeTCP).(*layers.TCP)
+	tsval := binary.BigEndian.Uint32(sa.Contents[20+8:])
+	q.Inject(build(t, seg{src: cl, dst: sv, seq: 78, ack: sa.Seq + 1, ack_: true, opts: tsOpt(0x1001, tsval)}))
+	if v := recv(t, q.Verdicts()); v.Verdict != driver.VerdictAccept {
+		t.Fatalf("valid ACK verdict %v", v.Verdict)
+	}
+	pkt := gopacket.NewPacket(recv(t, q.Sent()), layers.LayerTypeIPv4, gopacket.Default)
+	if el := pkt.ErrorLayer(); el != nil {
+		t.Fatalf("window update does not decode: %v", el.Error())
+	}
+	wu := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if wu.SYN || !wu.ACK || wu.Seq != sa.Seq+1 || wu.Ack != 78 || wu.Window != 0xffff>>7 ||
+		int(wu.SrcPort) != 8080 || int(wu.DstPort) != 40003 {
+		t.Fatalf("window update: %+v", wu)
+	}
+	o := wu.Contents[20:]
+	if len(o) != 12 || o[2] != 8 || binary.BigEndian.Uint32(o[4:]) != tsval || binary.BigEndian.Uint32(o[8:]) != 0x1001 {
+		t.Errorf("window update options % x", o)
+	}
+	if got := e.Counters().WindowUpdates.Load(); got != 1 {
+		t.Errorf("window updates counted %d", got)
+	}
+}
+
+// A SYN-ACK whose ACK does not come back is sent again (byte for byte) after
+// about a second; a SYN-ACK whose ACK came back is not.
+func TestSYNACKResent(t *testing.T) {
+	q, e, _ := startEngine(t, &recorder{})
+	sv := netip.MustParseAddrPort("10.99.10.2:8080")
+	lost := netip.MustParseAddrPort("10.99.10.1:40004")
+	done := netip.MustParseAddrPort("10.99.10.1:40005")
+	q.Inject(build(t, seg{src: lost, dst: sv, seq: 9, syn: true, opts: linuxSYNOpts(1460, 7, 0x2000)}))
+	recv(t, q.Verdicts())
+	first := recv(t, q.Sent())
+	q.Inject(build(t, seg{src: done, dst: sv, seq: 19, syn: true, opts: linuxSYNOpts(1460, 7, 0x2000)}))
+	recv(t, q.Verdicts())
+	sa := gopacket.NewPacket(recv(t, q.Sent()), layers.LayerTypeIPv4, gopacket.Default).Layer(layers.LayerTypeTCP).(*layers.TCP)
+	tsval := binary.BigEndian.Uint32(sa.Contents[20+8:])
+	q.Inject(build(t, seg{src: done, dst: sv, seq: 20, ack: sa.Seq + 1, ack_: true, opts: tsOpt(0x2001, tsval)}))
+	recv(t, q.Verdicts())
+	recv(t, q.Sent()) // its window update
+	again := recv(t, q.Sent())
+	if !reflect.DeepEqual(again, first) {
+		t.Fatalf("re-sent packet differs from the SYN-ACK:\n% x\n% x", again, first)
+	}
+	if got := e.Counters().SYNACKResent.Load(); got != 1 {
+		t.Errorf("resent counted %d", got)
+	}
+	// A reset from the client ends the re-sending.
+	q.Inject(build(t, seg{src: lost, dst: sv, seq: 10, rst: true}))
+	recv(t, q.Verdicts())
+	select {
+	case p := <-q.Sent():
+		t.Errorf("sent after the reset: % x", p)
+	case <-time.After(2500 * time.Millisecond):
+	}
+}

@@ -264,3 +264,67 @@ func checksum(b []byte, s uint32) uint16 {
 	}
 	return ^uint16(sum)
 }
+
+// ackOpts says what a window-update ACK carries.
+type ackOpts struct {
+	window       uint16
+	ts           bool
+	tsval, tsecr uint32
+}
+
+// appendACK builds into dst[:0] an ACK from the server to the client of the
+// segment s (which came from the client): seq and ack as given, no data.
+// Options: NOP, NOP, timestamp when o.ts.
+func appendACK(dst []byte, s *segment, seq, ack uint32, o *ackOpts, ttl uint8) []byte {
+	n := 0
+	if o.ts {
+		n = 12
+	}
+	tcpLen := 20 + n
+	ipLen := 20
+	if s.v6 {
+		ipLen = 40
+	}
+	b := dst[:ipLen+tcpLen]
+	clear(b)
+	writeIPHeader(b, s, tcpLen, ttl)
+	t := b[ipLen:]
+	binary.BigEndian.PutUint16(t[0:], s.dport)
+	binary.BigEndian.PutUint16(t[2:], s.sport)
+	binary.BigEndian.PutUint32(t[4:], seq)
+	binary.BigEndian.PutUint32(t[8:], ack)
+	t[12] = byte(tcpLen/4) << 4
+	t[13] = flagACK
+	binary.BigEndian.PutUint16(t[14:], o.window)
+	if o.ts {
+		t[20], t[21], t[22], t[23] = 1, 1, 8, 10
+		binary.BigEndian.PutUint32(t[24:], o.tsval)
+		binary.BigEndian.PutUint32(t[28:], o.tsecr)
+	}
+	binary.BigEndian.PutUint16(t[16:], checksum(t, pseudo(s.v6, s.dst, s.src, tcpLen)))
+	return b
+}
+
+// writeIPHeader writes the IP header of a packet from s's destination to
+// s's source into b: as the kernel's synproxy writes it.
+func writeIPHeader(b []byte, s *segment, tcpLen int, ttl uint8) {
+	if s.v6 {
+		b[0] = 0x60
+		binary.BigEndian.PutUint16(b[4:], uint16(tcpLen))
+		b[6] = 6
+		b[7] = ttl
+		a, c := s.dst.As16(), s.src.As16()
+		copy(b[8:24], a[:])
+		copy(b[24:40], c[:])
+		return
+	}
+	b[0] = 0x45
+	binary.BigEndian.PutUint16(b[2:], uint16(20+tcpLen))
+	binary.BigEndian.PutUint16(b[6:], 0x4000)
+	b[8] = ttl
+	b[9] = 6
+	a, c := s.dst.As4(), s.src.As4()
+	copy(b[12:16], a[:])
+	copy(b[16:20], c[:])
+	binary.BigEndian.PutUint16(b[10:], checksum(b[:20], 0))
+}

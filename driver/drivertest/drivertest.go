@@ -23,6 +23,7 @@ func New(n, batch int) *Driver {
 			batch: batch,
 			rx:    make(chan []byte, 1024),
 			done:  make(chan struct{}),
+			wake:  make(chan struct{}, 1),
 			sent:  make(chan []byte, 1024),
 			verd:  make(chan Verdict, 1024),
 		})
@@ -67,6 +68,7 @@ type Queue struct {
 	batch     int
 	rx        chan []byte
 	done      chan struct{}
+	wake      chan struct{}
 	closeOnce sync.Once
 	sent      chan []byte
 	verd      chan Verdict
@@ -88,6 +90,8 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 	select {
 	case p := <-q.rx:
 		q.held = append(q.held, p)
+	case <-q.wake:
+		return 0, nil
 	case <-q.done:
 		return 0, driver.ErrClosed
 	}
@@ -104,6 +108,14 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 		pkts[i] = driver.Packet{Data: p, ID: uint64(i)}
 	}
 	return len(q.held), nil
+}
+
+// Wake implements driver.Waker.
+func (q *Queue) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Release implements driver.Queue.

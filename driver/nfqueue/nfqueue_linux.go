@@ -116,6 +116,7 @@ type Queue struct {
 	nf    *nfq.Nfqueue
 	rx    chan rxItem
 	done  chan struct{}
+	wake  chan struct{}
 	once  sync.Once
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -131,7 +132,7 @@ type Queue struct {
 
 func openQueue(d *Driver, c *Config, num uint16) (*Queue, error) {
 	q := &Queue{d: d, num: num, batch: c.BatchSize, rx: make(chan rxItem, 4*c.BatchSize),
-		done: make(chan struct{}), fd4: -1, fd6: -1,
+		done: make(chan struct{}), wake: make(chan struct{}, 1), fd4: -1, fd6: -1,
 		msgs: make([]mmsghdr, c.BatchSize), iovs: make([]unix.Iovec, c.BatchSize),
 		sa4: make([]unix.RawSockaddrInet4, c.BatchSize), sa6: make([]unix.RawSockaddrInet6, c.BatchSize)}
 	var err error
@@ -202,6 +203,8 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 	var it rxItem
 	select {
 	case it = <-q.rx:
+	case <-q.wake:
+		return 0, nil
 	case <-q.done:
 		return 0, driver.ErrClosed
 	}
@@ -219,6 +222,14 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 		default:
 		}
 		return n, nil
+	}
+}
+
+// Wake implements driver.Waker.
+func (q *Queue) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -1,0 +1,296 @@
+package afpacket
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/lab/labtest"
+)
+
+// Addresses of this package's tests: 10.99.46.0/24 .. 10.99.47.0/24,
+// fd00:99:46::/64 .. fd00:99:47::/64.
+
+const testPort = 9000
+
+// synPacket builds an IPv4 or IPv6 TCP SYN from src to dst:testPort with a
+// correct checksum.
+func synPacket(src, dst netip.Addr, sport uint16, seq uint32) []byte {
+	tcp := make([]byte, 24)
+	binary.BigEndian.PutUint16(tcp[0:], sport)
+	binary.BigEndian.PutUint16(tcp[2:], testPort)
+	binary.BigEndian.PutUint32(tcp[4:], seq)
+	tcp[12] = 6 << 4
+	tcp[13] = 0x02
+	binary.BigEndian.PutUint16(tcp[14:], 64240)
+	copy(tcp[20:], []byte{2, 4, 0x05, 0xb4})
+	var p []byte
+	var s uint64
+	if src.Is4() {
+		p = make([]byte, 20, 20+len(tcp))
+		p[0] = 0x45
+		binary.BigEndian.PutUint16(p[2:], uint16(20+len(tcp)))
+		p[8], p[9] = 64, 6
+		a, b := src.As4(), dst.As4()
+		copy(p[12:], a[:])
+		copy(p[16:], b[:])
+		binary.BigEndian.PutUint16(p[10:], ^fold(sum(p[:20], 0)))
+		s = sum(p[12:20], 0)
+	} else {
+		p = make([]byte, 40, 40+len(tcp))
+		p[0] = 0x60
+		binary.BigEndian.PutUint16(p[4:], uint16(len(tcp)))
+		p[6], p[7] = 6, 64
+		a, b := src.As16(), dst.As16()
+		copy(p[8:], a[:])
+		copy(p[24:], b[:])
+		s = sum(p[8:40], 0)
+	}
+	s += 6 + uint64(len(tcp))
+	binary.BigEndian.PutUint16(tcp[16:], ^fold(sum(tcp, s)))
+	return append(p, tcp...)
+}
+
+// checksumOK verifies the IP (v4) and TCP checksums of p.
+func checksumOK(p []byte) bool {
+	var s uint64
+	var tcp []byte
+	if p[0]>>4 == 4 {
+		if fold(sum(p[:20], 0)) != 0xffff {
+			return false
+		}
+		tcp, s = p[20:binary.BigEndian.Uint16(p[2:])], sum(p[12:20], 0)
+	} else {
+		tcp, s = p[40:40+binary.BigEndian.Uint16(p[4:])], sum(p[8:40], 0)
+	}
+	return fold(sum(tcp, s+6+uint64(len(tcp)))) == 0xffff
+}
+
+// udpReply builds into buf a UDP datagram answering request r (addresses
+// and ports swapped) to port dport, with payload "ok".
+func udpReply(buf, r []byte, dport uint16) []byte {
+	v6 := r[0]>>4 == 6
+	var ip []byte
+	if v6 {
+		ip = buf[:40]
+		clear(ip)
+		ip[0] = 0x60
+		binary.BigEndian.PutUint16(ip[4:], 10)
+		ip[6], ip[7] = 17, 64
+		copy(ip[8:24], r[24:40])
+		copy(ip[24:40], r[8:24])
+	} else {
+		ip = buf[:20]
+		clear(ip)
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], 30)
+		ip[8], ip[9] = 64, 17
+		copy(ip[12:16], r[16:20])
+		copy(ip[16:20], r[12:16])
+		binary.BigEndian.PutUint16(ip[10:], ^fold(sum(ip, 0)))
+	}
+	rt := r[int(r[0]&0xf)*4:]
+	if v6 {
+		rt = r[40:]
+	}
+	u := buf[len(ip) : len(ip)+10]
+	binary.BigEndian.PutUint16(u[0:], testPort)
+	copy(u[2:4], rt[0:2]) // to the request's source port ...
+	binary.BigEndian.PutUint16(u[4:], 10)
+	binary.BigEndian.PutUint16(u[6:], 0)
+	copy(u[8:], "ok")
+	if v6 {
+		// UDP over IPv6 needs a checksum.
+		s := sum(ip[8:40], 0) + 17 + 10
+		binary.BigEndian.PutUint16(u[6:], ^fold(sum(u, s)))
+	}
+	_ = dport
+	return buf[:len(ip)+10]
+}
+
+type rig struct {
+	p   *labtest.Pair
+	d   *Driver
+	raw int // raw IP sockets in A, for sending SYNs
+	r6  int
+}
+
+func newRig(t *testing.T, sub int, cfg Config) *rig {
+	t.Helper()
+	labtest.Need(t)
+	v4 := netip.MustParsePrefix("10.99." + itoa(sub) + ".0/24")
+	v6 := netip.MustParsePrefix("fd00:99:" + itoa(sub) + "::/64")
+	p := labtest.NewPair(t, "splap", v4, v6)
+	r := &rig{p: p}
+	cfg.Interface, cfg.Port = "veth0", testPort
+	if err := p.B.Do(func() (err error) { r.d, err = Open(&cfg); return }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.d.Close() })
+	if err := p.A.Do(func() (err error) {
+		if r.raw, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW); err != nil {
+			return err
+		}
+		r.r6, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_RAW)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(r.raw); unix.Close(r.r6) })
+	return r
+}
+
+func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
+
+// send sends n SYNs from A to B, alternating IPv4 and IPv6 when both is set.
+func (r *rig) send(t *testing.T, n int, both bool) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if both && i%2 == 1 {
+			b := synPacket(r.p.A6, r.p.B6, uint16(20000+i%40000), uint32(i))
+			sa := &unix.SockaddrInet6{Addr: r.p.B6.As16()}
+			if err := unix.Sendto(r.r6, b, 0, sa); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		b := synPacket(r.p.A4, r.p.B4, uint16(20000+i%40000), uint32(i))
+		if err := unix.Sendto(r.raw, b, 0, &unix.SockaddrInet4{Addr: r.p.B4.As4()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readSome runs ReadBatch on q in the background and gives up after a
+// while by closing the driver.
+func readBatch(t *testing.T, r *rig, q driver.Queue, pkts []driver.Packet) int {
+	t.Helper()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			r.d.Close()
+		}
+	}()
+	n, err := q.ReadBatch(pkts)
+	if err != nil {
+		t.Fatalf("ReadBatch: %v", err)
+	}
+	return n
+}
+
+// TestReceiveTransmit: SYNs from A reach B's ring as layer-3 packets with
+// valid checksums (including those a local TCP stack sent with an offloaded
+// checksum); replies written on B's transmit ring reach a UDP socket in A,
+// which proves their Ethernet header.
+func TestReceiveTransmit(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		cfg  Config
+	}{{"ring", Config{}}, {"sendmmsg", Config{SendMMsg: true}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			sub := 46
+			if mode.cfg.SendMMsg {
+				sub = 47
+			}
+			r := newRig(t, sub, mode.cfg)
+			if got := r.d.Counters().TxRing; got == mode.cfg.SendMMsg {
+				t.Fatalf("TxRing = %v", got)
+			}
+			var uc [2]net.PacketConn
+			for i, a := range []netip.Addr{r.p.A4, r.p.A6} {
+				c, err := r.p.A.ListenPacket("udp", netip.AddrPortFrom(a, 20000+uint16(i)).String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				uc[i] = c
+			}
+			r.send(t, 2, true)
+			// A real TCP stack's SYN, with an offloaded checksum.
+			go r.p.A.Do(func() error {
+				c, err := net.DialTimeout("tcp", netip.AddrPortFrom(r.p.B4, testPort).String(), 2*time.Second)
+				if err == nil {
+					c.Close()
+				}
+				return nil
+			})
+			q := r.d.Queues()[0]
+			pkts := make([]driver.Packet, q.BatchSize())
+			var got [][]byte
+			tx := make([][]byte, 0, q.BatchSize())
+			buf := make([]byte, 128*q.BatchSize())
+			for len(got) < 3 {
+				n := readBatch(t, r, q, pkts)
+				tx = tx[:0]
+				for i, p := range pkts[:n] {
+					if !checksumOK(p.Data) {
+						t.Errorf("packet %d: bad checksum % x", i, p.Data)
+					}
+					got = append(got, append([]byte(nil), p.Data...))
+					if len(got) <= 2 {
+						tx = append(tx, udpReply(buf[i*128:], p.Data, 0))
+					}
+				}
+				if len(tx) > 0 {
+					if s, err := q.WriteBatch(tx); s != len(tx) || err != nil {
+						t.Fatalf("WriteBatch: %d of %d, %v", s, len(tx), err)
+					}
+				}
+				if err := q.Release(pkts[:n]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got[0][0]>>4 != 4 || got[1][0]>>4 != 6 || got[2][0]>>4 != 4 {
+				t.Errorf("versions %d %d %d", got[0][0]>>4, got[1][0]>>4, got[2][0]>>4)
+			}
+			for i, c := range uc {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				b := make([]byte, 16)
+				n, from, err := c.ReadFrom(b)
+				if err != nil || string(b[:n]) != "ok" {
+					t.Fatalf("reply %d: %q from %v, %v", i, b[:n], from, err)
+				}
+			}
+		})
+	}
+}
+
+// TestCloseUnblocks: Close wakes a ReadBatch blocked on an empty ring and
+// Wake makes it return no packets.
+func TestCloseUnblocks(t *testing.T) {
+	r := newRig(t, 46, Config{Workers: 2})
+	qs := r.d.Queues()
+	if len(qs) != 2 {
+		t.Fatalf("%d queues", len(qs))
+	}
+	q := qs[0].(*Queue)
+	pkts := make([]driver.Packet, 8)
+	res := make(chan error, 1)
+	go func() {
+		n, err := q.ReadBatch(pkts)
+		if err == nil && n != 0 {
+			err = errors.New("woken ReadBatch returned packets")
+		}
+		res <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	q.Wake()
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, err := q.ReadBatch(pkts); res <- err }()
+	time.Sleep(50 * time.Millisecond)
+	r.d.Close()
+	if err := <-res; !errors.Is(err, driver.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}

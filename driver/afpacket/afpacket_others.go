@@ -1,0 +1,23 @@
+//go:build !linux
+
+package afpacket
+
+import "github.com/synproxy-lite/synproxy-lite/driver"
+
+// Driver is the AF_PACKET driver; it exists only on Linux.
+type Driver struct{}
+
+// Open returns driver.ErrNotSupported outside Linux.
+func Open(cfg *Config) (*Driver, error) { return nil, driver.ErrNotSupported }
+
+// Name implements driver.Driver.
+func (d *Driver) Name() string { return "afpacket" }
+
+// Queues implements driver.Driver.
+func (d *Driver) Queues() []driver.Queue { return nil }
+
+// Stats implements driver.Driver.
+func (d *Driver) Stats() driver.DriverStats { return driver.DriverStats{} }
+
+// Close implements driver.Driver.
+func (d *Driver) Close() error { return nil }

@@ -1,0 +1,51 @@
+// Package afpacket is the raw-socket ring driver: AF_PACKET sockets with a
+// TPACKET_V3 memory-mapped receive ring and a TPACKET_V2 transmit ring, one
+// socket per worker, joined in a PACKET_FANOUT group so that the kernel
+// spreads flows across the workers.
+//
+// # Data path
+//
+// Receive is a burst: a worker walks the packets of a ring block the kernel
+// has handed over, with no system call while packets are waiting; it calls
+// poll(2) only when the ring is empty (or spins, with Config.BusyPoll).
+// Transmit is a burst too: WriteBatch writes the frames into the transmit
+// ring and kicks the kernel with one send(2) per batch (or, when the kernel
+// refuses the ring, one sendmmsg(2) per batch). Receive buffers are the ring
+// frames themselves and transmit buffers are ring slots, so the steady state
+// allocates nothing.
+//
+// A classic BPF filter, attached before the socket is bound, lets only TCP
+// segments to the protected port into the ring; the kernel's own copies of
+// outgoing packets are ignored (PACKET_IGNORE_OUTGOING).
+//
+// # Layer 2
+//
+// The driver contract is layer 3. ReadBatch hands out the packet after its
+// Ethernet header. WriteBatch builds the Ethernet header of each reply from
+// the frame it answers (found in the current batch by its addresses and
+// ports): the client's source MAC becomes the destination and the
+// interface's own MAC the source, so replies go back to the hop the request
+// came from, as a router or an ECMP fabric expects. Frames with an 802.1Q tag
+// that the kernel stripped are not served (they are counted as skipped).
+//
+// Segments a local sender left with a partial checksum (checksum offload on
+// veth and loopback, flagged TP_STATUS_CSUMNOTREADY) get their TCP checksum
+// completed in the ring before the engine sees them.
+//
+// # The kernel stack
+//
+// AF_PACKET taps packets before netfilter: the kernel's stack still receives
+// every SYN and handshake ACK the driver answers. The rules of driver/nft in
+// drop mode (nft.Config.Drop) drop them in prerouting unless a socket of a
+// handed-over connection owns them, so the stack never answers them with a
+// reset. A packet the engine gives back (VerdictAccept: the handshake ACK of
+// a connection just handed over, and segments that arrived before its socket
+// existed) is re-injected on a raw IP socket towards the local address, where
+// the new socket receives it; segments that the kernel already delivered to
+// that socket (received after it was created) are not injected again.
+//
+// The ring sees every segment to the protected port, including those of
+// established connections, which the engine looks at and lets be. That is the
+// price of tapping below netfilter; it costs CPU on bulk transfers towards the
+// service, not correctness.
+package afpacket

@@ -1,0 +1,107 @@
+package handoff_test
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
+)
+
+// TestWindowUpdate: the SYN-ACK announces a zero window, as SYN proxies do,
+// and the client writes at once. With the window update the client never
+// needs a zero-window probe; without it (NoWindowUpdate) it must probe
+// before its data can go, which shows what the update is for.
+func TestWindowUpdate(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		noUpdate bool
+	}{{"update", false}, {"no-update", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newTestNet(t)
+			plan := synAckPlan{isn: rand.Uint32(), mss: 1460, ws: 7, win: 0}
+			client, srv, _ := kernelHandshake(t, n, n.srv4, plan, &handoff.Config{Mark: mark, NoWindowUpdate: tc.noUpdate})
+			deadline := time.Now().Add(20 * time.Second)
+			client.SetDeadline(deadline)
+			srv.SetDeadline(deadline)
+			req := []byte("GET / HTTP/1.0\r\n\r\n")
+			if _, err := client.Write(req); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(req))
+			if _, err := io.ReadFull(srv, got); err != nil || !bytes.Equal(got, req) {
+				t.Fatalf("server read %q, %v", got, err)
+			}
+			probes := netstat(t, n.cli, "TCPWinProbe")
+			if tc.noUpdate && probes == 0 {
+				t.Errorf("without the window update the client sent no zero-window probe")
+			}
+			if !tc.noUpdate && probes != 0 {
+				t.Errorf("with the window update the client still sent %d zero-window probes", probes)
+			}
+			t.Logf("client zero-window probes: %d", probes)
+		})
+	}
+}
+
+// TestClientMSS: the server socket never sends segments larger than the
+// MSS of the handshake.
+func TestClientMSS(t *testing.T) {
+	n := newTestNet(t)
+	// The client announces MSS 1200 (TCP_MAXSEG before connect); the
+	// handshake carries it on.
+	tp := openTap(t, n.srv, "veth0")
+	dch := make(chan net.Conn, 1)
+	go func() {
+		var c net.Conn
+		n.cli.Do(func() (err error) {
+			d := net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+				return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1200) })
+			}}
+			c, err = d.Dial("tcp", "10.99.1.2:8080")
+			return err
+		})
+		dch <- c
+	}()
+	plan := synAckPlan{isn: rand.Uint32(), mss: 1460, ws: 7}
+	syn_, synack, err := answerSYN(tp, n.srv, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if syn_.mss != 1200 {
+		t.Fatalf("client announced MSS %d", syn_.mss)
+	}
+	ack_, err := tp.next(5*time.Second, func(s seg) bool { return s.src == syn_.src && s.flags&(syn|ack) == ack })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := handshakeOf(syn_, synack, ack_)
+	var srv *net.TCPConn
+	if err := n.srv.Do(func() (err error) { srv, err = handoff.Materialise(&h, &handoff.Config{Mark: mark}); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	client := <-dch
+	if client == nil {
+		t.Fatal("client did not connect")
+	}
+	defer client.Close()
+	srv.SetDeadline(time.Now().Add(20 * time.Second))
+	client.SetDeadline(time.Now().Add(20 * time.Second))
+	// Capture what the server sends while it sends 1 MB.
+	out := stream(3, 1<<20)
+	go func() { srv.Write(out); srv.CloseWrite() }()
+	if b, err := io.ReadAll(client); err != nil || !bytes.Equal(b, out) {
+		t.Fatalf("client read %d bytes, %v", len(b), err)
+	}
+	if si := infoOf(t, srv); si.sndMSS > 1200 {
+		t.Errorf("server socket snd_mss %d above the client's MSS 1200", si.sndMSS)
+	}
+	if ci := infoOf(t, client.(*net.TCPConn)); ci.rcvMSS > 1200 {
+		t.Errorf("client saw segments of %d bytes, above its MSS 1200", ci.rcvMSS)
+	}
+}

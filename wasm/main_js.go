@@ -3,10 +3,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
-	"strings"
 	"syscall/js"
 	"time"
 
@@ -33,9 +32,11 @@ type method struct {
 func newExplainer(js.Value, []js.Value) any {
 	api := js.Global().Get("Object").New()
 	var funcs []js.Func
+	var names []string
 	add := func(name string, m method) {
 		f := js.FuncOf(func(_ js.Value, args []js.Value) any { return invoke(name, m, args) })
 		funcs = append(funcs, f)
+		names = append(names, name)
 		api.Set(name, f)
 	}
 	add("defaults", method{call: func([]js.Value) (any, error) { return explain.Default(), nil }})
@@ -102,10 +103,14 @@ func newExplainer(js.Value, []js.Value) any {
 	}})
 	var release js.Func
 	release = js.FuncOf(func(js.Value, []js.Value) any {
+		// Remove the methods first, so the page cannot call a released function.
+		for _, n := range names {
+			api.Delete(n)
+		}
 		for _, f := range funcs {
 			f.Release()
 		}
-		funcs = nil
+		funcs, names = nil, nil
 		api.Delete("release")
 		release.Release()
 		return nil
@@ -134,18 +139,14 @@ func invoke(name string, m method, args []js.Value) (ret any) {
 	}
 	for i, t := range m.args {
 		if args[i].Type() != t {
-			return errorObject(name + ": argument " + strconv.Itoa(i+1) + " must be a " + t.String() + ", not " + args[i].Type().String())
+			return errorObject(name + ": argument " + strconv.Itoa(i+1) + " must be of type " + t.String() + ", not " + args[i].Type().String())
 		}
 	}
 	res, err := m.call(args)
 	if err != nil {
 		return errorObject(err.Error())
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		return errorObject(name + ": " + err.Error())
-	}
-	return js.Global().Get("JSON").Call("parse", string(b))
+	return toJS(reflect.ValueOf(res))
 }
 
 func errorObject(msg string) js.Value {
@@ -154,17 +155,9 @@ func errorObject(msg string) js.Value {
 	return o
 }
 
-// decode fills v from a JavaScript object through JSON, so every field is
-// type-checked by encoding/json and unknown fields are refused.
-func decode(o js.Value, v any) error {
-	s := js.Global().Get("JSON").Call("stringify", o).String()
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errors.New("explain: bad input: " + err.Error())
-	}
-	return nil
-}
+// decode fills the struct v points to from a JavaScript object, checking
+// the type of every property and refusing unknown ones.
+func decode(o js.Value, v any) error { return fromJS(o, v) }
 
 func uintArg(v js.Value, name string) (uint64, error) {
 	f := v.Float()

@@ -266,6 +266,28 @@ func TestBrowserExplainer(t *testing.T) {
 		t.Errorf("after first: %q", got)
 	}
 
+	// The API object checks its arguments and reports errors as values.
+	errs, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`(() => {
+		const a = newExplainer();
+		const d = a.defaults();
+		const r = [a.scenario(5), a.scenario({client: 5}), a.scenario({bogus: 1}),
+			a.scenario(Object.assign({}, d, {clientISN: 1.5})), a.scenario(Object.assign({}, d, {mss: 70000})),
+			a.forge(d, -1, true, 1), a.forge(d), a.scenario(Object.assign({}, d, {key: "zz"}))].map((x) => String(x.error));
+		a.release();
+		r.push(typeof a.scenario, typeof a.release);
+		return r;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range []string{"argument 1 must be of type object, not number", "input client: must be a string", "unknown input bogus",
+		"clientISN: must be a whole number", "mss: out of range", "tries must be a non-negative integer", "want 4 arguments, got 1",
+		"explain: key: ", "undefined", "undefined"} {
+		if i >= len(errs) || !strings.Contains(errs[i], w) {
+			t.Errorf("API error %d: %q, want it to contain %q", i, errs, w)
+		}
+	}
+
 	// Parity: inputs typed into the controls; the page's ISN and check
 	// against the native cookie package.
 	randomKey, err := cookie.GenerateKey()
@@ -276,16 +298,18 @@ func TestBrowserExplainer(t *testing.T) {
 	cases := []struct {
 		client, server, key  string
 		isn, mss, count, sec uint32
-		delayMin             string
+		delay                uint32
 		seqDelta             int32
 	}{
-		{"192.0.2.1:12345", "198.51.100.7:80", explain.ExampleKey, 1000, 0, 5, 0, "0", 0},
-		{"10.0.0.1:40000", "10.0.0.2:443", explain.ExampleKey, 4294967295, 1300, 4294967295, 30, "1", 0},
-		{"203.0.113.9:65535", "192.0.2.80:8080", fmt.Sprintf("%x", rk[:]), 305419896, 1452, 286330, 10, "1.5", 0},
-		{"[2001:db8::1]:40000", "[2001:db8::2]:443", explain.ExampleKey, 123456789, 9000, 71600, 59, "1", 0},
-		{"[fe80::1]:1", "[fe80::2]:65535", fmt.Sprintf("%x", rk[:]), 0, 1219, 255, 0, "2", 0},
-		{"198.18.0.1:5555", "198.18.0.2:22", explain.ExampleKey, 77777, 1460, 1000, 20, "0.5", 1},
+		{"192.0.2.1:12345", "198.51.100.7:80", explain.ExampleKey, 1000, 0, 5, 0, 0, 0},
+		{"10.0.0.1:40000", "10.0.0.2:443", explain.ExampleKey, 4294967295, 1300, 4294967295, 30, 60, 0},
+		{"203.0.113.9:65535", "192.0.2.80:8080", fmt.Sprintf("%x", rk[:]), 305419896, 1452, 286330, 10, 90, 0},
+		{"[2001:db8::1]:40000", "[2001:db8::2]:443", explain.ExampleKey, 123456789, 9000, 71600, 59, 60, 0},
+		{"[fe80::1]:1", "[fe80::2]:65535", fmt.Sprintf("%x", rk[:]), 0, 1219, 255, 0, 120, 0},
+		{"198.18.0.1:5555", "198.18.0.2:22", explain.ExampleKey, 77777, 1460, 1000, 20, 30, 1},
+		{"198.18.0.1:5555", "198.18.0.2:22", explain.ExampleKey, 77777, 1460, 1000, 20, 30, -1},
 	}
+	outcomes := map[string]bool{}
 	for i, c := range cases {
 		b.typeInto("client", c.client)
 		b.typeInto("server", c.server)
@@ -294,7 +318,7 @@ func TestBrowserExplainer(t *testing.T) {
 		b.typeInto("mss", strconv.Itoa(int(c.mss)))
 		b.typeInto("count", strconv.FormatUint(uint64(c.count), 10))
 		b.typeInto("synSecond", strconv.Itoa(int(c.sec)))
-		b.typeInto("ackDelayMin", c.delayMin)
+		b.typeInto("ackDelay", strconv.FormatUint(uint64(c.delay), 10))
 		b.typeInto("ackSeqDelta", strconv.Itoa(int(c.seqDelta)))
 		if e := b.text("error"); e != "" {
 			t.Fatalf("case %d: page error %q", i, e)
@@ -309,8 +333,7 @@ func TestBrowserExplainer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		delay, _ := strconv.ParseFloat(c.delayMin, 64)
-		ackSlot := uint32((uint64(c.count)*60 + uint64(c.sec) + uint64(delay*60+0.5)) / 60)
+		ackSlot := uint32((uint64(c.count)*60 + uint64(c.sec) + uint64(c.delay)) / 60)
 		v, err := key.Check(tuple, c.isn+uint32(c.seqDelta), isn, ackSlot)
 		if err != nil {
 			t.Fatal(err)
@@ -322,14 +345,21 @@ func TestBrowserExplainer(t *testing.T) {
 		if v.Valid {
 			wantCheck = fmt.Sprintf("valid, MSS %d", v.MSS)
 		}
-		wantCheck += fmt.Sprintf(" (ACK %d s after the SYN, slot %d)", uint32(delay*60+0.5), ackSlot)
+		wantCheck += fmt.Sprintf(" (ACK %d s after the SYN, slot %d)", c.delay, ackSlot)
 		if got := b.text("summary-check"); got != wantCheck {
 			t.Errorf("case %d: page check %q, native %q", i, got, wantCheck)
 		}
 		t.Logf("case %d: isn %d, check %s", i, isn, wantCheck)
+		outcome, _, _ := strings.Cut(wantCheck, " (")
+		outcome, _, _ = strings.Cut(outcome, ",")
+		outcomes[outcome] = true
 	}
-	// The cases must cover both outcomes, or the comparison proves little.
-	// (Case 4 is two minutes after a SYN at second 0: stale; case 5 is off by one: a lower MSS.)
+	// The cases must cover every outcome, or the comparison proves little.
+	for _, r := range []string{"valid", "rejected: stale", "rejected: MSS index"} {
+		if !outcomes[r] {
+			t.Errorf("no parity case ended %q", r)
+		}
+	}
 
 	// Replay after the validity window: the button moves the clock and the ACK fails.
 	b.do(chromedp.Click(chromedp.ID("reset")), chromedp.Click(chromedp.ID("replay-late")))

@@ -51,7 +51,7 @@
     $("key").value = inp.key;
     for (const f of numFields) $(f).value = String(inp[f]);
     for (const f of boolFields) $(f).checked = !!inp[f];
-    $("ackDelayMin").value = String(inp.ackDelay / 60);
+    $("ackDelay").value = String(inp.ackDelay);
   }
 
   function parseInt32(id, lo, hi) {
@@ -78,9 +78,7 @@
     inp.ackSeqDelta = parseInt32("ackSeqDelta", -2147483648, 2147483647);
     inp.ackAckDelta = parseInt32("ackAckDelta", -2147483648, 2147483647);
     for (const f of boolFields) inp[f] = $(f).checked;
-    const m = Number($("ackDelayMin").value.trim());
-    if (!Number.isFinite(m) || m < 0 || m > 1e6) throw new Error("ACK delay: minutes must be a number ≥ 0");
-    inp.ackDelay = Math.round(m * 60);
+    inp.ackDelay = parseInt32("ackDelay", 0, 4294967295);
     return inp;
   }
 
@@ -218,6 +216,7 @@
     $("summary-isn").textContent = e.isn + " (0x" + hex(e.isn) + ")";
     $("summary-check").textContent = (c.valid ? "valid, MSS " + c.mss : "rejected: " + c.reason) +
       " (ACK " + inp.ackDelay + " s after the SYN, slot " + scenario.ackSlot + ")";
+    $("summary-check").title = "ACK " + (inp.ackDelay / 60).toFixed(2) + " minutes after the SYN";
     $("summary-check").className = c.valid ? "ok" : "bad";
     $("summary-life").textContent = scenario.lifetime + " s after the SYN (made " + inp.synSecond + " s into slot " + inp.count + ")";
     setStep(Math.min(step, scenario.steps.length - 1));
@@ -413,15 +412,15 @@
       recompute();
     });
     const shiftMin = (d) => {
-      const m = Math.max(0, (Number($("ackDelayMin").value) || 0) + d);
-      $("ackDelayMin").value = String(m);
+      const m = Math.max(0, (Number($("ackDelay").value) || 0) + 60 * d);
+      $("ackDelay").value = String(m);
       recompute();
     };
     $("minus-min").addEventListener("click", () => shiftMin(-1));
     $("plus-min").addEventListener("click", () => shiftMin(1));
     $("replay-late").addEventListener("click", () => {
       if (!scenario) return;
-      $("ackDelayMin").value = String(scenario.lifetime / 60);
+      $("ackDelay").value = String(scenario.lifetime);
       recompute();
       setStep(scenario.steps.findIndex((s) => s.id === "ack"));
     });

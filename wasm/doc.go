@@ -9,6 +9,6 @@
 // {error: "..."} — a panic is recovered into such an error, never a crash of
 // the page. release() frees the object's Go callbacks.
 //
-// Build it with go generate ./wasm/... or make wasm (see wasm/site); the
+// Build it with go generate ./wasm/site or make wasm (see wasm/site); the
 // result, wasm/site/static/explain.wasm, is committed.
 package main

@@ -1,3 +1,5 @@
+//go:build !js
+
 package site_test
 
 import (
@@ -94,6 +96,7 @@ func newBrowser(t *testing.T, width, height int) *browser {
 	if err := chromedp.Listen(ctx, b.record); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
+	b.selfTest()
 	enable := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{})
 		return err
@@ -102,6 +105,29 @@ func newBrowser(t *testing.T, width, height int) *browser {
 		t.Fatalf("network.enable: %v", err)
 	}
 	return b
+}
+
+// selfTest makes the page log a warning and waits until the recorder has
+// it, so a broken recorder cannot make "no console errors" pass vacuously.
+func (b *browser) selfTest() {
+	b.t.Helper()
+	const marker = "explainer-recorder-selftest"
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](`console.warn("`+marker+`")`)); err != nil {
+		b.t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		b.mu.Lock()
+		for j, p := range b.problems {
+			if strings.Contains(p, marker) {
+				b.problems = append(b.problems[:j], b.problems[j+1:]...)
+				b.mu.Unlock()
+				return
+			}
+		}
+		b.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.t.Fatal("the console recorder did not see console.warn")
 }
 
 func (b *browser) record(ev any) {
@@ -376,6 +402,7 @@ func TestBrowserExplainer(t *testing.T) {
 	// the native build must count the same acceptances.
 	b.do(chromedp.SetValue(chromedp.ID("forge-tries"), "16777216"), chromedp.Click(chromedp.ID("forge-top")))
 	b.waitText("status", "Forged ")
+	t.Logf("page: %s", b.text("status"))
 	nf, err := explain.Forge(explain.Default(), 1<<24, true, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -218,7 +218,7 @@
       " (ACK " + inp.ackDelay + " s after the SYN, slot " + scenario.ackSlot + ")";
     $("summary-check").title = "ACK " + (inp.ackDelay / 60).toFixed(2) + " minutes after the SYN";
     $("summary-check").className = c.valid ? "ok" : "bad";
-    $("summary-life").textContent = scenario.lifetime + " s after the SYN (made " + inp.synSecond + " s into slot " + inp.count + ")";
+    $("summary-life").textContent = "until " + scenario.lifetime + " s after the SYN (made " + inp.synSecond + " s into slot " + inp.count + ")";
     setStep(Math.min(step, scenario.steps.length - 1));
     try { drawClaims(call("claims", inp)); } catch (err) { showError(err.message); }
   }

@@ -489,5 +489,15 @@ func TestBrowserPhoneAndExport(t *testing.T) {
 	b.do(chromedp.Click(chromedp.ID("next")))
 	b.screenshot("#handshake", "phone-handshake.png")
 	b.screenshot("#cookie", "phone-cookie.png")
+	// The other views at phone width, for review; docs/ does not show them.
+	for _, v := range []string{"controls", "forge", "flood", "claims"} {
+		png, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS("#"+v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "phone-"+v+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b.checkClean(srv.URL)
 }

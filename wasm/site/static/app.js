@@ -345,7 +345,6 @@
     s.replaceChildren(svg("desc", { id: "flood-chart-desc" }, "Queue occupancy and legitimate clients refused per second"));
     const T = flood.ticks.length, w = 560 / T, n = flood.config.backlog;
     const maxL = Math.max(1, flood.config.legit);
-    s.append(svg("text", { x: 30, y: 12, class: "chart-label" }, "queue occupancy (grey), clients refused without cookies (red), with cookies (green)"));
     flood.ticks.forEach((t, i) => {
       const x = 30 + i * w;
       if (t.attacking) s.append(svg("rect", { x: x, y: 20, width: w, height: 120, class: "attack-bg" }));

@@ -398,6 +398,43 @@ func TestBrowserExplainer(t *testing.T) {
 	b.screenshot("#controls", "controls.png")
 	b.do(chromedp.Click(chromedp.ID("reset")))
 
+	// Random key (crypto/rand in the browser) and the wall clock: the page
+	// still agrees with the native package for the values it now shows.
+	b.do(chromedp.Click(chromedp.ID("random-key")), chromedp.Click(chromedp.ID("now")))
+	keyHex, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID("key")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slotText, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID("count")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keyHex == explain.ExampleKey || len(keyHex) != 64 {
+		t.Errorf("random key %q", keyHex)
+	}
+	slot, err := strconv.ParseUint(slotText, 10, 32)
+	if now := cookie.WallSlot(time.Now()); err != nil || (uint32(slot) != now && uint32(slot) != now-1) {
+		t.Errorf("Now set slot %q, wall slot %d", slotText, now)
+	}
+	key, err := cookie.ParseKey(keyHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isn, _ := key.Encode(cookie.Tuple{Client: netip.MustParseAddrPort("192.0.2.1:12345"), Server: netip.MustParseAddrPort("198.51.100.7:80")}, 1000, 1460, uint32(slot))
+	if got, w := b.text("summary-isn"), fmt.Sprintf("%d (0x%08x)", isn, isn); got != w {
+		t.Errorf("random key: page ISN %q, native %q", got, w)
+	}
+	b.do(chromedp.Click(chromedp.ID("reset")))
+
+	// Play advances the diagram by itself; pressing it again pauses.
+	b.do(chromedp.Click(chromedp.ID("first")), chromedp.Click(chromedp.ID("play")))
+	b.waitText("step-count", "Packet 3 of")
+	b.do(chromedp.Click(chromedp.ID("play")))
+	if p, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById("play").getAttribute("aria-pressed")`)); p != "false" {
+		t.Errorf("play did not pause: aria-pressed %q", p)
+	}
+	b.do(chromedp.Click(chromedp.ID("first")))
+
 	// Forging: the page's first run with the right top byte uses seed 1;
 	// the native build must count the same acceptances.
 	b.do(chromedp.SetValue(chromedp.ID("forge-tries"), "16777216"), chromedp.Click(chromedp.ID("forge-top")))
@@ -431,6 +468,10 @@ func TestBrowserExplainer(t *testing.T) {
 		t.Errorf("flood simulation does not show the effect: %d refused without cookies, %d with", nfl.Refused, nfl.CookieRefused)
 	}
 	b.screenshot("#flood", "flood.png")
+	// Its animation moves the second slider.
+	b.do(chromedp.Click(chromedp.ID("flood-play")))
+	b.waitText("flood-tick-out", "50")
+	b.do(chromedp.Click(chromedp.ID("flood-play")))
 
 	// Claims: every claim of the native build, with the same demonstration.
 	claims, err := explain.Claims(explain.Default())

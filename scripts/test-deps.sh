@@ -5,7 +5,7 @@
 # Run as root; as another user it only reports what is missing.
 set -euo pipefail
 
-pkgs=(nftables netsniff-ng qemu-system-x86 chromium iproute2 curl cpio zstd xz-utils kmod ca-certificates)
+pkgs=(nftables netsniff-ng qemu-system-x86 chromium iproute2 curl cpio zstd xz-utils kmod ca-certificates nodejs)
 
 missing=()
 for p in "${pkgs[@]}"; do

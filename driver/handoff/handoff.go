@@ -15,6 +15,11 @@ var (
 	// ErrBacklog is returned by Listener.Handoff when Accept is not keeping
 	// up; no socket is created.
 	ErrBacklog = errors.New("handoff: accept backlog full")
+	// ErrExists is returned by Materialise when a socket of the same
+	// connection (the same addresses and ports) exists already: the
+	// handshake was handed off before. The packet that carried it can go
+	// to the kernel, which delivers it to that socket.
+	ErrExists = errors.New("handoff: connection exists")
 	// ErrHandshake is returned for handshake facts that cannot describe a
 	// connection (mixed families, zero ports, a shift above 14).
 	ErrHandshake = errors.New("handoff: invalid handshake")
@@ -70,6 +75,10 @@ type Config struct {
 	// the client then learns the window only when data flows or from its
 	// own zero-window probe.
 	NoWindowUpdate bool
+	// WindowUpdateError, if set, receives the error when the window
+	// update could not be sent. The connection is returned all the same:
+	// it works, the client finds the window with its zero-window probe.
+	WindowUpdateError func(error)
 }
 
 // OpError is the error of one step of a handoff.

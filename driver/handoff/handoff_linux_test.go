@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -264,5 +263,3 @@ func TestKernelClient(t *testing.T) {
 		}
 	}
 }
-
-var _ = fmt.Sprint

@@ -1,7 +1,7 @@
 package handoff
 
 import (
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -45,7 +45,17 @@ func Materialise(h *Handshake, cfg *Config) (*net.TCPConn, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	fd, ts, err := repair(h, cfg)
+	// The raw socket of the window update first: a missing CAP_NET_RAW
+	// fails the handoff before any connection state exists.
+	raw := -1
+	if !cfg.NoWindowUpdate {
+		var err error
+		if raw, err = openRaw(h, cfg); err != nil {
+			return nil, err
+		}
+		defer unix.Close(raw)
+	}
+	fd, wu, err := repair(h, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -55,14 +65,15 @@ func Materialise(h *Handshake, cfg *Config) (*net.TCPConn, error) {
 	if err != nil {
 		return nil, &OpError{Op: "FileConn", Err: err}
 	}
-	tc := c.(*net.TCPConn)
-	if !cfg.NoWindowUpdate {
-		if err := sendWindowUpdate(h, cfg, ts); err != nil {
-			tc.Close()
-			return nil, err
+	if raw >= 0 {
+		// The connection works without the update (the client's
+		// zero-window probe finds the window), so a failure to send it
+		// is reported, not fatal.
+		if err := sendWindowUpdate(raw, h, wu); err != nil && cfg.WindowUpdateError != nil {
+			cfg.WindowUpdateError(err)
 		}
 	}
-	return tc, nil
+	return c.(*net.TCPConn), nil
 }
 
 // wuFacts is what the window update needs from the repaired socket.
@@ -143,6 +154,9 @@ func repair(h *Handshake, cfg *Config) (fd int, wu wuFacts, err error) {
 	// 3. connect: in repair mode the socket goes straight to ESTABLISHED
 	//    and into the established hash, without sending a SYN.
 	if err := unix.Connect(fd, sockaddr(h.Tuple.Client)); err != nil {
+		if err == unix.EADDRNOTAVAIL {
+			err = errors.Join(ErrExists, err)
+		}
 		return fail("connect "+h.Tuple.Client.String()+" in repair mode", err)
 	}
 
@@ -238,20 +252,6 @@ func repair(h *Handshake, cfg *Config) (fd int, wu wuFacts, err error) {
 	return fd, wu, nil
 }
 
-// tsClock returns the value the socket's timestamp clock is set to: the
-// kernel's clock now, unless the SYN-ACK's TSval (echoed as tsecr) is ahead
-// of it, as the timestamp cookie can be by up to 63 ms (or by any amount
-// when another host of a fleet sent the SYN-ACK). Comparison is modulo
-// 2^32. The low bit stays clear: TCP_TIMESTAMP reads an odd value as a
-// request for microsecond timestamps.
-func tsClock(now, tsecr uint32) uint32 {
-	v := now
-	if int32(tsecr-now) > 0 {
-		v = tsecr
-	}
-	return (v + 1) &^ 1
-}
-
 func sockaddr(ap netip.AddrPort) unix.Sockaddr {
 	if ap.Addr().Is4() {
 		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
@@ -285,7 +285,22 @@ func setsockopt(fd, level, opt int, p unsafe.Pointer, size uintptr) error {
 // window. It is the segment the socket itself would send: seq = ServerISN+1,
 // ack = rcv_nxt, our window scaled by our shift, the timestamp option with
 // the socket's clock and the client's TSval.
-func sendWindowUpdate(h *Handshake, cfg *Config, wu wuFacts) error {
+func sendWindowUpdate(raw int, h *Handshake, wu wuFacts) error {
+	win := wu.rcvWnd
+	if h.WScaleOK {
+		win >>= h.ServerWScale
+	}
+	seg := windowUpdate(h, wu.rcvNxt, uint16(min(win, 65535)), wu.tsval)
+	dst := sockaddr(netip.AddrPortFrom(h.Tuple.Client.Addr(), 0))
+	if err := unix.Sendto(raw, seg, 0, dst); err != nil {
+		return &OpError{Op: "send the window update", Err: err}
+	}
+	return nil
+}
+
+// openRaw opens the raw socket the window update leaves from, bound to the
+// server address, marked like the connection's socket.
+func openRaw(h *Handshake, cfg *Config) (int, error) {
 	v6 := h.Tuple.Server.Addr().Is6()
 	fam, level, transparent := unix.AF_INET, unix.IPPROTO_IP, unix.IP_TRANSPARENT
 	if v6 {
@@ -293,55 +308,28 @@ func sendWindowUpdate(h *Handshake, cfg *Config, wu wuFacts) error {
 	}
 	fd, err := unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
-		return &OpError{Op: "raw socket for the window update", Err: err}
+		return -1, &OpError{Op: "raw socket for the window update (needs CAP_NET_RAW)", Err: err}
 	}
-	defer unix.Close(fd)
+	fail := func(op string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, &OpError{Op: op, Err: err}
+	}
+	// Only sending: a receive buffer of the minimum keeps the copies of
+	// incoming TCP segments a raw socket gets from costing memory.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0)
 	if cfg.Mark != 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(cfg.Mark)); err != nil {
-			return &OpError{Op: "SO_MARK on the raw socket", Err: err}
+			return fail("SO_MARK on the raw socket", err)
 		}
 	}
 	if cfg.Transparent {
 		if err := unix.SetsockoptInt(fd, level, transparent, 1); err != nil {
-			return &OpError{Op: "IP_TRANSPARENT on the raw socket", Err: err}
+			return fail("IP_TRANSPARENT on the raw socket", err)
 		}
 	}
-	src := h.Tuple.Server
-	if err := unix.Bind(fd, sockaddr(netip.AddrPortFrom(src.Addr(), 0))); err != nil {
-		return &OpError{Op: "bind the raw socket to " + src.Addr().String(), Err: err}
+	src := h.Tuple.Server.Addr()
+	if err := unix.Bind(fd, sockaddr(netip.AddrPortFrom(src, 0))); err != nil {
+		return fail("bind the raw socket to "+src.String(), err)
 	}
-	win := wu.rcvWnd
-	if h.WScaleOK {
-		win >>= h.ServerWScale
-	}
-	seg := windowUpdate(h, wu.rcvNxt, uint16(min(win, 65535)), wu.tsval)
-	dst := sockaddr(netip.AddrPortFrom(h.Tuple.Client.Addr(), 0))
-	if err := unix.Sendto(fd, seg, 0, dst); err != nil {
-		return &OpError{Op: "send the window update", Err: err}
-	}
-	return nil
-}
-
-// windowUpdate builds the TCP segment (header and options, with its
-// checksum) of the window update.
-func windowUpdate(h *Handshake, ack uint32, win uint16, tsval uint32) []byte {
-	hl := 20
-	if h.Timestamps {
-		hl += 12
-	}
-	b := make([]byte, hl)
-	binary.BigEndian.PutUint16(b[0:], h.Tuple.Server.Port())
-	binary.BigEndian.PutUint16(b[2:], h.Tuple.Client.Port())
-	binary.BigEndian.PutUint32(b[4:], h.ServerISN+1)
-	binary.BigEndian.PutUint32(b[8:], ack)
-	b[12] = byte(hl/4) << 4
-	b[13] = 0x10 // ACK
-	binary.BigEndian.PutUint16(b[14:], win)
-	if h.Timestamps {
-		copy(b[20:], []byte{1, 1, 8, 10})
-		binary.BigEndian.PutUint32(b[24:], tsval)
-		binary.BigEndian.PutUint32(b[28:], h.TSval)
-	}
-	binary.BigEndian.PutUint16(b[16:], tcpChecksum(h.Tuple.Server.Addr(), h.Tuple.Client.Addr(), b))
-	return b
+	return fd, nil
 }

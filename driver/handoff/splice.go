@@ -19,26 +19,34 @@ import (
 // splice(2). Cancelling ctx closes both connections. The error is the
 // first failure other than the connections' normal end.
 func Splice(ctx context.Context, client net.Conn, backend string, proxyProtocol bool) error {
-	defer client.Close()
 	var d net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	bc, err := d.DialContext(dctx, "tcp", backend)
 	cancel()
 	if err != nil {
+		client.Close()
 		return &OpError{Op: "dial backend " + backend, Err: err}
 	}
-	defer bc.Close()
+	return SpliceConn(ctx, client, bc, proxyProtocol)
+}
+
+// SpliceConn is Splice with the backend connection already made.
+func SpliceConn(ctx context.Context, client, backend net.Conn, proxyProtocol bool) error {
 	if proxyProtocol {
 		c, ok1 := addrPort(client.RemoteAddr())
 		s, ok2 := addrPort(client.LocalAddr())
 		if !ok1 || !ok2 {
+			client.Close()
+			backend.Close()
 			return &OpError{Op: "PROXY header", Err: errors.New("client connection without TCP addresses")}
 		}
-		if _, err := bc.Write(AppendProxyHeader(make([]byte, 0, ProxyHeaderLen), c, s)); err != nil {
+		if _, err := backend.Write(AppendProxyHeader(make([]byte, 0, ProxyHeaderLen), c, s)); err != nil {
+			client.Close()
+			backend.Close()
 			return &OpError{Op: "write PROXY header", Err: err}
 		}
 	}
-	return Pipe(ctx, client, bc)
+	return Pipe(ctx, client, backend)
 }
 
 // Pipe copies a to b and b to a until both directions have ended, passing
@@ -90,6 +98,9 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 type Proxy struct {
 	// Backend is the "host:port" every connection is spliced to.
 	Backend string
+	// Dial makes the backend connection; nil means a net.Dialer with a
+	// 10-second timeout.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// ProxyProtocol sends a PROXY protocol v2 header to the backend first.
 	ProxyProtocol bool
 	// Config configures the materialised sockets.
@@ -129,7 +140,7 @@ func (p *Proxy) Handoff(h *Handshake) error {
 	client := h.Tuple.Client
 	go func() {
 		defer p.wg.Done()
-		if err := Splice(p.ctx, c, p.Backend, p.ProxyProtocol); err != nil && p.OnError != nil && p.ctx.Err() == nil {
+		if err := p.splice(c); err != nil && p.OnError != nil && p.ctx.Err() == nil {
 			p.OnError(client, err)
 		}
 	}()
@@ -145,4 +156,18 @@ func (p *Proxy) Close() error {
 	p.cancel()
 	p.wg.Wait()
 	return nil
+}
+
+func (p *Proxy) splice(c net.Conn) error {
+	if p.Dial == nil {
+		return Splice(p.ctx, c, p.Backend, p.ProxyProtocol)
+	}
+	dctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	bc, err := p.Dial(dctx, "tcp", p.Backend)
+	cancel()
+	if err != nil {
+		c.Close()
+		return &OpError{Op: "dial backend " + p.Backend, Err: err}
+	}
+	return SpliceConn(p.ctx, c, bc, p.ProxyProtocol)
 }

@@ -2,9 +2,12 @@ package handoff_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -103,5 +106,44 @@ func TestClientMSS(t *testing.T) {
 	}
 	if ci := infoOf(t, client.(*net.TCPConn)); ci.rcvMSS > 1200 {
 		t.Errorf("client saw segments of %d bytes, above its MSS 1200", ci.rcvMSS)
+	}
+}
+
+// TestMaterialiseErrors: a handshake handed off twice fails with ErrExists
+// and leaves the first socket working; a server address that is not local
+// fails at bind with the step named.
+func TestMaterialiseErrors(t *testing.T) {
+	n := newTestNet(t)
+	plan := synAckPlan{isn: rand.Uint32(), mss: 1460, ws: 7}
+	client, srv, h := kernelHandshake(t, n, n.srv6, plan, &handoff.Config{Mark: mark})
+	err := n.srv.Do(func() error {
+		c, err := handoff.Materialise(&h, &handoff.Config{Mark: mark})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if !errors.Is(err, handoff.ErrExists) {
+		t.Errorf("second Materialise of the same handshake: %v", err)
+	}
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := srv.Write([]byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 10)
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != "still here" {
+		t.Errorf("first connection after the failed second: %q, %v", got, err)
+	}
+
+	h2 := h
+	h2.Tuple.Server = netip.AddrPortFrom(netip.MustParseAddr("fd00:99:1::99"), port)
+	var oe *handoff.OpError
+	err = n.srv.Do(func() error { _, err := handoff.Materialise(&h2, &handoff.Config{NoWindowUpdate: true}); return err })
+	if !errors.As(err, &oe) || !strings.HasPrefix(oe.Op, "bind ") || !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("non-local server address: %v", err)
+	}
+	err = n.srv.Do(func() error { _, err := handoff.Materialise(&h2, nil); return err })
+	if !errors.As(err, &oe) || !strings.Contains(oe.Op, "raw socket") {
+		t.Errorf("non-local server address, with the window update: %v", err)
 	}
 }

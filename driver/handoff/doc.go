@@ -36,7 +36,9 @@
 //     window and the kernel's own window probe on leaving repair mode has
 //     a sequence number below the client's window, which the client
 //     discards. Without the update a client that sends first waits for its
-//     zero-window probe timer.
+//     zero-window probe timer. The raw socket is opened before step 1, so
+//     a missing CAP_NET_RAW fails early; a failed send is not fatal
+//     (Config.WindowUpdateError).
 //
 // # Later packets
 //
@@ -47,5 +49,9 @@
 // of the rule that sends the port's other packets to the proxy. The
 // handshake ACK may be given to the kernel after Materialise returns: it
 // then reaches the socket, whose state already covers it (a payload it
-// carries is a duplicate the kernel drops and acknowledges at once).
+// carries is a duplicate the kernel drops and acknowledges at once). A
+// second Materialise of the same connection (the ACK and the client's
+// first data segment both pass the cookie check) fails with ErrExists.
+//
+// docs/handoff.md has the reasoning, the failure modes and the tests.
 package handoff

@@ -85,24 +85,20 @@ type wuFacts struct {
 
 // repair runs the TCP_REPAIR sequence and returns the socket, out of repair
 // mode.
-func repair(h *Handshake, cfg *Config) (fd int, wu wuFacts, err error) {
+func repair(h *Handshake, cfg *Config) (int, wuFacts, error) {
+	var wu wuFacts
 	v6 := h.Tuple.Server.Addr().Is6()
 	fam := unix.AF_INET
 	if v6 {
 		fam = unix.AF_INET6
 	}
-	fd, err = unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_TCP)
+	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_TCP)
 	if err != nil {
 		return -1, wu, &OpError{Op: "socket", Err: err}
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			// Closing a socket still in repair mode sends nothing.
-			unix.Close(fd)
-		}
-	}()
 	fail := func(op string, err error) (int, wuFacts, error) {
+		// Closing a socket still in repair mode sends nothing.
+		unix.Close(fd)
 		return -1, wu, &OpError{Op: op, Err: err}
 	}
 	setInt := func(level, opt, v int) error { return unix.SetsockoptInt(fd, level, opt, v) }
@@ -248,7 +244,6 @@ func repair(h *Handshake, cfg *Config) (fd int, wu wuFacts, err error) {
 		}
 		wu.tsval = uint32(now)
 	}
-	ok = true
 	return fd, wu, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -135,6 +136,7 @@ func TestMaterialiseErrors(t *testing.T) {
 		t.Errorf("first connection after the failed second: %q, %v", got, err)
 	}
 
+	fds := openFDs(t)
 	h2 := h
 	h2.Tuple.Server = netip.AddrPortFrom(netip.MustParseAddr("fd00:99:1::99"), port)
 	var oe *handoff.OpError
@@ -146,4 +148,17 @@ func TestMaterialiseErrors(t *testing.T) {
 	if !errors.As(err, &oe) || !strings.Contains(oe.Op, "raw socket") {
 		t.Errorf("non-local server address, with the window update: %v", err)
 	}
+	if now := openFDs(t); now != fds {
+		t.Errorf("failed handoffs leaked file descriptors: %d before, %d after", fds, now)
+	}
+}
+
+// openFDs counts the process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

@@ -336,6 +336,7 @@ func leftovers(t *testing.T, id string) []string {
 // Errors part-way through leave nothing behind once the lab is closed.
 func TestCloseAfterErrors(t *testing.T) {
 	labtest.Need(t)
+	fds := openFDs(t)
 	l, err := lab.New(&lab.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
@@ -379,6 +380,9 @@ func TestCloseAfterErrors(t *testing.T) {
 	}
 	if got := leftovers(t, l.ID()); len(got) != 0 {
 		t.Errorf("left behind: %q", got)
+	}
+	if now := openFDs(t); now != fds {
+		t.Errorf("%d file descriptors open before the lab, %d after Close", fds, now)
 	}
 	if _, err := l.AddNS("c"); !errors.Is(err, lab.ErrClosed) {
 		t.Errorf("AddNS after Close: %v", err)
@@ -468,4 +472,14 @@ func TestSweep(t *testing.T) {
 	if removed, _ := lab.Sweep(sp); len(removed) != 0 {
 		t.Errorf("second Sweep removed %q", removed)
 	}
+}
+
+// openFDs counts the process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

@@ -1,0 +1,71 @@
+package layering
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/synproxy-lite/synproxy-lite"
+
+// rules lists, per package pattern, which of our packages it may import and
+// which third-party modules it may import (standard library always allowed).
+var rules = []struct {
+	pkg        string
+	goos       string
+	ours       []string // allowed prefixes of our own packages (besides itself)
+	thirdParty []string // allowed module prefixes; "*" allows any
+}{
+	{"./cookie", "", nil, []string{"github.com/dchest/siphash"}},
+	{"./cookie", "js", nil, []string{"github.com/dchest/siphash"}},
+	{"./packet", "", nil, nil},
+	{"./packet", "js", nil, nil},
+	{"./driver/...", "", []string{"cookie", "packet", "driver"}, []string{"*"}},
+	{"./wasm/...", "", []string{"cookie", "packet", "wasm"}, []string{"*"}},
+	{"./wasm/...", "js", []string{"cookie", "packet", "wasm"}, []string{"github.com/dchest/siphash"}},
+	{"./fuzz/...", "", []string{"cookie", "packet", "driver", "fuzz"}, []string{"*"}},
+}
+
+func TestLayering(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("LAYERING NOT CHECKED: no go command on PATH")
+	}
+	for _, r := range rules {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", r.pkg)
+		cmd.Dir = "../.."
+		if r.goos != "" {
+			cmd.Env = append(cmd.Environ(), "GOOS="+r.goos, "GOARCH=wasm")
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", r.pkg, err, out)
+		}
+		self := module + strings.TrimSuffix(strings.TrimPrefix(r.pkg, "."), "/...")
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == self || strings.HasPrefix(dep, self+"/") {
+				continue
+			}
+			if allowed(dep, r.ours, r.thirdParty) {
+				continue
+			}
+			t.Errorf("%s (GOOS=%s) imports %s, which the layering does not allow", r.pkg, r.goos, dep)
+		}
+	}
+}
+
+func allowed(dep string, ours, third []string) bool {
+	if strings.HasPrefix(dep, module) {
+		for _, o := range ours {
+			if strings.HasPrefix(dep, module+"/"+o) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range third {
+		if p == "*" || dep == p || strings.HasPrefix(dep, p+"/") {
+			return true
+		}
+	}
+	return false
+}

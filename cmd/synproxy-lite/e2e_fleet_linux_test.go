@@ -36,7 +36,9 @@ func newFleetLab(t *testing.T) *fleetLab {
 	}
 	sh(t, "ip", "-n", f.sw, "link", "add", "br0", "type", "bridge")
 	sh(t, "ip", "-n", f.sw, "link", "set", "br0", "up")
-	mac := func(ns, dev string) string { return strings.Fields(sh(t, "ip", "-n", ns, "-br", "link", "show", dev))[2] }
+	mac := func(ns, dev string) string {
+		return strings.Fields(sh(t, "ip", "-n", ns, "-br", "link", "show", dev))[2]
+	}
 	link := func(ns, dev, addr, port string) {
 		sh(t, "ip", "link", "add", dev, "netns", ns, "type", "veth", "peer", "name", port, "netns", f.sw)
 		sh(t, "ip", "-n", ns, "addr", "add", addr, "dev", dev)

@@ -1,0 +1,445 @@
+//go:build linux
+
+// Command bench measures SYN-flood handling side by side: the kernel's
+// nftables synproxy, synproxy-lite with the nfqueue driver and
+// synproxy-lite with the afpacket driver, each answering the same bounded
+// SYN flood from Debian's trafgen (netsniff-ng) in a lab of network
+// namespaces, while a legitimate client keeps connecting. It writes a
+// markdown table and a PNG plot.
+//
+//	go run ./bench -out docs            (needs root, trafgen, nft, ip)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"image/color"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// Addresses: 10.99.40.0/24 (lab), spoofed sources in 10.99.41.0/24.
+const (
+	cliIP   = "10.99.40.1"
+	prxIP   = "10.99.40.2"
+	attIP   = "10.99.40.3"
+	spoofed = "10.99.41.0/24"
+)
+
+type row struct {
+	name       string
+	synacks    uint64
+	secs       float64
+	rate       float64
+	cpuPerM    float64 // CPU seconds per million SYN-ACKs
+	rssKiB     int64
+	legitOK    int
+	legitN     int
+	p50, p99   time.Duration
+	sent       uint64
+	floodCPU   float64
+	genCPU     float64
+	daemonNote string
+}
+
+func main() {
+	out := flag.String("out", "docs", "directory for bench.md and img/bench.png")
+	n := flag.Int("n", 1000000, "SYNs per flood")
+	bin := flag.String("bin", "", "synproxy-lite binary (default: built into a temporary directory)")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		log.Fatal("bench: needs root (network namespaces, nftables)")
+	}
+	for _, tool := range []string{"ip", "nft", "trafgen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			log.Fatalf("bench: %s is not installed (trafgen: Debian package netsniff-ng)", tool)
+		}
+	}
+	if *bin == "" {
+		dir, err := os.MkdirTemp("", "splbench")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		*bin = filepath.Join(dir, "synproxy-lite")
+		if b, err := exec.Command("go", "build", "-o", *bin, "./cmd/synproxy-lite").CombinedOutput(); err != nil {
+			log.Fatalf("bench: build: %v\n%s", err, b)
+		}
+	}
+	var rows []row
+	for _, mode := range []string{"kernel", "nfqueue", "afpacket"} {
+		r, err := measure(mode, *bin, *n)
+		if err != nil {
+			log.Fatalf("bench: %s: %v", mode, err)
+		}
+		log.Printf("%-9s %8.0f SYN-ACK/s  %.3f CPU-s/M  RSS %d KiB  legit %d/%d p50 %v p99 %v",
+			r.name, r.rate, r.cpuPerM, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99)
+		rows = append(rows, r)
+	}
+	if err := write(*out, rows, *n); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func sh(args ...string) error {
+	b, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, b)
+	}
+	return nil
+}
+
+func must(args ...string) {
+	if err := sh(args...); err != nil {
+		panic(err)
+	}
+}
+
+type lab struct{ cli, prx, att string }
+
+func newLab() *lab {
+	sfx := strconv.FormatInt(int64(os.Getpid()%100000), 36)
+	l := &lab{cli: "splb" + sfx + "c", prx: "splb" + sfx + "p", att: "splb" + sfx + "a"}
+	l.close()
+	for _, ns := range []string{l.cli, l.prx, l.att} {
+		must("ip", "netns", "add", ns)
+		must("ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	must("ip", "-n", l.prx, "link", "add", "br0", "type", "bridge")
+	must("ip", "-n", l.prx, "addr", "add", prxIP+"/24", "dev", "br0")
+	must("ip", "-n", l.prx, "link", "set", "br0", "up")
+	for _, e := range []struct{ ns, ip, tag string }{{l.cli, cliIP, "c"}, {l.att, attIP, "a"}} {
+		a, p := "splb"+sfx+e.tag+"0", "splb"+sfx+e.tag+"1"
+		must("ip", "link", "add", a, "netns", e.ns, "type", "veth", "peer", "name", p, "netns", l.prx)
+		must("ip", "-n", e.ns, "addr", "add", e.ip+"/24", "dev", a)
+		must("ip", "-n", e.ns, "link", "set", a, "up")
+		must("ip", "-n", l.prx, "link", "set", p, "master", "br0", "up")
+	}
+	must("ip", "-n", l.prx, "route", "add", spoofed, "via", attIP)
+	for _, k := range []string{"net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0"} {
+		_ = sh("ip", "netns", "exec", l.prx, "sysctl", "-qw", k)
+	}
+	return l
+}
+
+func (l *lab) close() {
+	for _, ns := range []string{l.cli, l.prx, l.att} {
+		exec.Command("ip", "netns", "del", ns).Run()
+	}
+}
+
+// inNS runs f on a thread inside namespace ns.
+func inNS(ns string, f func() error) error {
+	runtime.LockOSThread()
+	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer unix.Close(orig)
+	target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer unix.Close(target)
+	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	ferr := f()
+	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("restoring the namespace: %v", err) // thread stays locked and dies
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// cpuBusy returns the busy jiffies of all CPUs (everything but idle and
+// iowait) from /proc/stat.
+func cpuBusy() float64 {
+	b, _ := os.ReadFile("/proc/stat")
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	var busy float64
+	for i, v := range f[1:] {
+		x, _ := strconv.ParseFloat(v, 64)
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait, steal/guest
+			continue
+		}
+		busy += x
+	}
+	return busy / 100 // USER_HZ
+}
+
+func rxPackets(ns, dev string) uint64 {
+	b, err := exec.Command("ip", "netns", "exec", ns, "cat", "/sys/class/net/"+dev+"/statistics/rx_packets").Output()
+	if err != nil {
+		// /sys shows the namespace of the mount: ip netns exec remounts it.
+		return 0
+	}
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return v
+}
+
+func hwm(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			v, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func measure(mode, bin string, n int) (r row, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	l := newLab()
+	defer l.close()
+	r.name = mode
+	svcPort := "8081"
+	if mode == "kernel" {
+		svcPort = "8080"
+	}
+	var ln net.Listener
+	if err := inNS(l.prx, func() (e error) { ln, e = net.Listen("tcp", prxIP+":"+svcPort); return }); err != nil {
+		return r, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	var daemon *exec.Cmd
+	switch mode {
+	case "kernel":
+		rules := `table inet bench {
+	chain pre { type filter hook prerouting priority raw; policy accept; tcp dport 8080 tcp flags syn notrack; }
+	chain inp { type filter hook input priority filter; policy accept;
+		tcp dport 8080 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+		ct state invalid drop
+	}
+}
+`
+		f, _ := os.CreateTemp("", "splbench*.nft")
+		f.WriteString(rules)
+		f.Close()
+		defer os.Remove(f.Name())
+		if err := sh("ip", "netns", "exec", l.prx, "nft", "-f", f.Name()); err != nil {
+			return r, err
+		}
+		_ = sh("ip", "netns", "exec", l.prx, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0")
+	default:
+		args := []string{"netns", "exec", l.prx, bin, "run", "--port", "8080", "--backend", prxIP + ":8081",
+			"--driver", mode, "--workers", "2", "--log-level", "warn"}
+		if mode == "afpacket" {
+			args = append(args, "--interface", "br0")
+		}
+		daemon = exec.Command("ip", args...)
+		daemon.Stdout, daemon.Stderr = os.Stderr, os.Stderr
+		if err := daemon.Start(); err != nil {
+			return r, err
+		}
+		defer func() { daemon.Process.Signal(unix.SIGTERM); daemon.Wait() }()
+		time.Sleep(time.Second)
+	}
+	// Warm up: the legitimate path works before the flood.
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			d := net.Dialer{Timeout: 3 * time.Second}
+			e := inNS(l.cli, func() error { c, err = d.DialContext(ctx, network, addr); return nil })
+			if e != nil {
+				return nil, e
+			}
+			return c, err
+		}}}
+	get := func() (time.Duration, bool) {
+		t0 := time.Now()
+		resp, err := client.Get("http://" + prxIP + ":8080/")
+		if err != nil {
+			return 0, false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return time.Since(t0), string(b) == "ok\n"
+	}
+	if _, ok := get(); !ok {
+		return r, fmt.Errorf("the legitimate client cannot connect before the flood")
+	}
+
+	attDev := "splb" + strconv.FormatInt(int64(os.Getpid()%100000), 36) + "a0"
+	mac, err := exec.Command("ip", "netns", "exec", l.prx, "cat", "/sys/class/net/br0/address").Output()
+	if err != nil {
+		return r, err
+	}
+	cfg := fmt.Sprintf("{ eth(da=%s), ipv4(saddr=10.99.41.1, daddr=%s, ttl=64), tcp(sp=drnd(), dp=8080, seq=drnd(), syn, window=1024), }\n",
+		strings.TrimSpace(string(mac)), prxIP)
+	cf, _ := os.CreateTemp("", "splbench*.cfg")
+	cf.WriteString(cfg)
+	cf.Close()
+	defer os.Remove(cf.Name())
+
+	rx0 := rxPackets(l.att, attDev)
+	cpu0 := cpuBusy()
+	t0 := time.Now()
+	gen := exec.Command("ip", "netns", "exec", l.att, "trafgen", "-i", cf.Name(), "-o", attDev, "-n", strconv.Itoa(n), "-P", "1", "-q")
+	if err := gen.Start(); err != nil {
+		return r, err
+	}
+	var genDone atomic.Bool
+	legitDone := make(chan struct{})
+	var lat []time.Duration
+	go func() {
+		defer close(legitDone)
+		for !genDone.Load() {
+			d, ok := get()
+			r.legitN++
+			if ok {
+				r.legitOK++
+				lat = append(lat, d)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if time.Since(t0) > 60*time.Second {
+				return
+			}
+		}
+	}()
+	werr := gen.Wait()
+	genDone.Store(true)
+	if werr != nil {
+		return r, fmt.Errorf("trafgen: %v", werr)
+	}
+	// SYN-ACKs still in flight: wait until the counter settles.
+	last := rxPackets(l.att, attDev)
+	tEnd := time.Now()
+	for i := 0; i < 20; i++ {
+		time.Sleep(50 * time.Millisecond)
+		v := rxPackets(l.att, attDev)
+		if v == last {
+			break
+		}
+		last, tEnd = v, time.Now()
+	}
+	cpu1 := cpuBusy()
+	<-legitDone
+	r.synacks = last - rx0
+	r.secs = tEnd.Sub(t0).Seconds()
+	r.rate = float64(r.synacks) / r.secs
+	gs := gen.ProcessState
+	r.genCPU = (gs.UserTime() + gs.SystemTime()).Seconds()
+	r.floodCPU = cpu1 - cpu0 - r.genCPU
+	if r.synacks > 0 {
+		r.cpuPerM = r.floodCPU / (float64(r.synacks) / 1e6)
+	}
+	r.sent = uint64(n)
+	if daemon != nil {
+		// The daemon is the child of ip netns exec (exec'd in place).
+		r.rssKiB = hwm(daemon.Process.Pid)
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		r.p50 = lat[len(lat)/2]
+		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
+	}
+	return r, nil
+}
+
+func write(dir string, rows []row, n int) error {
+	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	dirty := ""
+	if b, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); len(b) > 0 {
+		dirty = " (with uncommitted changes in the tree)"
+	}
+	cpuModel := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpuModel = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	var u unix.Utsname
+	unix.Uname(&u)
+	k := rows[0]
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmark results\n\nWritten by `make bench` (go run ./bench) at commit `%s`%s, %s, on %d CPUs (%s), Linux %s.\n\n",
+		strings.TrimSpace(string(commit)), dirty, time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpuModel,
+		unix.ByteSliceToString(u.Release[:]))
+	fmt.Fprintf(&b, "Each row answers the same flood: %d spoofed SYNs from trafgen (one process, no rate limit) over a veth pair into a bridge.\n\n", n)
+	b.WriteString("| responder | SYN-ACKs | SYN-ACK/s | vs kernel | CPU s per 1M SYN-ACKs | vs kernel | peak RSS | legit clients | p50 | p99 |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		rss := "(kernel)"
+		if r.rssKiB > 0 {
+			rss = fmt.Sprintf("%.1f MiB", float64(r.rssKiB)/1024)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %.2fx | %.3f | %.2fx | %s | %d/%d (%.0f%%) | %.1f ms | %.1f ms |\n",
+			r.name, r.synacks, r.rate, r.rate/k.rate, r.cpuPerM, r.cpuPerM/k.cpuPerM, rss, r.legitOK, r.legitN,
+			100*float64(r.legitOK)/float64(max(r.legitN, 1)), float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000)
+	}
+	b.WriteString("\nCPU is the busy time of all CPUs (/proc/stat) during the flood minus the generator's own user and system time (rusage): the responder's work, the kernel's receive path of the flood included.\n")
+	if err := os.MkdirAll(filepath.Join(dir, "img"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return plotRows(filepath.Join(dir, "img", "bench.png"), rows)
+}
+
+func plotRows(path string, rows []row) error {
+	p := plot.New()
+	p.Title.Text = "SYN flood: ratio to the kernel's nftables synproxy"
+	p.Y.Label.Text = "x kernel"
+	var rate, cpu plotter.Values
+	var names []string
+	for _, r := range rows {
+		rate = append(rate, r.rate/rows[0].rate)
+		cpu = append(cpu, r.cpuPerM/rows[0].cpuPerM)
+		names = append(names, r.name)
+	}
+	w := vg.Points(18)
+	b1, err := plotter.NewBarChart(rate, w)
+	if err != nil {
+		return err
+	}
+	b1.Offset = -w / 2
+	b1.Color = plotColor(0)
+	b2, err := plotter.NewBarChart(cpu, w)
+	if err != nil {
+		return err
+	}
+	b2.Offset = w / 2
+	b2.Color = plotColor(1)
+	p.Add(b1, b2)
+	p.Legend.Add("SYN-ACK/s", b1)
+	p.Legend.Add("CPU per SYN-ACK", b2)
+	p.Legend.Top = true
+	p.NominalX(names...)
+	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+}
+
+func plotColor(i int) color.Color {
+	return []color.Color{color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}}[i]
+}

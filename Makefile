@@ -28,3 +28,9 @@ parity:
 # The explainer's WebAssembly binary (committed; rebuild after changing cookie/ or wasm/).
 wasm:
 	$(GO) generate ./wasm/site
+
+# Kernel synproxy vs synproxy-lite (nfqueue, afpacket) under a trafgen SYN
+# flood; writes docs/bench.md and docs/img/bench.png. Needs root.
+.PHONY: bench
+bench:
+	go run ./bench -out docs

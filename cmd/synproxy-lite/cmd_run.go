@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -226,7 +228,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // daemon runs the proxy until ctx is done. started, when not nil, receives
 // the engine once traffic flows (the demo reads its counters).
 func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- *driver.Engine) error {
-	ring, err := o.ring()
+	in, err := inherited()
+	if err != nil {
+		return err
+	}
+	ring, key, err := o.ringFor(in)
 	if err != nil {
 		return err
 	}
@@ -235,9 +241,9 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<-
 		return err
 	}
 	defer ho.Close()
-	drv, err := o.openDriver()
-	if err != nil {
-		return err
+	if in != nil {
+		ho.adopt(in)
+		log.Info("graceful restart: adopted the open connections", "connections", len(in.splices))
 	}
 	mss, mss6 := o.mss, o.mss6
 	if mss == -1 {
@@ -246,17 +252,33 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<-
 	if mss6 == -1 {
 		mss6 = driver.NoMSS
 	}
-	eng, err := driver.New(drv, &driver.Config{Port: o.port, Ring: ring, Handoff: ho,
-		MSS: mss, MSS6: mss6, WScale: uint8(max(o.wscale, 0)), WScaleOff: o.wscale < 0,
-		NoTimestamp: !o.timestamp, NoSACK: !o.sack, Logger: log})
-	if err != nil {
-		drv.Close()
+	var (
+		eng        *driver.Engine
+		stopEngine = func() {}
+		engDone    chan error
+	)
+	startEngine := func() error {
+		drv, err := o.openDriver()
+		if err != nil {
+			return err
+		}
+		eng, err = driver.New(drv, &driver.Config{Port: o.port, Ring: ring, Handoff: ho,
+			MSS: mss, MSS6: mss6, WScale: uint8(max(o.wscale, 0)), WScaleOff: o.wscale < 0,
+			NoTimestamp: !o.timestamp, NoSACK: !o.sack, Logger: log})
+		if err != nil {
+			drv.Close()
+			return err
+		}
+		var engCtx context.Context
+		engCtx, stopEngine = context.WithCancel(context.Background())
+		engDone = make(chan error, 1)
+		go func() { engDone <- eng.Run(engCtx) }()
+		return nil
+	}
+	if err := startEngine(); err != nil {
 		return err
 	}
-	engCtx, stopEngine := context.WithCancel(context.Background())
-	defer stopEngine()
-	engDone := make(chan error, 1)
-	go func() { engDone <- eng.Run(engCtx) }()
+	defer func() { stopEngine() }()
 
 	rules, err := nft.Install(o.nftConfig())
 	if err != nil {
@@ -264,12 +286,16 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<-
 		<-engDone
 		return err
 	}
-	if rules.Stale {
+	if rules.Stale && in == nil {
 		log.Warn("removed a stale nft table left by an earlier run", "table", o.table)
 	}
 	log.Info("nft rules installed", "table", "inet "+o.table, "queueing", rules.Method.String(),
 		"queues", fmt.Sprintf("%d-%d", o.queue, int(o.queue)+o.workers-1), "fail_open", o.failOpen)
+	keepRules := false // a graceful restart leaves them to the new process
 	defer func() {
+		if keepRules {
+			return
+		}
 		if err := rules.Remove(); err != nil {
 			log.Error("removing nft table", "err", err)
 		} else {
@@ -277,37 +303,80 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<-
 		}
 	}()
 
-	if o.metrics != "" {
+	var metricsSrv *http.Server
+	startMetrics := func() error {
+		if o.metrics == "" {
+			return nil
+		}
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(driver.NewCollector(eng))
 		ln, err := net.Listen("tcp", o.metrics)
 		if err != nil {
-			stopEngine()
-			<-engDone
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go metricsSrv.Serve(ln)
 		log.Info("metrics", "addr", ln.Addr().String())
+		return nil
 	}
+	stopMetrics := func() {
+		if metricsSrv != nil {
+			metricsSrv.Close()
+			metricsSrv = nil
+		}
+	}
+	if err := startMetrics(); err != nil {
+		stopEngine()
+		<-engDone
+		return err
+	}
+	defer stopMetrics()
 	log.Info("proxy running", "port", o.port, "backend", o.backend.String(), "workers", o.workers,
 		"proxy_protocol", o.proxyProtocol, "pid", os.Getpid())
+	in.signalReady()
 	if started != nil {
 		started <- eng
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-engDone:
-		return fmt.Errorf("engine stopped: %w", err)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping")
+			// Rules first, so the kernel stops queueing, then the queues.
+			if err := rules.Remove(); err != nil {
+				log.Error("removing nft table", "err", err)
+			}
+			stopEngine()
+			return <-engDone
+		case err := <-engDone:
+			return fmt.Errorf("engine stopped: %w", err)
+		case <-hup:
+		}
+		log.Info("graceful restart: handing over to a new process")
+		// Release the queues and the metrics address for the new process;
+		// the table stays, open connections keep reaching their sockets.
+		stopEngine()
+		<-engDone
+		stopMetrics()
+		_, kept, err := ho.handOver(key, log)
+		if err == nil {
+			keepRules = true
+			if kept > 0 {
+				log.Info("graceful restart: serving the remaining connections to their end", "connections", kept)
+			}
+			ho.Wait()
+			return nil
+		}
+		log.Error("graceful restart failed; carrying on", "err", err)
+		if err := startEngine(); err != nil {
+			return err
+		}
+		if err := startMetrics(); err != nil {
+			log.Error("metrics", "err", err)
+		}
 	}
-	log.Info("stopping")
-	// Rules first, so the kernel stops queueing, then the queues.
-	if err := rules.Remove(); err != nil {
-		log.Error("removing nft table", "err", err)
-	}
-	stopEngine()
-	return <-engDone
 }

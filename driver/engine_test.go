@@ -290,6 +290,9 @@ func TestWindowUpdateAfterHandoff(t *testing.T) {
 	if len(o) != 12 || o[2] != 8 || binary.BigEndian.Uint32(o[4:]) != tsval || binary.BigEndian.Uint32(o[8:]) != 0x1001 {
 		t.Errorf("window update options % x", o)
 	}
+	for i := 0; i < 500 && e.Counters().WindowUpdates.Load() == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := e.Counters().WindowUpdates.Load(); got != 1 {
 		t.Errorf("window updates counted %d", got)
 	}
@@ -315,6 +318,10 @@ func TestSYNACKResent(t *testing.T) {
 	again := recv(t, q.Sent())
 	if !reflect.DeepEqual(again, first) {
 		t.Fatalf("re-sent packet differs from the SYN-ACK:\n% x\n% x", again, first)
+	}
+	// The counter moves once WriteBatch has returned.
+	for i := 0; i < 500 && e.Counters().SYNACKResent.Load() == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if got := e.Counters().SYNACKResent.Load(); got != 1 {
 		t.Errorf("resent counted %d", got)

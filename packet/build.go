@@ -47,12 +47,14 @@ type Ethernet struct {
 
 // Len returns the length of the IP packet s builds into (without a link
 // header), or an error.
-func (s *Segment) Len() (int, error) {
+func (s *Segment) Len() (int, error) { return s.len(&s.Options) }
+
+func (s *Segment) len(opts *Options) (int, error) {
 	src, dst := s.Src.Addr(), s.Dst.Addr()
 	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
 		return 0, ErrAddr
 	}
-	ol := s.Options.Len()
+	ol := opts.Len()
 	if ol < 0 {
 		return 0, ErrOptionsTooLong
 	}
@@ -74,7 +76,7 @@ func (s *Segment) Len() (int, error) {
 // checksum, the payload. It allocates only when dst lacks the capacity.
 // On error dst is returned unchanged.
 func AppendSegment(dst []byte, eth *Ethernet, s *Segment) ([]byte, error) {
-	n, err := s.Len()
+	n, err := s.len(&s.Options)
 	if err != nil {
 		return dst, err
 	}
@@ -88,7 +90,7 @@ func AppendSegment(dst []byte, eth *Ethernet, s *Segment) ([]byte, error) {
 		copy(b[6:12], eth.Src[:])
 		putEtherType(b[:ll], s.Src.Addr().Is4())
 	}
-	s.put(b[ll:])
+	s.put(b[ll:], &s.Options)
 	return out, nil
 }
 
@@ -97,10 +99,16 @@ func AppendSegment(dst []byte, eth *Ethernet, s *Segment) ([]byte, error) {
 // swapped (and its VLAN tags kept); for LinkIP, the bare IP packet. p must
 // have been decoded without error.
 func AppendReply(dst []byte, p *Packet, s *Segment) ([]byte, error) {
+	return appendReply(dst, p, s, &s.Options)
+}
+
+// appendReply is AppendReply with the options passed apart from the segment
+// (whose own Options are ignored), which spares the hot path a copy.
+func appendReply(dst []byte, p *Packet, s *Segment, opts *Options) ([]byte, error) {
 	if !p.ok {
 		return dst, ErrNotDecoded
 	}
-	n, err := s.Len()
+	n, err := s.len(opts)
 	if err != nil {
 		return dst, err
 	}
@@ -112,7 +120,7 @@ func AppendReply(dst []byte, p *Packet, s *Segment) ([]byte, error) {
 		copy(b[6:12], p.EthDst[:])
 		putEtherType(b[:ll], s.Src.Addr().Is4())
 	}
-	s.put(b[ll:])
+	s.put(b[ll:], opts)
 	return out, nil
 }
 
@@ -124,56 +132,70 @@ func putEtherType(link []byte, v4 bool) {
 	binary.BigEndian.PutUint16(link[len(link)-2:], et)
 }
 
-// put writes the IP packet into b, which is exactly s.Len() bytes and zeroed.
-func (s *Segment) put(b []byte) {
+// put writes the IP packet into b, which is exactly s.len(opts) bytes and
+// zeroed, with the options opts. The checksums are summed from the field
+// values as they are written, not read back from b: reading bytes just
+// written with narrower stores would stall on store forwarding.
+func (s *Segment) put(b []byte, opts *Options) {
 	ttl := s.TTL
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
 	src, dst := s.Src.Addr(), s.Dst.Addr()
 	var tcp []byte
+	var addrs uint64 // the sum of both addresses' 16-bit words
 	if src.Is4() {
-		b[0] = 0x45
-		b[1] = s.TOS
-		binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
-		binary.BigEndian.PutUint16(b[4:], s.ID)
-		if s.DF {
-			b[6] = IPv4DontFragment << 5
-		}
-		b[8] = ttl
-		b[9] = ProtoTCP
 		a, c := src.As4(), dst.As4()
-		copy(b[12:16], a[:])
-		copy(b[16:20], c[:])
-		binary.BigEndian.PutUint16(b[10:], IPv4HeaderChecksum(b[:IPv4HeaderLen]))
+		sa, da := binary.BigEndian.Uint32(a[:]), binary.BigEndian.Uint32(c[:])
+		addrs = sum32(sa) + sum32(da)
+		var frag uint16
+		if s.DF {
+			frag = IPv4DontFragment << 13
+		}
+		binary.BigEndian.PutUint32(b[0:], 0x45<<24|uint32(s.TOS)<<16|uint32(len(b)))
+		binary.BigEndian.PutUint32(b[4:], uint32(s.ID)<<16|uint32(frag))
+		binary.BigEndian.PutUint32(b[12:], sa)
+		binary.BigEndian.PutUint32(b[16:], da)
+		hs := addrs + 0x4500 + uint64(s.TOS) + uint64(len(b)) + uint64(s.ID) + uint64(frag) + uint64(ttl)<<8 + ProtoTCP
+		binary.BigEndian.PutUint32(b[8:], uint32(ttl)<<24|ProtoTCP<<16|uint32(^fold64(hs)))
 		tcp = b[IPv4HeaderLen:]
 	} else {
-		binary.BigEndian.PutUint32(b[0:], 6<<28|uint32(s.TOS)<<20|s.FlowLabel&0xfffff)
-		binary.BigEndian.PutUint16(b[4:], uint16(len(b)-IPv6HeaderLen))
-		b[6] = ProtoTCP
-		b[7] = ttl
 		a, c := src.As16(), dst.As16()
-		copy(b[8:24], a[:])
-		copy(b[24:40], c[:])
+		s0, s1 := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+		d0, d1 := binary.BigEndian.Uint64(c[:8]), binary.BigEndian.Uint64(c[8:])
+		addrs = sum64(s0) + sum64(s1) + sum64(d0) + sum64(d1)
+		binary.BigEndian.PutUint32(b[0:], 6<<28|uint32(s.TOS)<<20|s.FlowLabel&0xfffff)
+		binary.BigEndian.PutUint32(b[4:], uint32(len(b)-IPv6HeaderLen)<<16|ProtoTCP<<8|uint32(ttl))
+		binary.BigEndian.PutUint64(b[8:], s0)
+		binary.BigEndian.PutUint64(b[16:], s1)
+		binary.BigEndian.PutUint64(b[24:], d0)
+		binary.BigEndian.PutUint64(b[32:], d1)
 		tcp = b[IPv6HeaderLen:]
 	}
-	binary.BigEndian.PutUint16(tcp[0:], s.Src.Port())
-	binary.BigEndian.PutUint16(tcp[2:], s.Dst.Port())
+	ol := opts.Len()
+	sp, dp := s.Src.Port(), s.Dst.Port()
+	offFlags := uint16(TCPHeaderLen+ol)/4<<12 | uint16(s.Flags)
+	binary.BigEndian.PutUint32(tcp[0:], uint32(sp)<<16|uint32(dp))
 	binary.BigEndian.PutUint32(tcp[4:], s.Seq)
 	binary.BigEndian.PutUint32(tcp[8:], s.Ack)
-	ol := s.Options.Len()
-	tcp[12] = byte((TCPHeaderLen+ol)/4) << 4
-	tcp[13] = byte(s.Flags)
-	binary.BigEndian.PutUint16(tcp[14:], s.Window)
+	binary.BigEndian.PutUint32(tcp[12:], uint32(offFlags)<<16|uint32(s.Window))
 	binary.BigEndian.PutUint16(tcp[18:], s.Urgent)
-	s.Options.put(tcp[TCPHeaderLen : TCPHeaderLen+ol])
+	os := opts.put(tcp[TCPHeaderLen : TCPHeaderLen+ol])
 	copy(tcp[TCPHeaderLen+ol:], s.Payload)
+	ps := addrs + ProtoTCP + uint64(len(tcp)) // the pseudo-header
 	if s.PartialChecksum {
-		binary.BigEndian.PutUint16(tcp[16:], PseudoHeaderSum(src, dst, ProtoTCP, len(tcp)))
-	} else {
-		binary.BigEndian.PutUint16(tcp[16:], TCPChecksum(src, dst, tcp))
+		binary.BigEndian.PutUint16(tcp[16:], fold64(ps))
+		return
 	}
+	// The payload starts 4-byte aligned, so its words are the packet's.
+	ts := ps + uint64(sp) + uint64(dp) + sum32(s.Seq) + sum32(s.Ack) + uint64(offFlags) + uint64(s.Window) +
+		uint64(s.Urgent) + os + uint64(Sum(s.Payload, 0))
+	binary.BigEndian.PutUint16(tcp[16:], ^fold64(ts))
 }
+
+// sum32 and sum64 add up the 16-bit words of a value.
+func sum32(v uint32) uint64 { return uint64(v>>16) + uint64(v&0xffff) }
+func sum64(v uint64) uint64 { return sum32(uint32(v>>32)) + sum32(uint32(v)) }
 
 // Reply returns a segment from p's destination to p's source, in the IP
 // header shape of the kernel's synproxy (ID 0, DF set, TOS and flow label 0,
@@ -266,16 +288,16 @@ type Offer struct {
 // client's TSval as TSecr and advertises the rule's window scale if window
 // scaling survived, and SACK-permitted if it survived; without timestamps
 // window scale, SACK-permitted and ECN are all dropped.
-func (r *Rule) Offer(syn *Packet) Offer {
+func (r *Rule) Offer(syn *Packet) (o Offer) {
 	c := &syn.Options
-	o := Offer{CookieMSS: c.MSS, Flags: FlagSYN | FlagACK, TTL: r.TTL}
-	if !c.HasMSS {
-		o.CookieMSS = 0
+	o.Flags, o.TTL = FlagSYN|FlagACK, r.TTL
+	if c.HasMSS {
+		o.CookieMSS = c.MSS
+		if r.HasMSS {
+			o.Options.HasMSS, o.Options.MSS = true, r.MSS
+		}
 	}
-	if c.HasMSS && r.HasMSS {
-		o.Options.HasMSS, o.Options.MSS = true, r.MSS
-	}
-	if !(c.HasTS && r.Timestamp) {
+	if !c.HasTS || !r.Timestamp {
 		return o
 	}
 	o.Options.HasTS = true
@@ -300,21 +322,17 @@ func (r *Rule) Offer(syn *Packet) Offer {
 // addresses swapped, ack = syn's seq + 1, window 0, IPv4 ID 0 with DF, TOS 0,
 // IPv6 traffic class and flow label 0.
 func SYNACK(syn *Packet, isn uint32, o *Offer) Segment {
-	s := Reply(syn)
-	s.Seq = isn
-	s.Ack = syn.Seq + 1
-	s.Flags = o.Flags
-	s.Options = o.Options
-	s.TTL = o.TTL
-	return s
+	return Segment{Src: syn.DstAddrPort(), Dst: syn.SrcAddrPort(), DF: true,
+		Seq: isn, Ack: syn.Seq + 1, Flags: o.Flags, Options: o.Options, TTL: o.TTL}
 }
 
 // AppendSYNACK appends the SYN-ACK of SYNACK(syn, isn, o) to dst behind
 // syn's link header with the Ethernet addresses swapped. It allocates only
 // when dst lacks the capacity.
 func AppendSYNACK(dst []byte, syn *Packet, isn uint32, o *Offer) ([]byte, error) {
-	s := SYNACK(syn, isn, o)
-	return AppendReply(dst, syn, &s)
+	s := Segment{Src: syn.DstAddrPort(), Dst: syn.SrcAddrPort(), DF: true,
+		Seq: isn, Ack: syn.Seq + 1, Flags: o.Flags, TTL: o.TTL}
+	return appendReply(dst, syn, &s, &o.Options)
 }
 
 // BackendSYN returns the SYN synproxy sends to the server once the client's

@@ -14,42 +14,27 @@ import (
 // Sum returns the one's complement sum of b, read as big-endian 16-bit words
 // (an odd last byte padded with a zero), added to initial.
 func Sum(b []byte, initial uint16) uint16 {
+	// 32-bit words summed into 64 bits: no carry is lost below 2^32 words,
+	// and 2^32 ≡ 1 (mod 2^16 - 1) lets fold64 bring the carries back in.
 	ac := uint64(initial)
-	var carry uint64
-	var c uint64
 	for len(b) >= 32 {
-		ac, c = bits.Add64(ac, binary.BigEndian.Uint64(b[0:]), 0)
-		carry += c
-		ac, c = bits.Add64(ac, binary.BigEndian.Uint64(b[8:]), 0)
-		carry += c
-		ac, c = bits.Add64(ac, binary.BigEndian.Uint64(b[16:]), 0)
-		carry += c
-		ac, c = bits.Add64(ac, binary.BigEndian.Uint64(b[24:]), 0)
-		carry += c
+		ac += uint64(binary.BigEndian.Uint32(b[0:])) + uint64(binary.BigEndian.Uint32(b[4:])) +
+			uint64(binary.BigEndian.Uint32(b[8:])) + uint64(binary.BigEndian.Uint32(b[12:])) +
+			uint64(binary.BigEndian.Uint32(b[16:])) + uint64(binary.BigEndian.Uint32(b[20:])) +
+			uint64(binary.BigEndian.Uint32(b[24:])) + uint64(binary.BigEndian.Uint32(b[28:]))
 		b = b[32:]
 	}
-	for len(b) >= 8 {
-		ac, c = bits.Add64(ac, binary.BigEndian.Uint64(b), 0)
-		carry += c
-		b = b[8:]
-	}
-	var tail uint64
-	if len(b) >= 4 {
-		tail = uint64(binary.BigEndian.Uint32(b)) << 32
+	for len(b) >= 4 {
+		ac += uint64(binary.BigEndian.Uint32(b))
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		tail |= uint64(binary.BigEndian.Uint16(b)) << 16
+		ac += uint64(binary.BigEndian.Uint16(b))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		tail |= uint64(b[0]) << 8
+		ac += uint64(b[0]) << 8
 	}
-	ac, c = bits.Add64(ac, tail, 0)
-	carry += c
-	// 2^64 ≡ 1 (mod 2^16 - 1): carries out of the top add back in.
-	ac, c = bits.Add64(ac, carry, 0)
-	ac += c
 	return fold64(ac)
 }
 

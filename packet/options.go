@@ -139,38 +139,50 @@ func (o *Options) Len() int {
 	return n
 }
 
-// put writes the options into b, which is exactly o.Len() bytes long.
-func (o *Options) put(b []byte) {
+// put writes the options into b, which is exactly o.Len() bytes long, and
+// returns the sum of their 16-bit words (unfolded).
+func (o *Options) put(b []byte) uint64 {
+	var sum uint64
 	if o.HasMSS {
-		b[0], b[1] = OptMSS, 4
-		binary.BigEndian.PutUint16(b[2:], o.MSS)
+		w := uint32(OptMSS)<<24 | 4<<16 | uint32(o.MSS)
+		binary.BigEndian.PutUint32(b, w)
+		sum += sum32(w)
 		b = b[4:]
 	}
 	if o.HasTS {
+		w := uint32(OptNOP)<<24 | OptNOP<<16 | OptTimestamp<<8 | 10
 		if o.SACKPermitted {
-			b[0], b[1] = OptSACKPerm, 2
-		} else {
-			b[0], b[1] = OptNOP, OptNOP
+			w = uint32(OptSACKPerm)<<24 | 2<<16 | OptTimestamp<<8 | 10
 		}
-		b[2], b[3] = OptTimestamp, 10
+		binary.BigEndian.PutUint32(b, w)
 		binary.BigEndian.PutUint32(b[4:], o.TSval)
 		binary.BigEndian.PutUint32(b[8:], o.TSecr)
+		sum += sum32(w) + sum32(o.TSval) + sum32(o.TSecr)
 		b = b[12:]
 	} else if o.SACKPermitted {
-		b[0], b[1], b[2], b[3] = OptNOP, OptNOP, OptSACKPerm, 2
+		w := uint32(OptNOP)<<24 | OptNOP<<16 | OptSACKPerm<<8 | 2
+		binary.BigEndian.PutUint32(b, w)
+		sum += sum32(w)
 		b = b[4:]
 	}
 	if o.HasWScale {
-		b[0], b[1], b[2], b[3] = OptNOP, OptWScale, 3, o.WScale
+		w := uint32(OptNOP)<<24 | OptWScale<<16 | 3<<8 | uint32(o.WScale)
+		binary.BigEndian.PutUint32(b, w)
+		sum += sum32(w)
 		b = b[4:]
 	}
 	if n := int(o.NumSACK); n > 0 {
-		b[0], b[1], b[2], b[3] = OptNOP, OptNOP, OptSACK, byte(2+8*n)
+		w := uint32(OptNOP)<<24 | OptNOP<<16 | OptSACK<<8 | uint32(2+8*n)
+		binary.BigEndian.PutUint32(b, w)
+		sum += sum32(w)
 		for i := range n {
-			binary.BigEndian.PutUint32(b[4+8*i:], o.SACK[i].Left)
-			binary.BigEndian.PutUint32(b[8+8*i:], o.SACK[i].Right)
+			blk := o.SACK[i]
+			binary.BigEndian.PutUint32(b[4+8*i:], blk.Left)
+			binary.BigEndian.PutUint32(b[8+8*i:], blk.Right)
+			sum += sum32(blk.Left) + sum32(blk.Right)
 		}
 	}
+	return sum
 }
 
 // AppendOptions appends the options' wire bytes, in the builders' order, to

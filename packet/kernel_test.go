@@ -36,6 +36,18 @@ type kernelFixture struct {
 	TTL      uint8      `json:"ttl"`
 	HopLimit uint8      `json:"hop_limit"`
 	Pairs    int        `json:"pairs"`
+	// The kernel's secrets and time slots, for checking the cookies
+	// (synproxy-lite inspect's tests use them).
+	Key4    string `json:"key4"`
+	Key6    string `json:"key6"`
+	HZ      uint32 `json:"hz"`
+	SlotMin uint32 `json:"slot_min"` // jiffies_64/(60·HZ) before the first SYN
+	SlotMax uint32 `json:"slot_max"` // and after the last SYN-ACK
+}
+
+type kernelPair struct {
+	syn, synack                 []byte
+	jiffiesBefore, jiffiesAfter uint64
 }
 
 type kernelRule struct {
@@ -50,7 +62,7 @@ type kernelRule struct {
 // readParityCorpus reads the parity harness's stream format: "H " JSON
 // header, "S " base64 sample records (version 1: jiffies and ms clocks, then
 // the SYN and SYN-ACK IP packets, each behind a 16-bit length).
-func readParityCorpus(t *testing.T, path string) (kernelFixture, [][2][]byte) {
+func readParityCorpus(t *testing.T, path string) (kernelFixture, []kernelPair) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -61,7 +73,7 @@ func readParityCorpus(t *testing.T, path string) (kernelFixture, [][2][]byte) {
 		t.Fatal(err)
 	}
 	var fx kernelFixture
-	var pairs [][2][]byte
+	var pairs []kernelPair
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -69,6 +81,9 @@ func readParityCorpus(t *testing.T, path string) (kernelFixture, [][2][]byte) {
 		switch {
 		case strings.HasPrefix(line, "H "):
 			var h struct {
+				Key4     string     `json:"key4"`
+				Key6     string     `json:"key6"`
+				HZ       uint32     `json:"hz"`
 				Package  string     `json:"package"`
 				Version  string     `json:"version"`
 				Rule     kernelRule `json:"rule"`
@@ -79,18 +94,20 @@ func readParityCorpus(t *testing.T, path string) (kernelFixture, [][2][]byte) {
 				t.Fatal(err)
 			}
 			fx.Package, fx.Version, fx.Rule, fx.TTL, fx.HopLimit = h.Package, h.Version, h.Rule, h.TTL, h.HopLimit
+			fx.Key4, fx.Key6, fx.HZ = h.Key4, h.Key6, h.HZ
 		case strings.HasPrefix(line, "S "):
 			b, err := base64.StdEncoding.DecodeString(line[2:])
 			if err != nil || len(b) < 27 || b[0] != 1 {
 				t.Fatalf("%s: bad sample record", path)
 			}
+			jb, ja := binary.BigEndian.Uint64(b[1:]), binary.BigEndian.Uint64(b[9:])
 			b = b[25:]
 			n := int(binary.BigEndian.Uint16(b))
 			syn := b[2 : 2+n]
 			b = b[2+n:]
 			m := int(binary.BigEndian.Uint16(b))
 			synack := b[2 : 2+m]
-			pairs = append(pairs, [2][]byte{syn, synack})
+			pairs = append(pairs, kernelPair{syn, synack, jb, ja})
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -113,8 +130,10 @@ func updateKernelFixtures(t *testing.T) {
 		}
 		var frames [][]byte
 		for _, p := range pairs {
-			frames = append(frames, p[0], p[1])
+			frames = append(frames, p.syn, p.synack)
 		}
+		fx.SlotMin = cookie.KernelSlot(pairs[0].jiffiesBefore, fx.HZ)
+		fx.SlotMax = cookie.KernelSlot(pairs[len(pairs)-1].jiffiesAfter, fx.HZ)
 		fx.File = "kernel-" + strings.NewReplacer("~", "_", "+", "_").Replace(fx.Version) + ".pcap"
 		fx.Pairs = len(pairs)
 		writePcap(t, fx.File, layers.LinkTypeRaw, frames)

@@ -29,7 +29,7 @@ func init() {
 }
 
 const inspectUsage = `usage:
-  synproxy-lite inspect FILE [--key HEX64] [--count N] [--json]
+  synproxy-lite inspect FILE [--key HEX64 [--key6 HEX64]] [--count N] [--json]
 
 Reads a capture (pcap or pcapng; Ethernet, raw IP, Linux cooked or loopback
 link types) and prints every TCP handshake in it: the SYN's options; the
@@ -37,9 +37,10 @@ SYN-ACK's ISN and TSval decoded as far as possible without the key (the
 timestamp-cookie bits, whether it echoes the SYN's options, whether it has
 the shape of an nftables synproxy SYN-ACK); the client's ACK.
 
---key HEX64  the cookie secret (the kernel's syncookie_secret, or
-             syncookie6_secret for IPv6, in memory order): checks every
-             SYN-ACK's ISN as a cookie for its SYN.
+--key HEX64  the cookie secret (the kernel's syncookie_secret, in memory
+             order): checks every SYN-ACK's ISN as a cookie for its SYN.
+--key6 HEX64 the secret for IPv6 handshakes when it differs (a kernel keeps
+             a second one, syncookie6_secret); default: --key.
 --count N    the time slot of the handshakes: jiffies_64 / (60·HZ) for a
              kernel, Unix time / 60 for synproxy-lite. A cookie is valid in
              the slot it was made in and the next. Without --count the check
@@ -56,6 +57,7 @@ Malformed and truncated frames are reported and skipped.
 type inspectOpts struct {
 	file     string
 	key      *cookie.Key
+	key6     *cookie.Key
 	count    uint32
 	hasCount bool
 	json     bool
@@ -66,6 +68,7 @@ func parseInspectArgs(args []string) (inspectOpts, error) {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	key := fs.String("key", "", "")
+	key6 := fs.String("key6", "", "")
 	count := fs.String("count", "", "")
 	fs.BoolVar(&o.json, "json", false, "")
 	var files []string
@@ -88,7 +91,17 @@ func parseInspectArgs(args []string) (inspectOpts, error) {
 		if err != nil {
 			return o, fmt.Errorf("--key: %v", err)
 		}
-		o.key = &k
+		o.key, o.key6 = &k, &k
+	}
+	if *key6 != "" {
+		if o.key == nil {
+			return o, errors.New("--key6 needs --key")
+		}
+		k, err := cookie.ParseKey(*key6)
+		if err != nil {
+			return o, fmt.Errorf("--key6: %v", err)
+		}
+		o.key6 = &k
 	}
 	if *count != "" {
 		c, err := parseUint("count", *count, math.MaxUint32)
@@ -637,13 +650,17 @@ func checkCookie(o *inspectOpts, h *handshake) *cookieCk {
 	sa := h.SYNACK
 	t := cookie.Tuple{Client: h.client, Server: h.server}
 	v6 := t.Is6()
+	key := o.key
+	if v6 {
+		key = o.key6
+	}
 	sseq := sa.Ack - 1
 	if h.SYN != nil {
 		sseq = h.SYN.Seq
 	}
 	isn := sa.ISN
 	c := &cookieCk{}
-	h0, _, err := o.key.Hashes(t, 0)
+	h0, _, err := key.Hashes(t, 0)
 	if err != nil {
 		c.Reason, c.Note = "error", err.Error()
 		return c
@@ -661,7 +678,7 @@ func checkCookie(o *inspectOpts, h *handshake) *cookieCk {
 		c.WantIndex, want = ptr(w), int(w)
 	}
 	verdict := func(count uint32) {
-		v, _ := o.key.Check(t, sseq, isn, count)
+		v, _ := key.Check(t, sseq, isn, count)
 		c.Count, c.Valid, c.Reason = ptr(count), v.Valid, v.Reason.String()
 		if v.Valid {
 			c.MSS, c.MSSIndex, c.MadeIn, c.Age = v.MSS, ptr(v.Index), ptr(v.Count), ptr(v.Age)
@@ -678,7 +695,7 @@ func checkCookie(o *inspectOpts, h *handshake) *cookieCk {
 	// No --count: look for a full slot with these low 8 bits whose hash #1
 	// gives a valid MSS index (the SYN's, when the SYN was captured).
 	match := func(count uint32) bool {
-		_, h1, _ := o.key.Hashes(t, count)
+		_, h1, _ := key.Hashes(t, count)
 		idx := (r - h1) & 0xffffff
 		if want >= 0 {
 			return int(idx) == want

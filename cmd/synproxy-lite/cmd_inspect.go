@@ -168,8 +168,35 @@ func (p ngReader) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) 
 	return data, ci, intf.LinkType, nil
 }
 
+// errReaderPanic wraps a panic of the capture readers: gopacket's pcapng
+// reader divides by a zero timestamp resolution on some malformed files.
+var errReaderPanic = errors.New("capture reader failed on a malformed file")
+
+func recoverReader(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %v", errReaderPanic, r)
+	}
+}
+
+// safeReader turns panics of the reader it wraps into errors.
+type safeReader struct{ r captureReader }
+
+func (s safeReader) next() (data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, err error) {
+	defer recoverReader(&err)
+	return s.r.next()
+}
+
 // openCapture tells pcap from pcapng by the first four bytes.
-func openCapture(r io.Reader) (captureReader, string, error) {
+func openCapture(r io.Reader) (cr captureReader, format string, err error) {
+	defer recoverReader(&err)
+	cr, format, err = openCaptureUnsafe(r)
+	if err == nil {
+		cr = safeReader{cr}
+	}
+	return cr, format, err
+}
+
+func openCaptureUnsafe(r io.Reader) (captureReader, string, error) {
 	br := bufio.NewReader(r)
 	magic, err := br.Peek(4)
 	if err != nil {

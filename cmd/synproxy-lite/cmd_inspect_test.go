@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"net/netip"
@@ -541,6 +542,13 @@ func TestInspectUsageAndErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, c.code, c.want)
 		}
 	}
+	// A pcapng file on which gopacket's reader panics (found by
+	// FuzzInspectCapture): reported as an error.
+	crasher := filepath.Join(dir, "crasher.pcapng")
+	os.WriteFile(crasher, []byte("\n\r\r\nD\x00\x00\x00M<+\x1a\x01\x00\x00\x000000000000 \x00A000000000000000000000000000000000\x00\x000000\x01\x00\x00\x000\x00\x00\x0000000000\t\x00\x00\x00\x00\x00\x00\x0000000000000000000000000000000000"), 0o644)
+	if _, errOut, code := runCmd(t, "inspect", crasher); code != exitFailure || !strings.Contains(errOut, "capture reader failed on a malformed file") {
+		t.Errorf("crasher: exit %d, %q", code, errOut)
+	}
 	out, _, code := runCmd(t, "inspect", "--help")
 	if code != exitOK || !strings.Contains(out, "usage:") {
 		t.Errorf("--help: %d %q", code, out)
@@ -596,4 +604,38 @@ func TestInspectKernelCaptures(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzInspectCapture: any bytes as a capture file give a report or an
+// error, never a panic.
+func FuzzInspectCapture(f *testing.F) {
+	t := &testing.T{}
+	c := newCapBuilder(t, captureTime)
+	c.handshake("192.0.2.1:12345", "198.51.100.7:80", linuxOpts, 0, wallSlot, nil)
+	c.handshake("[2001:db8::1]:40000", "[2001:db8::2]:443", linuxOpts, 0, wallSlot, nil)
+	dir := f.TempDir()
+	for _, name := range []string{"a.pcap", "a.pcapng"} {
+		path := filepath.Join(dir, name)
+		if name == "a.pcap" {
+			c.writePcap(path)
+		} else {
+			c.writePcapng(path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	key, _ := cookie.ParseKey(specKeyHex)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o := &inspectOpts{key: &key, key6: &key}
+		rep, err := inspectCapture(context.Background(), bytes.NewReader(b), o)
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		rep.writeText(&out, o)
+		rep.writeJSON(&out)
+	})
 }

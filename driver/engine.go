@@ -272,7 +272,7 @@ func (w *worker) run() {
 			k = min(sent, w.nResent)
 			c.SYNACKResent.Add(uint64(k))
 			c.WindowUpdates.Add(uint64(sent - k))
-			if err != nil {
+			if err != nil && !errors.Is(err, ErrClosed) {
 				w.e.ctrs.TxErrors.Add(uint64(len(w.tx) - sent))
 				if time.Since(lastErr) > 10*time.Second {
 					w.e.log.Warn("transmit failed", "queue", w.id, "err", err)
@@ -280,7 +280,7 @@ func (w *worker) run() {
 				}
 			}
 		}
-		if err := w.q.Release(w.pkts[:n]); err != nil && time.Since(lastErr) > 10*time.Second {
+		if err := w.q.Release(w.pkts[:n]); err != nil && !errors.Is(err, ErrClosed) && time.Since(lastErr) > 10*time.Second {
 			w.e.log.Warn("verdict failed", "queue", w.id, "err", err)
 			lastErr = time.Now()
 		}

@@ -120,8 +120,14 @@ type Queue struct {
 	once  sync.Once
 	ctx   context.Context
 	stop  context.CancelFunc
-	fd4   int
-	fd6   int
+	// io serialises the worker's use of the netlink socket and the raw
+	// sockets (Release, WriteBatch) with Close, which may run on another
+	// goroutine: a descriptor is never closed under a sendmmsg, nor
+	// reused by the process while the worker still holds its number.
+	io     sync.Mutex
+	closed bool // guarded by io
+	fd4    int
+	fd6    int
 
 	// transmit scratch, allocated once
 	msgs []mmsghdr
@@ -236,6 +242,14 @@ func (q *Queue) Wake() {
 // Release implements driver.Queue: runs of equal verdicts go back as one
 // batch verdict.
 func (q *Queue) Release(pkts []driver.Packet) error {
+	q.io.Lock()
+	defer q.io.Unlock()
+	if q.closed {
+		for i := range pkts {
+			pkts[i].Data = nil
+		}
+		return driver.ErrClosed
+	}
 	var firstErr error
 	for i := 0; i < len(pkts); {
 		j := i
@@ -266,6 +280,11 @@ func (q *Queue) Release(pkts []driver.Packet) error {
 // WriteBatch implements driver.Queue. Each buffer is an IPv4 or IPv6 packet
 // with a complete header; it goes out on the raw socket of its family.
 func (q *Queue) WriteBatch(bufs [][]byte) (int, error) {
+	q.io.Lock()
+	defer q.io.Unlock()
+	if q.closed {
+		return 0, driver.ErrClosed
+	}
 	sent := 0
 	for len(bufs) > 0 {
 		n := min(len(bufs), q.batch)
@@ -350,6 +369,11 @@ func (q *Queue) Close() error {
 		if q.stop != nil {
 			q.stop()
 		}
+		// The worker, woken by done, finishes the batch it holds (its
+		// Release and WriteBatch hold io) before the sockets go.
+		q.io.Lock()
+		defer q.io.Unlock()
+		q.closed = true
 		if q.nf != nil {
 			err = q.nf.Close()
 		}

@@ -33,13 +33,13 @@ type capFrame struct {
 }
 
 type capBuilder struct {
-	t      *testing.T
+	t      testing.TB
 	key    cookie.Key
 	frames []capFrame
 	at     time.Time
 }
 
-func newCapBuilder(t *testing.T, at time.Time) *capBuilder {
+func newCapBuilder(t testing.TB, at time.Time) *capBuilder {
 	k, err := cookie.ParseKey(specKeyHex)
 	if err != nil {
 		t.Fatal(err)
@@ -609,8 +609,7 @@ func TestInspectKernelCaptures(t *testing.T) {
 // FuzzInspectCapture: any bytes as a capture file give a report or an
 // error, never a panic.
 func FuzzInspectCapture(f *testing.F) {
-	t := &testing.T{}
-	c := newCapBuilder(t, captureTime)
+	c := newCapBuilder(f, captureTime)
 	c.handshake("192.0.2.1:12345", "198.51.100.7:80", linuxOpts, 0, wallSlot, nil)
 	c.handshake("[2001:db8::1]:40000", "[2001:db8::2]:443", linuxOpts, 0, wallSlot, nil)
 	dir := f.TempDir()

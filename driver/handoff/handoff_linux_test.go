@@ -115,6 +115,13 @@ func (o clientOpts) apply(t *testing.T, ns *lab.NS) {
 // connection with cfg and returns both ends.
 func kernelHandshake(t *testing.T, n *testNet, server netip.Addr, plan synAckPlan, cfg *handoff.Config) (client, srv *net.TCPConn, h handoff.Handshake) {
 	t.Helper()
+	return kernelHandshakeFrom(t, n, server, 0, plan, cfg)
+}
+
+// kernelHandshakeFrom is kernelHandshake with the client bound to
+// localPort (0: an ephemeral port).
+func kernelHandshakeFrom(t *testing.T, n *testNet, server netip.Addr, localPort uint16, plan synAckPlan, cfg *handoff.Config) (client, srv *net.TCPConn, h handoff.Handshake) {
+	t.Helper()
 	tp := openTap(t, n.srv, "veth0")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -124,7 +131,15 @@ func kernelHandshake(t *testing.T, n *testNet, server netip.Addr, plan synAckPla
 	}
 	dch := make(chan dialed, 1)
 	go func() {
-		c, err := n.cli.DialContext(ctx, "tcp", netip.AddrPortFrom(server, port).String())
+		var c net.Conn
+		err := n.cli.Do(func() (err error) {
+			var d net.Dialer
+			if localPort != 0 {
+				d.LocalAddr = &net.TCPAddr{Port: int(localPort)}
+			}
+			c, err = d.DialContext(ctx, "tcp", netip.AddrPortFrom(server, port).String())
+			return err
+		})
 		dch <- dialed{c, err}
 	}()
 	syn_, synack, err := answerSYN(tp, n.srv, plan)

@@ -56,6 +56,17 @@ func Materialise(h *Handshake, cfg *Config) (*net.TCPConn, error) {
 		defer unix.Close(raw)
 	}
 	fd, wu, err := repair(h, cfg)
+	if errors.Is(err, ErrExists) {
+		// The tuple may belong to a TIME_WAIT socket of an earlier
+		// connection the server side closed first: the client has opened
+		// a new one (the cookie proves it), so that socket goes, as the
+		// kernel's listener would drop it for a new SYN (killTimeWait).
+		if killed, kerr := killTimeWait(h.Tuple.Server, h.Tuple.Client); kerr != nil {
+			err = errors.Join(err, kerr)
+		} else if killed {
+			fd, wu, err = repair(h, cfg)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,9 @@ package handoff_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -161,4 +163,84 @@ func openFDs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestTimeWaitReuse: the server side of a handed-off connection closes
+// first and stays in TIME_WAIT; the client opens a new connection from the
+// same port. The second handoff of the tuple must succeed (the TIME_WAIT
+// socket is replaced, as the kernel's listener would replace it for a new
+// SYN) and carry data, with and without the client's timestamps (without
+// them a repair-mode connect alone fails with EADDRNOTAVAIL), IPv4 and
+// IPv6.
+func TestTimeWaitReuse(t *testing.T) {
+	n := newTestNet(t)
+	// Listeners on the port, as in the daemon's namespace: the bind bucket
+	// then has other owners, which is what sends the repair connect down
+	// the path that cannot reuse a TIME_WAIT socket without timestamps.
+	for _, a := range []netip.Addr{n.srv4, n.srv6} {
+		ln, err := n.srv.Listen("tcp", netip.AddrPortFrom(a, port).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+	}
+	for i, tc := range []struct {
+		name string
+		noTS bool
+		v6   bool
+	}{{"ipv4/timestamps", false, false}, {"ipv4/no-timestamps", true, false}, {"ipv6/no-timestamps", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			clientOpts{noTS: tc.noTS}.apply(t, n.cli)
+			server := n.srv4
+			if tc.v6 {
+				server = n.srv6
+			}
+			localPort := uint16(40000 + 1000*i + rand.IntN(1000))
+			var tuple handoff.Handshake
+			for round := range 2 {
+				plan := synAckPlan{isn: rand.Uint32(), mss: 1460, ws: 7}
+				client, srv, h := kernelHandshakeFrom(t, n, server, localPort, plan, &handoff.Config{Mark: mark})
+				if round == 1 && h.Tuple != tuple.Tuple {
+					t.Fatalf("second connection on %v, want the first one's %v", h.Tuple, tuple.Tuple)
+				}
+				tuple = h
+				client.SetDeadline(time.Now().Add(20 * time.Second))
+				srv.SetDeadline(time.Now().Add(20 * time.Second))
+				msg := fmt.Sprintf("round %d", round)
+				if _, err := srv.Write([]byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, len(msg))
+				if _, err := io.ReadFull(client, got); err != nil || string(got) != msg {
+					t.Fatalf("round %d: client read %q, %v", round, got, err)
+				}
+				// The server closes first and so keeps the TIME_WAIT.
+				srv.Close()
+				if _, err := client.Read(got); err != io.EOF {
+					t.Fatalf("round %d: client after the server's FIN: %v", round, err)
+				}
+				client.Close()
+				if round == 0 && !hasTimeWait(t, n, h) {
+					t.Fatalf("no TIME_WAIT socket on the server side for %v", h.Tuple)
+				}
+			}
+		})
+	}
+}
+
+// hasTimeWait waits briefly for the server side of h to reach TIME_WAIT.
+func hasTimeWait(t *testing.T, n *testNet, h handoff.Handshake) bool {
+	t.Helper()
+	for range 100 {
+		out, err := n.srv.CombinedOutput(context.Background(), "ss", "-Htn", "state", "time-wait",
+			"src", h.Tuple.Server.String(), "dst", h.Tuple.Client.String())
+		if err != nil {
+			t.Fatalf("ss: %v %s", err, out)
+		}
+		if len(bytes.TrimSpace(out)) > 0 {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }

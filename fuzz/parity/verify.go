@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // Rule is the synproxy statement the kernel ran with.
@@ -179,6 +180,8 @@ func checkRest(r *Result, s *Sample, syn, sa *Segment, env *Env) {
 		}
 	}
 
+	checkPacketBuilder(r, s, syn.V6, r.TSval, env)
+
 	want := ExpectedSYNACK(nil, syn, r.ISN, r.TSval, env)
 	if len(want) != len(s.SYNACK) {
 		r.fail("SYN-ACK length %d, want %d (% x)", len(s.SYNACK), len(want), s.SYNACK)
@@ -205,6 +208,49 @@ func checkRest(r *Result, s *Sample, syn, sa *Segment, env *Env) {
 			r.Checksum = ChecksumPartial
 		default:
 			r.fail("TCP checksum %04x is neither full nor pseudo-header partial", got)
+		}
+	}
+}
+
+// checkPacketBuilder requires package packet's synproxy SYN-ACK builder,
+// given the kernel's SYN, the cookie and the TSval, to produce the captured
+// SYN-ACK byte for byte except the TCP checksum field (which the kernel
+// leaves as a partial sum for offload; it is checked on its own).
+func checkPacketBuilder(r *Result, s *Sample, v6 bool, tsval uint32, env *Env) {
+	var p packet.Packet
+	if err := p.Decode(s.SYN, packet.LinkIP); err != nil {
+		r.fail("packet: decoding the SYN: %v", err)
+		return
+	}
+	rule := packet.Rule{
+		MSS: env.Rule.MSS, HasMSS: env.Rule.HasMSS,
+		WScale: env.Rule.WScale, HasWScale: env.Rule.HasWScale,
+		Timestamp: env.Rule.Timestamp, SACKPerm: env.Rule.SACKPerm,
+		TTL: env.TTL,
+	}
+	if v6 {
+		rule.TTL = env.HopLimit
+	}
+	offer := rule.Offer(&p)
+	offer.Options.TSval = tsval
+	seg := packet.SYNACK(&p, r.ISN, &offer)
+	b, err := packet.AppendSegment(nil, nil, &seg)
+	if err != nil {
+		r.fail("packet: building the SYN-ACK: %v", err)
+		return
+	}
+	if len(b) != len(s.SYNACK) {
+		r.fail("packet builder: SYN-ACK length %d, kernel %d", len(b), len(s.SYNACK))
+		return
+	}
+	ck := 20 + 16
+	if v6 {
+		ck = 40 + 16
+	}
+	for i := range b {
+		if i != ck && i != ck+1 && b[i] != s.SYNACK[i] {
+			r.fail("packet builder: SYN-ACK byte %d = %02x, kernel %02x", i, b[i], s.SYNACK[i])
+			return
 		}
 	}
 }

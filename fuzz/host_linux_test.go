@@ -129,7 +129,12 @@ func monoMs() uint32 {
 // within the timeout.
 func (l *hostLab) exchange(t *testing.T, s *parity.SYNSpec, timeout time.Duration) *parity.Sample {
 	t.Helper()
-	ip := parity.BuildSYN(nil, s)
+	return l.exchangeIP(t, s, parity.BuildSYN(nil, s), timeout)
+}
+
+// exchangeIP is exchange with the SYN's IP packet given.
+func (l *hostLab) exchangeIP(t *testing.T, s *parity.SYNSpec, ip []byte, timeout time.Duration) *parity.Sample {
+	t.Helper()
 	f := append(append(append([]byte{}, l.srvMAC...), l.tx.MAC...), 0x08, 0x00)
 	if s.Src.Addr().Is6() {
 		f[12], f[13] = 0x86, 0xdd

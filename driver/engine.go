@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // Handshake is a client's proven handshake, as the engine hands it over.
@@ -226,6 +227,8 @@ type worker struct {
 	// nextScan is when the pending table is next looked at (ms).
 	nextScan int64
 	nowMS    int64
+	// rule4 and rule6 are the SYN-ACK rules for IPv4 and IPv6 clients.
+	rule4, rule6 packet.Rule
 }
 
 const (
@@ -239,7 +242,7 @@ func newWorker(e *Engine, q Queue, id int) *worker {
 	b := q.BatchSize()
 	w := &worker{e: e, q: q, id: id, pkts: make([]Packet, b), tx: make([][]byte, 0, 2*b+resendBudget),
 		txbuf: make([]byte, (b+resendBudget)*txSlot), acks: make([][]byte, 0, b), ackbuf: make([]byte, b*txSlot),
-		recent: make([]recent, recentSlots)}
+		recent: make([]recent, recentSlots), rule4: e.cfg.rule(false), rule6: e.cfg.rule(true)}
 	if e.cfg.SYNACKRetries > 0 {
 		w.pend = make([]pending, e.cfg.PendingSlots)
 	}
@@ -391,36 +394,27 @@ func (w *worker) syn(t cookie.Tuple) Verdict {
 	if w.lookup(t) {
 		c.ConnReopened.Add(1)
 	}
-	var mssEnc uint16
-	if s.hasMSS {
-		mssEnc = s.mss
+	rule := &w.rule4
+	if s.v6 {
+		rule = &w.rule6
 	}
-	isn, err := cfg.Ring.Encode(t, s.seq, mssEnc)
+	o := rule.Offer(&s.pkt)
+	isn, err := cfg.Ring.Encode(t, s.seq, o.CookieMSS)
 	if err != nil {
 		c.Malformed.Add(1)
 		c.MalformedHeader.Add(1)
 		return VerdictDrop
 	}
-	var o synackOpts
-	adv := cfg.MSS
-	if s.v6 {
-		adv = cfg.MSS6
-	}
-	if s.hasMSS && adv > 0 {
-		o.mss = uint16(adv)
-	}
-	if s.hasTS && !cfg.NoTimestamp {
-		wsOK := s.hasWS && !cfg.WScaleOff
-		o.ts = true
-		o.sack = s.sackOK && !cfg.NoSACK
-		o.ws = wsOK
-		o.wscale = cfg.WScale
-		o.tsval = cookie.TSval(uint32(w.nowMS), cookie.TSOptions{WScale: s.wscale, HasWScale: wsOK, SACK: o.sack})
-		o.tsecr = s.tsval
+	if o.Options.HasTS {
+		o.Options.TSval = cookie.TSval(uint32(w.nowMS), cookie.TSOptions(o.TS))
 	}
 	if len(w.tx) < cap(w.tx) {
 		i := len(w.tx)
-		pkt := appendSYNACK(w.txbuf[i*txSlot:(i+1)*txSlot], s, isn, &o, cfg.TTL)
+		pkt, err := packet.AppendSYNACK(w.txbuf[i*txSlot:i*txSlot:(i+1)*txSlot], &s.pkt, isn, &o)
+		if err != nil {
+			c.TxErrors.Add(1)
+			return VerdictDrop
+		}
 		w.tx = append(w.tx, pkt)
 		w.pendAdd(t, pkt)
 	}
@@ -474,16 +468,15 @@ func (w *worker) ack(t cookie.Tuple) Verdict {
 	// open it now, as the kernel's synproxy does once the backend answered,
 	// so that a client with data to send need not wait for a window probe.
 	if len(w.acks) < cap(w.acks) {
-		var o ackOpts
-		o.window = 0xffff
+		window := uint16(0xffff)
 		if h.WScaleOK {
-			o.window >>= h.ServerWScale
-		}
-		if h.Timestamps {
-			o.ts, o.tsval, o.tsecr = true, h.TSecr, h.TSval
+			window >>= h.ServerWScale
 		}
 		i := len(w.acks)
-		w.acks = append(w.acks, appendACK(w.ackbuf[i*txSlot:(i+1)*txSlot], s, h.ServerISN+1, s.seq, &o, cfg.TTL))
+		if a := appendACK(w.ackbuf[i*txSlot:i*txSlot:(i+1)*txSlot], s, h.ServerISN+1, s.seq, window,
+			h.Timestamps, h.TSecr, h.TSval, cfg.TTL); a != nil {
+			w.acks = append(w.acks, a)
+		}
 	}
 	// Give the ACK to the kernel: the new socket takes it, with any data.
 	return VerdictAccept

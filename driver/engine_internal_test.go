@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // nopQueue is a Queue that is never read; the tests call the worker's
@@ -59,7 +60,7 @@ func ipv4TCP(seq, ack uint32, flags uint8, opts, payload []byte) []byte {
 	s, d := tClient.Addr().As4(), tServer.Addr().As4()
 	copy(b[12:], s[:])
 	copy(b[16:], d[:])
-	binary.BigEndian.PutUint16(b[10:], checksum(b[:20], 0))
+	binary.BigEndian.PutUint16(b[10:], packet.Checksum(b[:20]))
 	t := b[20:]
 	binary.BigEndian.PutUint16(t[0:], tClient.Port())
 	binary.BigEndian.PutUint16(t[2:], tServer.Port())
@@ -70,7 +71,7 @@ func ipv4TCP(seq, ack uint32, flags uint8, opts, payload []byte) []byte {
 	binary.BigEndian.PutUint16(t[14:], 64240)
 	copy(t[20:], opts)
 	copy(t[tl:], payload)
-	binary.BigEndian.PutUint16(t[16:], checksum(t, pseudo(false, tClient.Addr(), tServer.Addr(), len(t))))
+	binary.BigEndian.PutUint16(t[16:], packet.TCPChecksum(tClient.Addr(), tServer.Addr(), t))
 	return b
 }
 

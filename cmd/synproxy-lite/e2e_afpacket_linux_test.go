@@ -137,7 +137,14 @@ func TestE2EAfpacketFlood(t *testing.T) {
 	if invalid < forgedN/2 {
 		t.Errorf("only %v forged ACKs seen and rejected of %d", invalid, forgedN)
 	}
-	if m["synproxy_lite_syn_received_total"] < floodN/2 {
+	// Every flood SYN reached the proxy: the engine took it or the ring
+	// overran and the kernel counted it (PACKET_STATISTICS). How many the
+	// engine takes depends on the CPU it gets (-race, a loaded CI machine):
+	// a tenth is required, to show that the flood really runs through it.
+	if got := m["synproxy_lite_syn_received_total"] + m["synproxy_lite_rx_overruns_total"]; got < floodN {
+		t.Errorf("%v flood SYNs taken or counted as ring overruns, want all %d", got, floodN)
+	}
+	if m["synproxy_lite_syn_received_total"] < floodN/10 {
 		t.Errorf("only %v of %d flood SYNs reached the engine", m["synproxy_lite_syn_received_total"], floodN)
 	}
 	if m["synproxy_lite_synack_sent_total"] < m["synproxy_lite_syn_received_total"]*0.99 {

@@ -149,6 +149,10 @@ func TestListenerHTTP(t *testing.T) {
 			t.Errorf("curl %s: %v\n%s", url, err, out)
 		}
 	}
+	// The responder counts a handoff after Handoff returns, which can be
+	// after the client already has its answer: stop it before counting.
+	cancel()
+	<-p.done
 	if got := p.handed.Load(); got != requests+2 {
 		t.Errorf("%d connections handed over, want %d", got, requests+2)
 	}

@@ -100,6 +100,18 @@ type Config struct {
 // NoMSS as Config.MSS or MSS6 sends SYN-ACKs without an MSS option.
 const NoMSS = -1
 
+// SYNACKWindow is the window of the engine's SYN-ACKs. The kernel's
+// synproxy announces 0, because it connects to the server only after the
+// ACK and cannot take data before. The engine makes the socket the moment
+// the cookie is proven, so it lets the client send at once: a client whose
+// handshake ACK is lost (a full queue under a flood) then proves the cookie
+// with its first data segment, which carries the ACK's sequence numbers.
+// Against a zero window such a client would send nothing but zero-window
+// probes, whose sequence number is one below the ACK's, so that no cookie
+// check can tell them from an ACK with another ISN: it would hang. Like
+// every SYN window it is not scaled.
+const SYNACKWindow = 65535
+
 // Engine is the SYN proxy's packet engine.
 type Engine struct {
 	cfg     Config
@@ -410,7 +422,9 @@ func (w *worker) syn(t cookie.Tuple) Verdict {
 	}
 	if len(w.tx) < cap(w.tx) {
 		i := len(w.tx)
-		pkt, err := packet.AppendSYNACK(w.txbuf[i*txSlot:i*txSlot:(i+1)*txSlot], &s.pkt, isn, &o)
+		seg := packet.SYNACK(&s.pkt, isn, &o)
+		seg.Window = SYNACKWindow
+		pkt, err := packet.AppendReply(w.txbuf[i*txSlot:i*txSlot:(i+1)*txSlot], &s.pkt, &seg)
 		if err != nil {
 			c.TxErrors.Add(1)
 			return VerdictDrop
@@ -464,16 +478,16 @@ func (w *worker) ack(t cookie.Tuple) Verdict {
 	c.HandedOver.Add(1)
 	w.remember(t)
 	w.pendDone(t)
-	// The SYN-ACK advertised a zero window, as the kernel's synproxy does;
-	// open it now, as the kernel's synproxy does once the backend answered,
-	// so that a client with data to send need not wait for a window probe.
+	// Announce the socket's window, now with the scale in force (the
+	// SYN-ACK's window is unscaled), as the kernel's synproxy opens its
+	// zero window once the backend answered.
 	if len(w.acks) < cap(w.acks) {
 		window := uint16(0xffff)
 		if h.WScaleOK {
 			window >>= h.ServerWScale
 		}
 		i := len(w.acks)
-		if a := appendACK(w.ackbuf[i*txSlot:i*txSlot:(i+1)*txSlot], s, h.ServerISN+1, s.seq, window,
+		if a := appendACK(w.ackbuf[i*txSlot:i*txSlot:(i+1)*txSlot], s, h.ServerISN+1, h.ClientISN+1, window,
 			h.Timestamps, h.TSecr, h.TSval, cfg.TTL); a != nil {
 			w.acks = append(w.acks, a)
 		}

@@ -204,3 +204,50 @@ func FuzzEngineHandle(f *testing.F) {
 		}
 	})
 }
+
+// TestLostACKFirstData: a client whose handshake ACK was lost sends its
+// data at once against the SYN-ACK's window; the first data segment
+// carries the ACK's sequence numbers, proves the cookie and is handed over
+// with its payload.
+func TestLostACKFirstData(t *testing.T) {
+	ring, err := cookie.NewRing(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Handshake
+	e, err := New(nopDriver{}, &Config{Port: 8080, Ring: ring, WScale: 7,
+		Handoff: HandoffFunc(func(h *Handshake) error {
+			c := *h
+			c.Payload = append([]byte(nil), h.Payload...)
+			got = append(got, c)
+			return nil
+		}),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorker(e, nopQueue{}, 0)
+	w.process(0)
+	w.tx = w.tx[:0]
+	syn := ipv4TCP(1000, 0, flagSYN, linuxOpts, nil)
+	w.handle(syn)
+	if len(w.tx) != 1 {
+		t.Fatalf("%d SYN-ACKs", len(w.tx))
+	}
+	sa := w.tx[0][20:]
+	if win := binary.BigEndian.Uint16(sa[14:]); win != SYNACKWindow {
+		t.Fatalf("SYN-ACK window %d, want %d", win, SYNACKWindow)
+	}
+	isn := binary.BigEndian.Uint32(sa[4:])
+	ts := []byte{1, 1, 8, 10, 0, 0, 2, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(ts[8:], binary.BigEndian.Uint32(sa[20+8:]))
+
+	w.tx, w.acks = w.tx[:0], w.acks[:0]
+	data := ipv4TCP(1001, isn+1, flagACK|0x08, ts, []byte("GET / HTTP/1.1\r\n\r\n"))
+	if v := w.handle(data); v != VerdictAccept {
+		t.Fatalf("first data segment: verdict %v", v)
+	}
+	if len(got) != 1 || got[0].ClientISN != 1000 || got[0].ServerISN != isn || string(got[0].Payload) != "GET / HTTP/1.1\r\n\r\n" {
+		t.Fatalf("handshakes %+v", got)
+	}
+}

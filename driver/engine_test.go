@@ -148,7 +148,7 @@ func TestHandshake(t *testing.T) {
 				t.Fatalf("SYN-ACK does not decode: %v", el.Error())
 			}
 			tcp := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
-			if !tcp.SYN || !tcp.ACK || tcp.Window != 0 || tcp.Ack != cisn+1 || int(tcp.SrcPort) != 8080 || int(tcp.DstPort) != 40000 {
+			if !tcp.SYN || !tcp.ACK || tcp.Window != driver.SYNACKWindow || tcp.Ack != cisn+1 || int(tcp.SrcPort) != 8080 || int(tcp.DstPort) != 40000 {
 				t.Fatalf("SYN-ACK header wrong: %+v", tcp)
 			}
 			// Checksums: gopacket recomputes over what we sent.
@@ -263,9 +263,9 @@ func TestMalformedCounted(t *testing.T) {
 	}
 }
 
-// After a handoff the engine opens the zero window of its SYN-ACK with an
+// After a handoff the engine announces the socket's window, scaled, with an
 // ACK from the server (what the kernel's synproxy sends once the backend
-// answered), so a client with data need not wait for a window probe.
+// answered).
 func TestWindowUpdateAfterHandoff(t *testing.T) {
 	q, e, _ := startEngine(t, &recorder{})
 	cl, sv := netip.MustParseAddrPort("10.99.10.1:40003"), netip.MustParseAddrPort("10.99.10.2:8080")

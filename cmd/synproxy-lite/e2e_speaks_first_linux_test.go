@@ -58,6 +58,17 @@ func converse(t *testing.T, ns, addr string) time.Duration {
 	return waited
 }
 
+// Drop the client's first pure ACK to the proxy: the handshake ACK.
+// Later ACKs (the answer to the re-sent SYN-ACK, zero-window probes)
+// pass.
+const lostACKRules = `table inet spltest {
+	chain out {
+		type filter hook output priority 0;
+		tcp dport 8080 tcp flags & (syn | ack | fin | rst | psh) == ack limit rate 1/hour burst 1 packets counter name lost drop
+	}
+	counter lost {}
+}`
+
 // TestE2EServerSpeaksFirst: a backend that greets first works through the
 // proxy, also when the client's handshake ACK is lost. The client then
 // believes the connection is open and waits for the greeting with nothing
@@ -80,17 +91,7 @@ func TestE2EServerSpeaksFirst(t *testing.T) {
 	}
 	for _, h := range hosts {
 		t.Run("lost ACK "+h, func(t *testing.T) {
-			// Drop the client's first pure ACK to the proxy: the
-			// handshake ACK. Later ACKs (the answer to the re-sent
-			// SYN-ACK) pass.
-			rules := `table inet spltest {
-	chain out {
-		type filter hook output priority 0;
-		tcp dport 8080 tcp flags & (syn | ack | fin | rst | psh) == ack limit rate 1/hour burst 1 packets counter name lost drop
-	}
-	counter lost {}
-}`
-			nftIn(t, l.client, rules)
+			nftIn(t, l.client, lostACKRules)
 			t.Cleanup(func() { nftIn(t, l.client, "delete table inet spltest") })
 			before := scrape(t, l.proxy, metrics)
 			waited := converse(t, l.client, h)
@@ -107,6 +108,52 @@ func TestE2EServerSpeaksFirst(t *testing.T) {
 			}
 			if d := after["synproxy_lite_handed_over_total"] - before["synproxy_lite_handed_over_total"]; d != 1 {
 				t.Errorf("%v connections handed over, want 1", d)
+			}
+		})
+	}
+}
+
+// TestE2ELostACKClientFirst: the client's handshake ACK is lost and the
+// client has data to send at once (HTTP, or here a line before the
+// greeting). The SYN-ACK announced a window (driver.SYNACKWindow), so the
+// client sends its data right away; the first data segment carries the
+// ACK's sequence numbers, proves the cookie and the connection is handed
+// over at once, without the SYN-ACK re-send of a second later. (Against a
+// zero window the client would send only zero-window probes, which prove
+// nothing, and hang once the re-send table was overwritten by a flood.)
+func TestE2ELostACKClientFirst(t *testing.T) {
+	l := newLab(t, 20, false)
+	startGreeter(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
+	metrics := l.proxyIP + ":9100"
+	startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "1", "--queue", "160",
+		"--metrics", metrics)
+	for _, h := range []string{l.proxyIP + ":8080", "[" + l.proxy6 + "]:8080"} {
+		t.Run(h, func(t *testing.T) {
+			nftIn(t, l.client, lostACKRules)
+			t.Cleanup(func() { nftIn(t, l.client, "delete table inet spltest") })
+			before := scrape(t, l.proxy, metrics)
+			var c net.Conn
+			if err := inNS(t, l.client, func() (err error) { c, err = net.DialTimeout("tcp", h, 10*time.Second); return }); err != nil {
+				t.Fatalf("dial %s: %v", h, err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			fmt.Fprintf(c, "QUIT\r\n") // before the greeting: the client speaks first
+			r := bufio.NewReader(c)
+			for _, want := range []string{"220 greeter ready\r\n", "221 bye QUIT\r\n"} {
+				if got, err := r.ReadString('\n'); err != nil || got != want {
+					t.Fatalf("via %s: %q, %v; want %q", h, got, err, want)
+				}
+			}
+			out := sh(t, "ip", "netns", "exec", l.client, "nft", "list", "counter", "inet", "spltest", "lost")
+			if !strings.Contains(out, "packets 1 ") {
+				t.Fatalf("the handshake ACK was not dropped exactly once:\n%s", out)
+			}
+			after := scrape(t, l.proxy, metrics)
+			handed := after["synproxy_lite_handed_over_total"] - before["synproxy_lite_handed_over_total"]
+			resent := after["synproxy_lite_synack_resent_total"] - before["synproxy_lite_synack_resent_total"]
+			if handed != 1 || resent != 0 {
+				t.Errorf("%v connections handed over with %v SYN-ACKs re-sent; want 1, by the first data segment (0 re-sent)", handed, resent)
 			}
 		})
 	}

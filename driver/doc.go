@@ -36,8 +36,9 @@
 // # Engine
 //
 // Engine answers every SYN to the protected port with a cookie SYN-ACK built
-// exactly like the kernel's netfilter SYNPROXY builds it (options, timestamp
-// cookie, window 0), keeps no state for it, checks the cookie of every ACK
+// like the kernel's netfilter SYNPROXY builds it (options, timestamp cookie;
+// the window is SYNACKWindow, not 0), keeps no state for it, checks the
+// cookie of every ACK
 // that reaches it, and hands the proven connections to a Handoff (which
 // materialises a kernel socket with TCP_REPAIR). Counters are atomics; the
 // engine allocates nothing per packet and logs nothing per packet.

@@ -42,15 +42,17 @@ type Tuple struct {
 func (t Tuple) Is6() bool { return t.Client.Addr().Is6() }
 
 // family validates t and reports whether it is IPv6.
-func (t Tuple) family() (v6 bool, err error) {
+func (t *Tuple) family() (v6 bool, err error) {
 	c, s := t.Client.Addr(), t.Server.Addr()
-	if !c.IsValid() || !s.IsValid() {
+	switch {
+	case c.Is4() && s.Is4():
+		return false, nil
+	case c.Is6() && s.Is6():
+		return true, nil
+	case !c.IsValid() || !s.IsValid():
 		return false, ErrInvalidAddr
 	}
-	if c.Is6() != s.Is6() {
-		return false, ErrMixedFamilies
-	}
-	return c.Is6(), nil
+	return false, ErrMixedFamilies
 }
 
 // Reason says why a cookie was rejected.

@@ -12,38 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
-// Handshake is a client's proven handshake, as the engine hands it over.
-type Handshake struct {
-	// Tuple is the connection: Client is the remote end.
-	Tuple cookie.Tuple
-	// ClientISN and ServerISN are the initial sequence numbers (the
-	// server's is the cookie). The first data byte of each side has ISN+1.
-	ClientISN, ServerISN uint32
-	// MSS is the MSS the cookie decoded: the client's, rounded down to the
-	// cookie table.
-	MSS uint16
-	// WScaleOK says window scaling was negotiated; ClientWScale is the
-	// client's shift, ServerWScale ours (the advertised --wscale).
-	WScaleOK                   bool
-	ClientWScale, ServerWScale uint8
-	// SACKOK says SACK was negotiated.
-	SACKOK bool
-	// Timestamps says the timestamp option was negotiated; TSval is the
-	// client's clock as of the ACK, TSecr our clock (the cookie TSval) it
-	// echoes.
-	Timestamps   bool
-	TSval, TSecr uint32
-	// Window is the ACK's raw window field (scale it by ClientWScale).
-	Window uint16
-	// Payload is data that rode on the ACK. It is valid only during the
-	// Handoff call. The engine gives the ACK back to the kernel after a
-	// successful handoff, so the new socket receives this data again; a
-	// Handoff need not queue it.
-	Payload []byte
-}
+// Handshake is a client's proven handshake, as the engine hands it over: the
+// type driver/handoff materialises. Its Payload (data that rode on the ACK)
+// is valid only during the Handoff call; the engine gives the ACK back to the
+// kernel after a successful handoff, so the new socket sees that data again
+// and a Handoff need not queue it.
+type Handshake = handoff.Handshake
 
 // Handoff turns a proven handshake into a connection. It is called on the
 // worker that received the ACK and must return promptly: the kernel socket

@@ -56,8 +56,7 @@ type splice struct {
 
 // Handoff implements driver.Handoff.
 func (p *proxyHandoff) Handoff(h *driver.Handshake) error {
-	hh := handoff.Handshake(*h)
-	c, err := handoff.Materialise(&hh, &p.cfg)
+	c, err := handoff.Materialise(h, &p.cfg)
 	if err != nil {
 		return err
 	}

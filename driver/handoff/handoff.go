@@ -25,9 +25,8 @@ var (
 	ErrHandshake = errors.New("handoff: invalid handshake")
 )
 
-// Handshake is what a proven handshake tells about a connection. Its fields
-// are those of driver.Handshake, in the same order, so that one converts to
-// the other: handoff.Handshake(*h).
+// Handshake is what a proven handshake tells about a connection; the SYN
+// proxy engine hands it over as driver.Handshake (the same type).
 type Handshake struct {
 	// Tuple is the connection: Client is the remote end, Server the local
 	// address the client connected to.

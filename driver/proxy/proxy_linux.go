@@ -62,10 +62,7 @@ func Listen(ctx context.Context, cfg *Config) (*Listener, error) {
 		ecfg = *cfg.Engine
 	}
 	ecfg.Port, ecfg.Ring, ecfg.Logger = cfg.Port, ring, log
-	ecfg.Handoff = driver.HandoffFunc(func(h *driver.Handshake) error {
-		hh := handoff.Handshake(*h)
-		return ln.Handoff(&hh)
-	})
+	ecfg.Handoff = ln
 
 	drv, err := nfqueue.Open(&nfqueue.Config{QueueNum: queue, Queues: workers, FailOpen: cfg.FailOpen})
 	if err != nil {

@@ -47,6 +47,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	nslab "github.com/synproxy-lite/synproxy-lite/driver/lab"
 )
 
 // Addresses: 10.99.40.0/24 (lab), spoofed sources in 10.99.41.0/24.
@@ -177,31 +179,7 @@ func (l *lab) close() {
 }
 
 // inNS runs f on a thread inside namespace ns.
-func inNS(ns string, f func() error) error {
-	runtime.LockOSThread()
-	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer unix.Close(orig)
-	target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer unix.Close(target)
-	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := f()
-	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("restoring the namespace: %v", err) // thread stays locked and dies
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
+func inNS(ns string, f func() error) error { return nslab.DoNamed(ns, f) }
 
 // cpuBusy returns the busy seconds of all CPUs from /proc/stat: user, nice,
 // system, irq and softirq; not idle, iowait, steal (time the hypervisor gave

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	nslab "github.com/synproxy-lite/synproxy-lite/driver/lab"
 )
 
 // The end-to-end tests build a lab of network namespaces joined by veth
@@ -119,32 +118,7 @@ func newLab(t *testing.T, octet int, attacker bool) *lab {
 
 // inNS runs f on a thread switched into namespace ns: sockets f creates
 // live in ns.
-func inNS(t testing.TB, ns string, f func() error) error {
-	runtime.LockOSThread()
-	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer unix.Close(orig)
-	target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer unix.Close(target)
-	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := f()
-	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-		// Leave the thread locked: it dies with the goroutine.
-		return fmt.Errorf("restoring the namespace: %v", err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
+func inNS(t testing.TB, ns string, f func() error) error { return nslab.DoNamed(ns, f) }
 
 func listenIn(t *testing.T, ns, addr string) net.Listener {
 	t.Helper()

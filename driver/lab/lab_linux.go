@@ -382,7 +382,20 @@ func (n *NS) DefaultRoute(gw netip.Addr) error { return n.AddRoute(netip.Prefix{
 // Do runs fn on the calling goroutine, locked to its OS thread, with the
 // thread inside the namespace; see the package documentation for what
 // that means for goroutines and sockets. It returns fn's error.
-func (n *NS) Do(fn func() error) error {
+func (n *NS) Do(fn func() error) error { return doIn(n.fd, n.name, fn) }
+
+// DoNamed is Do for a namespace this package did not create, named as
+// `ip netns` names them (/run/netns/NAME).
+func DoNamed(name string, fn func() error) error {
+	fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &OpError{Op: "open the namespace", NS: name, Err: err}
+	}
+	defer unix.Close(fd)
+	return doIn(fd, name, fn)
+}
+
+func doIn(fd int, name string, fn func() error) error {
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -390,9 +403,9 @@ func (n *NS) Do(fn func() error) error {
 		return &OpError{Op: "open the thread's namespace", Err: err}
 	}
 	defer unix.Close(orig)
-	if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return &OpError{Op: "setns", NS: n.name, Err: err}
+		return &OpError{Op: "setns", NS: name, Err: err}
 	}
 	defer func() {
 		// Unlock only when the thread is back where it came from; a

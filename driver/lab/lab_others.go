@@ -40,8 +40,12 @@ func (n *NS) AddAddr(name string, p netip.Prefix) error { return ErrNotSupported
 func (n *NS) AddRoute(dst netip.Prefix, gw netip.Addr, dev string) error {
 	return ErrNotSupported
 }
-func (n *NS) DefaultRoute(gw netip.Addr) error  { return ErrNotSupported }
-func (n *NS) Do(fn func() error) error          { return ErrNotSupported }
+func (n *NS) DefaultRoute(gw netip.Addr) error { return ErrNotSupported }
+func (n *NS) Do(fn func() error) error         { return ErrNotSupported }
+
+// DoNamed is not supported outside Linux.
+func DoNamed(name string, fn func() error) error { return ErrNotSupported }
+
 func (n *NS) SetSysctl(key, value string) error { return ErrNotSupported }
 func (n *NS) Sysctl(key string) (string, error) { return "", ErrNotSupported }
 func (n *NS) Listen(network, address string) (net.Listener, error) {

@@ -403,9 +403,49 @@ func TestE2EFloodAndForgedACKs(t *testing.T) {
 	d := startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "2",
 		"--queue", "130", "--metrics", metrics)
 	m := floodAndForge(t, l, d, metrics, "10.99.15.1")
-	if m["synproxy_lite_syn_received_total"] < floodN/4 {
+	// Every flood packet reached the proxy: the engine took it (a SYN
+	// answered, a forged ACK rejected) or the kernel dropped it at a full
+	// queue and counted it (/proc/net/netfilter/nfnetlink_queue). How many
+	// the engine takes depends on the CPU it gets (-race, a loaded CI
+	// machine); a tenth of each is required, to show that the flood really
+	// runs through it.
+	taken := m["synproxy_lite_syn_received_total"] + m[`synproxy_lite_cookie_invalid_total{reason="hash"}`] +
+		m[`synproxy_lite_cookie_invalid_total{reason="stale"}`] + m[`synproxy_lite_cookie_invalid_total{reason="tuple"}`]
+	if dropped := nfqueueDropped(t, l.proxy); taken+dropped < floodN+forgedN {
+		t.Errorf("%v flood packets taken by the engine and %v dropped at the queues, want all %d", taken, dropped, floodN+forgedN)
+	}
+	if m["synproxy_lite_syn_received_total"] < floodN/10 {
 		t.Errorf("only %v of %d flood SYNs reached the engine", m["synproxy_lite_syn_received_total"], floodN)
 	}
+}
+
+// nfqueueDropped returns the packets the kernel dropped at the netfilter
+// queues of namespace ns, full (queue_dropped) or failing to reach the
+// daemon (user_dropped): columns 6 and 7 of /proc/net/netfilter/nfnetlink_queue.
+func nfqueueDropped(t *testing.T, ns string) float64 {
+	t.Helper()
+	var b []byte
+	if err := nslab.DoNamed(ns, func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		for _, c := range f[5:7] {
+			v, err := strconv.ParseFloat(c, 64)
+			if err != nil {
+				t.Fatalf("nfnetlink_queue line %q: %v", line, err)
+			}
+			n += v
+		}
+	}
+	return n
 }
 
 // The flood of TestE2EFloodAndForgedACKs and TestE2EAfpacketFlood.
@@ -468,7 +508,7 @@ func floodAndForge(t *testing.T, l *lab, d *daemonProc, metrics, src string) map
 		t.Errorf("cookie_valid %v != handed_over %v: a forged ACK was accepted", m["synproxy_lite_cookie_valid_total"], m["synproxy_lite_handed_over_total"])
 	}
 	invalid := m[`synproxy_lite_cookie_invalid_total{reason="hash"}`] + m[`synproxy_lite_cookie_invalid_total{reason="stale"}`]
-	if invalid < forgedN/2 {
+	if invalid < forgedN/10 {
 		t.Errorf("only %v forged ACKs seen and rejected of %d", invalid, forgedN)
 	}
 	if m[`synproxy_lite_malformed_total{reason="checksum"}`] > 0 {

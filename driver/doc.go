@@ -1,6 +1,9 @@
-// Package driver is the userspace SYN proxy: a burst receive/transmit
-// interface in the style of DPDK poll-mode drivers, and the engine that runs
-// on it.
+// Package driver is the contract between the SYN proxy's engine
+// (driver/engine) and its packet I/O backends (driver/nfqueue,
+// driver/afpacket): a burst receive/transmit interface in the style of DPDK
+// poll-mode drivers. It holds types only and imports nothing beyond the
+// standard library, so a new driver depends on the contract, not on the
+// engine, its counters or its metrics.
 //
 // # Drivers
 //
@@ -13,10 +16,24 @@
 //	q.Release(pkts[:n])                // apply the verdicts, give buffers back
 //
 // The nfqueue driver (driver/nfqueue) receives from the kernel's netfilter
-// queues and transmits on raw IP sockets. A ring driver (AF_PACKET
-// TPACKET_V3) fits the same interface: its frames are its buffers, its
-// "verdict" is whether the kernel stack must also see the packet, which such
-// a driver expresses through its nft rule rather than per packet.
+// queues and transmits on raw IP sockets. The ring driver (driver/afpacket,
+// AF_PACKET TPACKET_V3) fits the same interface: its frames are its
+// buffers, its "verdict" is whether the kernel stack must also see the
+// packet, which it expresses by re-injecting accepted packets.
+//
+// # Link types
+//
+// Every received Packet says what precedes its IP header (Packet.Link):
+// nothing (LinkIP: the packet starts with the IPv4 or IPv6 header, as
+// netfilter queues deliver it) or an Ethernet II header (LinkEthernet, as
+// AF_PACKET delivers frames). The values are those of package packet's
+// LinkType, value for value, so packet.LinkType(p.Link) is the link type
+// to decode with.
+//
+// WriteBatch takes packets in the form its queue delivers them: bare IP
+// packets on a LinkIP queue, whole Ethernet frames on a LinkEthernet queue.
+// A reply built behind the link header of the packet it answers (with the
+// Ethernet addresses swapped) is therefore ready to send as it is.
 //
 // # Buffer lifetime
 //
@@ -30,16 +47,4 @@
 // ReadBatch. Buffers passed to WriteBatch are the caller's; the driver has
 // copied or sent them when WriteBatch returns, so the caller may reuse them
 // at once.
-//
-// Packets are layer-3: they begin with the IPv4 or IPv6 header.
-//
-// # Engine
-//
-// Engine answers every SYN to the protected port with a cookie SYN-ACK built
-// like the kernel's netfilter SYNPROXY builds it (options, timestamp cookie;
-// the window is SYNACKWindow, not 0), keeps no state for it, checks the
-// cookie of every ACK
-// that reaches it, and hands the proven connections to a Handoff (which
-// materialises a kernel socket with TCP_REPAIR). Counters are atomics; the
-// engine allocates nothing per packet and logs nothing per packet.
 package driver

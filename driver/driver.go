@@ -26,12 +26,38 @@ func (v Verdict) String() string {
 	return fmt.Sprintf("verdict(%d)", uint8(v))
 }
 
+// Link says what precedes the IP header of a packet: the link type of a
+// queue. Its values are those of packet.LinkType, value for value.
+type Link uint8
+
+const (
+	// LinkIP: the packet starts with its IPv4 or IPv6 header (a netfilter
+	// queue, a raw IP socket). packet.LinkIP.
+	LinkIP Link = iota
+	// LinkEthernet: the packet is an Ethernet II frame (AF_PACKET).
+	// packet.LinkEthernet.
+	LinkEthernet
+)
+
+func (l Link) String() string {
+	switch l {
+	case LinkIP:
+		return "ip"
+	case LinkEthernet:
+		return "ethernet"
+	}
+	return fmt.Sprintf("link(%d)", uint8(l))
+}
+
 // Packet is a receive descriptor. The caller allocates a slice of them once
 // (BatchSize long) and reuses it for every batch.
 type Packet struct {
-	// Data is the layer-3 packet, set by ReadBatch. See the package
-	// documentation for how long it stays valid.
+	// Data is the packet, starting with the link header Link names, set by
+	// ReadBatch. See the package documentation for how long it stays
+	// valid.
 	Data []byte
+	// Link is the link type of Data, set by ReadBatch.
+	Link Link
 	// Verdict is set by the caller before Release. ReadBatch resets it to
 	// VerdictDrop.
 	Verdict Verdict
@@ -49,8 +75,9 @@ type Queue interface {
 	// Release applies the verdicts of pkts (the descriptors of the last
 	// ReadBatch) and returns their buffers to the driver.
 	Release(pkts []Packet) error
-	// WriteBatch transmits layer-3 packets (new packets such as SYN-ACKs)
-	// and returns how many were sent.
+	// WriteBatch transmits new packets (such as SYN-ACKs), in the link
+	// format ReadBatch delivers (see the package documentation), and
+	// returns how many were sent.
 	WriteBatch(bufs [][]byte) (int, error)
 	// BatchSize is the largest batch ReadBatch fills and WriteBatch takes
 	// in one call.

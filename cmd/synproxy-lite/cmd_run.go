@@ -23,8 +23,11 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/afpacket"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+	"github.com/synproxy-lite/synproxy-lite/driver/metrics"
 	"github.com/synproxy-lite/synproxy-lite/driver/nfqueue"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 func init() {
@@ -225,9 +228,20 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// rule is the synproxy rule the flags spell for clients of one family, mss
+// being --mss or --mss6 (defMSS its default): -1 sends no MSS option, 0
+// means defMSS; --wscale -1 turns window scaling off.
+func (o *runOptions) rule(mss, defMSS int) *packet.Rule {
+	if mss == 0 {
+		mss = defMSS
+	}
+	return &packet.Rule{MSS: uint16(max(mss, 0)), HasMSS: mss > 0, WScale: uint8(max(o.wscale, 0)),
+		HasWScale: o.wscale >= 0, Timestamp: o.timestamp, SACKPerm: o.sack, TTL: packet.DefaultTTL}
+}
+
 // daemon runs the proxy until ctx is done. started, when not nil, receives
 // the engine once traffic flows (the demo reads its counters).
-func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- *driver.Engine) error {
+func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- *engine.Engine) error {
 	in, err := inherited()
 	if err != nil {
 		return err
@@ -245,15 +259,8 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<-
 		ho.adopt(in)
 		log.Info("graceful restart: adopted the open connections", "connections", len(in.splices))
 	}
-	mss, mss6 := o.mss, o.mss6
-	if mss == -1 {
-		mss = driver.NoMSS
-	}
-	if mss6 == -1 {
-		mss6 = driver.NoMSS
-	}
 	var (
-		eng        *driver.Engine
+		eng        *engine.Engine
 		stopEngine = func() {}
 		engDone    chan error
 	)
@@ -262,9 +269,8 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<-
 		if err != nil {
 			return err
 		}
-		eng, err = driver.New(drv, &driver.Config{Port: o.port, Ring: ring, Handoff: ho,
-			MSS: mss, MSS6: mss6, WScale: uint8(max(o.wscale, 0)), WScaleOff: o.wscale < 0,
-			NoTimestamp: !o.timestamp, NoSACK: !o.sack, Logger: log})
+		eng, err = engine.New(drv, &engine.Config{Port: o.port, Ring: ring, Handoff: ho,
+			Rule4: o.rule(o.mss, 1460), Rule6: o.rule(o.mss6, 1440), Logger: log})
 		if err != nil {
 			drv.Close()
 			return err
@@ -309,7 +315,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<-
 			return nil
 		}
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(driver.NewCollector(eng))
+		reg.MustRegister(metrics.NewCollector(eng))
 		ln, err := net.Listen("tcp", o.metrics)
 		if err != nil {
 			return fmt.Errorf("metrics listener: %w", err)

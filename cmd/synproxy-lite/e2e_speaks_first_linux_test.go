@@ -115,7 +115,7 @@ func TestE2EServerSpeaksFirst(t *testing.T) {
 
 // TestE2ELostACKClientFirst: the client's handshake ACK is lost and the
 // client has data to send at once (HTTP, or here a line before the
-// greeting). The SYN-ACK announced a window (driver.SYNACKWindow), so the
+// greeting). The SYN-ACK announced a window (engine.SYNACKWindow), so the
 // client sends its data right away; the first data segment carries the
 // ACK's sequence numbers, proves the cookie and the connection is handed
 // over at once, without the SYN-ACK re-send of a second later. (Against a

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
 )
@@ -54,8 +54,8 @@ type splice struct {
 	resume           chan bool     // true: go on here; false: given away, close
 }
 
-// Handoff implements driver.Handoff.
-func (p *proxyHandoff) Handoff(h *driver.Handshake) error {
+// Handoff implements engine.Handoff.
+func (p *proxyHandoff) Handoff(h *engine.Handshake) error {
 	c, err := handoff.Materialise(h, &p.cfg)
 	if err != nil {
 		return err

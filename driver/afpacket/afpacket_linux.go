@@ -13,13 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/rawsock"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // Driver is the AF_PACKET driver: one queue per worker.
 type Driver struct {
 	cfg     Config
 	ifindex int
-	mac     [6]byte
 	queues  []*Queue
 
 	txErrs   atomic.Uint64
@@ -55,7 +56,6 @@ func Open(cfg *Config) (*Driver, error) {
 		return nil, fmt.Errorf("afpacket: interface %s has no Ethernet address", c.Interface)
 	}
 	d := &Driver{cfg: c, ifindex: ifi.Index, txRing: !c.SendMMsg}
-	copy(d.mac[:], ifi.HardwareAddr)
 	group := c.FanoutGroup
 	if group == 0 {
 		group = uint16(os.Getpid())
@@ -120,13 +120,6 @@ func (d *Driver) Close() error {
 	return errors.Join(errs...)
 }
 
-// mmsghdr is struct mmsghdr of sendmmsg(2).
-type mmsghdr struct {
-	hdr unix.Msghdr
-	len uint32
-	_   [4]byte
-}
-
 // seen remembers, per flow, when the driver first gave one of its packets
 // back to the stack: the socket of the flow existed from then on.
 type seen struct {
@@ -160,7 +153,6 @@ type Queue struct {
 	inBatch bool
 
 	fd, txfd, efd int
-	fd4, fd6      int
 
 	// receive ring
 	rx        []byte
@@ -171,37 +163,25 @@ type Queue struct {
 	left      int  // packets of the current block not yet read
 	pktOff    int  // offset of the next packet in the current block
 	pfds      [2]unix.PollFd
-	offs      []int // ring offsets of the current batch's tpacket3_hdr
-	nBatch    int
-	match     int
+	// csum decodes a frame whose TCP checksum the driver completes.
+	csum packet.Packet
 
 	// transmit ring (or sendmmsg scratch)
 	tx       []byte
 	txFrames int
 	txCur    int
-	msgs     []mmsghdr
-	iovs     []unix.Iovec
-	eth      []byte
-	lastDst  [6]byte
-	haveLast bool
-	neighs   []neigh
+	mm       *rawsock.Batch
 
-	// re-injection into the stack
-	rmsgs []mmsghdr
-	riovs []unix.Iovec
-	sa4   []unix.RawSockaddrInet4
-	sa6   []unix.RawSockaddrInet6
-	seen  []seen
+	// re-injection into the stack, on raw IP sockets
+	inj  *rawsock.IP
+	seen []seen
 }
 
 func (d *Driver) openQueue(group uint16) (q *Queue, err error) {
 	c := &d.cfg
-	q = &Queue{d: d, batch: c.BatchSize, busy: c.BusyPoll, fd: -1, txfd: -1, efd: -1, fd4: -1, fd6: -1,
-		blockSize: c.BlockSize, blocks: c.Blocks, offs: make([]int, c.BatchSize),
-		msgs: make([]mmsghdr, c.BatchSize), iovs: make([]unix.Iovec, 2*c.BatchSize), eth: make([]byte, ethLen*c.BatchSize),
-		rmsgs: make([]mmsghdr, c.BatchSize), riovs: make([]unix.Iovec, c.BatchSize),
-		sa4: make([]unix.RawSockaddrInet4, c.BatchSize), sa6: make([]unix.RawSockaddrInet6, c.BatchSize),
-		seen: make([]seen, seenSlots), neighs: make([]neigh, neighSlots)}
+	q = &Queue{d: d, batch: c.BatchSize, busy: c.BusyPoll, fd: -1, txfd: -1, efd: -1,
+		blockSize: c.BlockSize, blocks: c.Blocks, mm: rawsock.NewBatch(c.BatchSize),
+		seen: make([]seen, seenSlots)}
 	defer func() {
 		if err != nil {
 			q.release()
@@ -217,13 +197,9 @@ func (d *Driver) openQueue(group uint16) (q *Queue, err error) {
 		return nil, driver.NewOpError("eventfd", err)
 	}
 	q.pfds = [2]unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(q.efd), Events: unix.POLLIN}}
-	if q.fd4, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
-		return nil, driver.NewOpError("open raw IPv4 socket", err)
+	if q.inj, err = rawsock.OpenIP(c.BatchSize, 0); err != nil {
+		return nil, err
 	}
-	if q.fd6, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
-		return nil, driver.NewOpError("open raw IPv6 socket", err)
-	}
-	_ = unix.SetsockoptInt(q.fd6, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1)
 	return q, nil
 }
 
@@ -369,8 +345,7 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 			q.left--
 			q.pktOff += int(h.Next_offset)
 			if data, ok := q.frame(off, h); ok {
-				q.offs[n] = off
-				pkts[n] = driver.Packet{Data: data, ID: uint64(off)}
+				pkts[n] = driver.Packet{Data: data, Link: driver.LinkEthernet, ID: uint64(off)}
 				n++
 			}
 		}
@@ -378,7 +353,7 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 			q.releaseBlock()
 			continue
 		}
-		q.nBatch, q.match, q.inBatch = n, 0, true
+		q.inBatch = true
 		return n, nil // q.mu stays held until Release
 	}
 }
@@ -391,7 +366,7 @@ func (q *Queue) releaseBlock() {
 	}
 }
 
-// frame returns the layer-3 packet of the frame at off.
+// frame returns the Ethernet frame at off.
 func (q *Queue) frame(off int, h *unix.Tpacket3Hdr) ([]byte, bool) {
 	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 || h.Snaplen != h.Len || h.Snaplen < ethLen+20 {
 		q.d.skipped.Add(1)
@@ -408,11 +383,27 @@ func (q *Queue) frame(off int, h *unix.Tpacket3Hdr) ([]byte, bool) {
 		q.d.skipped.Add(1)
 		return nil, false
 	}
-	l3 := q.rx[mac+ethLen : end : end]
+	f := q.rx[mac:end:end]
 	if h.Status&unix.TP_STATUS_CSUMNOTREADY != 0 {
-		completeChecksum(l3)
+		q.completeChecksum(f)
 	}
-	return l3, true
+	return f, true
+}
+
+// completeChecksum computes the TCP checksum of frame f in place. A local
+// sender with checksum offload leaves only the pseudo-header sum in the
+// field; the engine verifies checksums, so the driver finishes the job.
+// Frames that do not decode are left alone (the engine drops them).
+func (q *Queue) completeChecksum(f []byte) {
+	p := &q.csum
+	if p.Decode(f, packet.LinkEthernet) != nil {
+		return
+	}
+	seg := p.Segment()
+	seg[16], seg[17] = 0, 0
+	c := packet.TCPChecksum(p.Src, p.Dst, seg)
+	seg[16], seg[17] = byte(c>>8), byte(c)
+	*p = packet.Packet{}
 }
 
 // Release implements driver.Queue: packets the engine accepted go back to
@@ -427,7 +418,7 @@ func (q *Queue) Release(pkts []driver.Packet) error {
 		pkts[i].Data = nil
 	}
 	q.releaseBlock()
-	q.inBatch, q.nBatch = false, 0
+	q.inBatch = false
 	q.mu.Unlock()
 	return err
 }
@@ -463,18 +454,18 @@ const seenTTL = 10e9 // ns, longer than the engine's memory of handed-over flows
 
 func (q *Queue) reinject(pkts []driver.Packet) error {
 	now := int64(0)
-	m4, m6 := 0, 0
 	for i := range pkts {
 		p := &pkts[i]
-		if p.Verdict != driver.VerdictAccept || len(p.Data) < 20 {
+		if p.Verdict != driver.VerdictAccept || len(p.Data) < ethLen+20 {
 			continue
 		}
 		if now == 0 {
 			now = realtimeNS()
 		}
+		ip := p.Data[ethLen:] // frame checked untagged IPv4 or IPv6
 		h := q.hdr(int(p.ID))
 		tap := int64(h.Sec)*1e9 + int64(h.Nsec)
-		k := flowKey(p.Data)
+		k := flowKey(ip)
 		e := &q.seen[k%seenSlots]
 		if e.key != k || now-e.since > seenTTL {
 			*e = seen{key: k, since: now}
@@ -483,79 +474,20 @@ func (q *Queue) reinject(pkts []driver.Packet) error {
 			// has it already.
 			continue
 		}
-		q.queueInject(p.Data, &m4, &m6)
+		q.inj.Add(ip)
 	}
-	if m4+m6 == 0 {
+	if q.inj.Len() == 0 {
 		return nil
 	}
-	err4 := q.sendInject(q.fd4, 0, m4)
-	err6 := q.sendInject(q.fd6, len(q.rmsgs)-m6, m6)
-	return errors.Join(err4, err6)
+	sent, _, err := q.inj.Flush()
+	q.d.injected.Add(uint64(sent))
+	return driver.NewOpError("re-inject on raw socket", err)
 }
 
-// queueInject adds b to the re-injection batch: IPv4 from the front of the
-// scratch arrays, IPv6 from the back.
-func (q *Queue) queueInject(b []byte, m4, m6 *int) {
-	if *m4+*m6 >= len(q.rmsgs) {
-		return
-	}
-	var i int
-	v6 := b[0]>>4 == 6
-	if v6 {
-		if len(b) < 40 {
-			return
-		}
-		*m6++
-		i = len(q.rmsgs) - *m6
-	} else {
-		i = *m4
-		*m4++
-	}
-	h := &q.rmsgs[i]
-	*h = mmsghdr{}
-	q.riovs[i] = unix.Iovec{Base: &b[0]}
-	q.riovs[i].SetLen(len(b))
-	h.hdr.Iov = &q.riovs[i]
-	h.hdr.SetIovlen(1)
-	if v6 {
-		sa := &q.sa6[i]
-		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6}
-		copy(sa.Addr[:], b[24:40])
-		h.hdr.Name = (*byte)(unsafe.Pointer(sa))
-		h.hdr.Namelen = unix.SizeofSockaddrInet6
-	} else {
-		sa := &q.sa4[i]
-		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET}
-		copy(sa.Addr[:], b[16:20])
-		h.hdr.Name = (*byte)(unsafe.Pointer(sa))
-		h.hdr.Namelen = unix.SizeofSockaddrInet4
-	}
-}
-
-func (q *Queue) sendInject(fd, from, m int) error {
-	var firstErr error
-	for off := 0; off < m; {
-		r, _, errno := syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(fd),
-			uintptr(unsafe.Pointer(&q.rmsgs[from+off])), uintptr(m-off), 0, 0, 0)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			if firstErr == nil {
-				firstErr = driver.NewOpError("re-inject on raw socket", errno)
-			}
-			off++
-			continue
-		}
-		q.d.injected.Add(uint64(r))
-		off += int(r)
-	}
-	return firstErr
-}
-
-// WriteBatch implements driver.Queue: each layer-3 packet gets an Ethernet
-// header addressed to the hop its request came from, and the batch leaves
-// with one send(2) on the transmit ring (or one sendmmsg(2)).
+// WriteBatch implements driver.Queue: the buffers are whole Ethernet frames
+// (the queue's link type is LinkEthernet; the engine builds its replies
+// behind the header of the frame they answer), and the batch leaves with one
+// send(2) on the transmit ring (or one sendmmsg(2)).
 func (q *Queue) WriteBatch(bufs [][]byte) (int, error) {
 	if !q.inBatch {
 		q.mu.Lock()
@@ -584,19 +516,6 @@ func (q *Queue) WriteBatch(bufs [][]byte) (int, error) {
 	return sent, firstErr
 }
 
-func validL3(b []byte) bool {
-	if len(b) < 20 {
-		return false
-	}
-	switch b[0] >> 4 {
-	case 4:
-		return true
-	case 6:
-		return len(b) >= 40
-	}
-	return false
-}
-
 func (q *Queue) txStatus(i int) *uint32 {
 	return (*uint32)(unsafe.Pointer(&q.tx[i*txFrameSz]))
 }
@@ -604,7 +523,7 @@ func (q *Queue) txStatus(i int) *uint32 {
 func (q *Queue) writeRing(bufs [][]byte) (int, error) {
 	queued := 0
 	for _, b := range bufs {
-		if !validL3(b) || ethLen+len(b) > txFrameSz-tx2Off {
+		if len(b) < ethLen || len(b) > txFrameSz-tx2Off {
 			q.d.txErrs.Add(1)
 			continue
 		}
@@ -615,10 +534,9 @@ func (q *Queue) writeRing(bufs [][]byte) (int, error) {
 			continue
 		}
 		f := q.tx[q.txCur*txFrameSz : (q.txCur+1)*txFrameSz]
-		q.ethHeader(b, f[tx2Off:tx2Off+ethLen])
-		copy(f[tx2Off+ethLen:], b)
+		copy(f[tx2Off:], b)
 		h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&f[0]))
-		h.Len = uint32(ethLen + len(b))
+		h.Len = uint32(len(b))
 		atomic.StoreUint32(&h.Status, unix.TP_STATUS_SEND_REQUEST)
 		q.txCur = (q.txCur + 1) % q.txFrames
 		queued++
@@ -640,125 +558,14 @@ func (q *Queue) writeRing(bufs [][]byte) (int, error) {
 }
 
 func (q *Queue) writeMMsg(bufs [][]byte) (int, error) {
-	m := 0
 	for _, b := range bufs {
-		if !validL3(b) {
+		if len(b) < ethLen || !q.mm.Add(b) {
 			q.d.txErrs.Add(1)
-			continue
-		}
-		e := q.eth[m*ethLen : (m+1)*ethLen]
-		q.ethHeader(b, e)
-		q.iovs[2*m] = unix.Iovec{Base: &e[0]}
-		q.iovs[2*m].SetLen(ethLen)
-		q.iovs[2*m+1] = unix.Iovec{Base: &b[0]}
-		q.iovs[2*m+1].SetLen(len(b))
-		h := &q.msgs[m]
-		*h = mmsghdr{}
-		h.hdr.Iov = &q.iovs[2*m]
-		h.hdr.SetIovlen(2)
-		m++
-	}
-	sent := 0
-	var firstErr error
-	for off := 0; off < m; {
-		r, _, errno := syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(q.txfd),
-			uintptr(unsafe.Pointer(&q.msgs[off])), uintptr(m-off), 0, 0, 0)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			if firstErr == nil {
-				firstErr = driver.NewOpError("sendmmsg on AF_PACKET socket", errno)
-			}
-			q.d.txErrs.Add(1)
-			off++
-			continue
-		}
-		sent += int(r)
-		off += int(r)
-	}
-	return sent, firstErr
-}
-
-// neigh is a learnt (address, MAC) pair: where the last request from an
-// address came from.
-type neigh struct {
-	addr [16]byte
-	mac  [6]byte
-	ok   bool
-}
-
-const neighSlots = 1024
-
-// dstAddr returns the destination address of IP packet b, IPv4 mapped into
-// 16 bytes, and its slot in the neighbour table.
-func dstAddr(b []byte, v6 bool) (a [16]byte, slot int) {
-	if v6 {
-		copy(a[:], b[24:40])
-	} else {
-		a[10], a[11] = 0xff, 0xff
-		copy(a[12:], b[16:20])
-	}
-	h := uint32(2166136261)
-	for _, x := range a[8:] {
-		h = (h ^ uint32(x)) * 16777619
-	}
-	return a, int(h % neighSlots)
-}
-
-// ethHeader writes the Ethernet header of reply b into e: to the source MAC
-// of the frame in the current batch that b answers, from the interface.
-// A reply that answers no frame of the batch (a re-sent SYN-ACK) goes where
-// the last request from its destination came from.
-func (q *Queue) ethHeader(b, e []byte) {
-	v6 := b[0]>>4 == 6
-	a, slot := dstAddr(b, v6)
-	n := &q.neighs[slot]
-	found := false
-	for k := 0; k < q.nBatch && !found; k++ {
-		i := (q.match + k) % q.nBatch
-		off := q.offs[i]
-		mac := off + int(q.hdr(off).Mac)
-		if answers(b, q.rx[mac+ethLen:], v6) {
-			copy(q.lastDst[:], q.rx[mac+6:mac+12])
-			q.haveLast, found = true, true
-			q.match = i + 1
-			*n = neigh{addr: a, mac: q.lastDst, ok: true}
 		}
 	}
-	switch {
-	case found:
-	case n.ok && n.addr == a:
-		q.lastDst = n.mac
-	case !q.haveLast:
-		q.lastDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	}
-	copy(e[0:6], q.lastDst[:])
-	copy(e[6:12], q.d.mac[:])
-	if v6 {
-		e[12], e[13] = 0x86, 0xdd
-	} else {
-		e[12], e[13] = 0x08, 0x00
-	}
-}
-
-// answers reports whether reply b goes to the sender of request r: b's
-// destination address and port are r's source address and port.
-func answers(b, r []byte, v6 bool) bool {
-	if len(r) < 1 || (r[0]>>4 == 6) != v6 {
-		return false
-	}
-	if v6 {
-		if len(r) < 44 || len(b) < 44 || string(b[24:40]) != string(r[8:24]) {
-			return false
-		}
-		return b[42] == r[40] && b[43] == r[41]
-	}
-	bi, ri := int(b[0]&0xf)*4, int(r[0]&0xf)*4
-	if len(r) < ri+4 || len(b) < bi+4 || string(b[16:20]) != string(r[12:16]) {
-		return false
-	}
-	return b[bi+2] == r[ri] && b[bi+3] == r[ri+1]
+	sent, failed, err := q.mm.Send(q.txfd)
+	q.d.txErrs.Add(uint64(failed))
+	return sent, driver.NewOpError("sendmmsg on AF_PACKET socket", err)
 }
 
 // Wake makes a blocked (or the next) ReadBatch return 0, nil, so that the
@@ -805,11 +612,14 @@ func (q *Queue) release() {
 		unix.Munmap(q.tx)
 		q.tx = nil
 	}
-	for _, fd := range []*int{&q.fd, &q.txfd, &q.efd, &q.fd4, &q.fd6} {
+	for _, fd := range []*int{&q.fd, &q.txfd, &q.efd} {
 		if *fd >= 0 {
 			unix.Close(*fd)
 			*fd = -1
 		}
+	}
+	if q.inj != nil {
+		q.inj.Close()
 	}
 }
 

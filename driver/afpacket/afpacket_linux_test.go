@@ -12,6 +12,7 @@ import (
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/lab/labtest"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // Addresses of this package's tests: 10.99.46.0/24 .. 10.99.47.0/24,
@@ -22,59 +23,33 @@ const testPort = 9000
 // synPacket builds an IPv4 or IPv6 TCP SYN from src to dst:testPort with a
 // correct checksum.
 func synPacket(src, dst netip.Addr, sport uint16, seq uint32) []byte {
-	tcp := make([]byte, 24)
-	binary.BigEndian.PutUint16(tcp[0:], sport)
-	binary.BigEndian.PutUint16(tcp[2:], testPort)
-	binary.BigEndian.PutUint32(tcp[4:], seq)
-	tcp[12] = 6 << 4
-	tcp[13] = 0x02
-	binary.BigEndian.PutUint16(tcp[14:], 64240)
-	copy(tcp[20:], []byte{2, 4, 0x05, 0xb4})
-	var p []byte
-	var s uint64
-	if src.Is4() {
-		p = make([]byte, 20, 20+len(tcp))
-		p[0] = 0x45
-		binary.BigEndian.PutUint16(p[2:], uint16(20+len(tcp)))
-		p[8], p[9] = 64, 6
-		a, b := src.As4(), dst.As4()
-		copy(p[12:], a[:])
-		copy(p[16:], b[:])
-		binary.BigEndian.PutUint16(p[10:], ^fold(sum(p[:20], 0)))
-		s = sum(p[12:20], 0)
-	} else {
-		p = make([]byte, 40, 40+len(tcp))
-		p[0] = 0x60
-		binary.BigEndian.PutUint16(p[4:], uint16(len(tcp)))
-		p[6], p[7] = 6, 64
-		a, b := src.As16(), dst.As16()
-		copy(p[8:], a[:])
-		copy(p[24:], b[:])
-		s = sum(p[8:40], 0)
+	seg := packet.Segment{Src: netip.AddrPortFrom(src, sport), Dst: netip.AddrPortFrom(dst, testPort),
+		Seq: seq, Flags: packet.FlagSYN, Window: 64240, Options: packet.Options{HasMSS: true, MSS: 1460}}
+	b, err := packet.AppendSegment(nil, nil, &seg)
+	if err != nil {
+		panic(err)
 	}
-	s += 6 + uint64(len(tcp))
-	binary.BigEndian.PutUint16(tcp[16:], ^fold(sum(tcp, s)))
-	return append(p, tcp...)
+	return b
 }
 
-// checksumOK verifies the IP (v4) and TCP checksums of p.
-func checksumOK(p []byte) bool {
-	var s uint64
-	var tcp []byte
-	if p[0]>>4 == 4 {
-		if fold(sum(p[:20], 0)) != 0xffff {
-			return false
-		}
-		tcp, s = p[20:binary.BigEndian.Uint16(p[2:])], sum(p[12:20], 0)
-	} else {
-		tcp, s = p[40:40+binary.BigEndian.Uint16(p[4:])], sum(p[8:40], 0)
-	}
-	return fold(sum(tcp, s+6+uint64(len(tcp)))) == 0xffff
+// checksumOK verifies the IP (v4) and TCP checksums of frame f.
+func checksumOK(f []byte) bool {
+	var p packet.Packet
+	return p.Decode(f, packet.LinkEthernet) == nil && p.VerifyChecksums() == nil
 }
 
-// udpReply builds into buf a UDP datagram answering request r (addresses
-// and ports swapped) to port dport, with payload "ok".
+// ipVersion returns the IP version of frame f.
+func ipVersion(f []byte) byte { return f[packet.EthernetHeaderLen] >> 4 }
+
+// udpReply builds into buf an Ethernet frame with a UDP datagram answering
+// frame r (MAC addresses, IP addresses and ports swapped), with payload
+// "ok".
 func udpReply(buf, r []byte, dport uint16) []byte {
+	copy(buf[0:6], r[6:12])
+	copy(buf[6:12], r[0:6])
+	copy(buf[12:14], r[12:14])
+	frame := buf
+	buf, r = buf[packet.EthernetHeaderLen:], r[packet.EthernetHeaderLen:]
 	v6 := r[0]>>4 == 6
 	var ip []byte
 	if v6 {
@@ -93,7 +68,7 @@ func udpReply(buf, r []byte, dport uint16) []byte {
 		ip[8], ip[9] = 64, 17
 		copy(ip[12:16], r[16:20])
 		copy(ip[16:20], r[12:16])
-		binary.BigEndian.PutUint16(ip[10:], ^fold(sum(ip, 0)))
+		binary.BigEndian.PutUint16(ip[10:], packet.IPv4HeaderChecksum(ip))
 	}
 	rt := r[int(r[0]&0xf)*4:]
 	if v6 {
@@ -107,11 +82,11 @@ func udpReply(buf, r []byte, dport uint16) []byte {
 	copy(u[8:], "ok")
 	if v6 {
 		// UDP over IPv6 needs a checksum.
-		s := sum(ip[8:40], 0) + 17 + 10
-		binary.BigEndian.PutUint16(u[6:], ^fold(sum(u, s)))
+		src, dst := netip.AddrFrom16([16]byte(ip[8:24])), netip.AddrFrom16([16]byte(ip[24:40]))
+		binary.BigEndian.PutUint16(u[6:], ^packet.Sum(u, packet.PseudoHeaderSum(src, dst, 17, len(u))))
 	}
 	_ = dport
-	return buf[:len(ip)+10]
+	return frame[:packet.EthernetHeaderLen+len(ip)+10]
 }
 
 type rig struct {
@@ -179,10 +154,10 @@ func readBatch(t *testing.T, r *rig, q driver.Queue, pkts []driver.Packet) int {
 	return n
 }
 
-// TestReceiveTransmit: SYNs from A reach B's ring as layer-3 packets with
+// TestReceiveTransmit: SYNs from A reach B's ring as Ethernet frames with
 // valid checksums (including those a local TCP stack sent with an offloaded
-// checksum); replies written on B's transmit ring reach a UDP socket in A,
-// which proves their Ethernet header.
+// checksum); frames written on B's transmit ring reach a UDP socket in A,
+// which proves they go out as given.
 func TestReceiveTransmit(t *testing.T) {
 	for _, mode := range []struct {
 		name string
@@ -224,6 +199,9 @@ func TestReceiveTransmit(t *testing.T) {
 				n := readBatch(t, r, q, pkts)
 				tx = tx[:0]
 				for i, p := range pkts[:n] {
+					if p.Link != driver.LinkEthernet {
+						t.Errorf("packet %d: link %v", i, p.Link)
+					}
 					if !checksumOK(p.Data) {
 						t.Errorf("packet %d: bad checksum % x", i, p.Data)
 					}
@@ -241,8 +219,8 @@ func TestReceiveTransmit(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got[0][0]>>4 != 4 || got[1][0]>>4 != 6 || got[2][0]>>4 != 4 {
-				t.Errorf("versions %d %d %d", got[0][0]>>4, got[1][0]>>4, got[2][0]>>4)
+			if ipVersion(got[0]) != 4 || ipVersion(got[1]) != 6 || ipVersion(got[2]) != 4 {
+				t.Errorf("versions %d %d %d", ipVersion(got[0]), ipVersion(got[1]), ipVersion(got[2]))
 			}
 			for i, c := range uc {
 				c.SetReadDeadline(time.Now().Add(5 * time.Second))

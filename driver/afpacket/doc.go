@@ -10,7 +10,7 @@
 // poll(2) only when the ring is empty (or spins, with Config.BusyPoll).
 // Transmit is a burst too: WriteBatch writes the frames into the transmit
 // ring and kicks the kernel with one send(2) per batch (or, when the kernel
-// refuses the ring, one sendmmsg(2) per batch). Receive buffers are the ring
+// refuses the ring, one sendmmsg(2) per batch, driver/internal/rawsock's). Receive buffers are the ring
 // frames themselves and transmit buffers are ring slots, so the steady state
 // allocates nothing.
 //
@@ -20,17 +20,20 @@
 //
 // # Layer 2
 //
-// The driver contract is layer 3. ReadBatch hands out the packet after its
-// Ethernet header. WriteBatch builds the Ethernet header of each reply from
-// the frame it answers (found in the current batch by its addresses and
-// ports): the client's source MAC becomes the destination and the
-// interface's own MAC the source, so replies go back to the hop the request
-// came from, as a router or an ECMP fabric expects. Frames with an 802.1Q tag
-// that the kernel stripped are not served (they are counted as skipped).
+// The queues' link type is driver.LinkEthernet: ReadBatch hands out whole
+// Ethernet frames, and WriteBatch sends whole frames as given. The engine
+// builds each reply behind the Ethernet header of the frame it answers,
+// with the addresses swapped (packet.AppendReply): from the address the
+// request was sent to (the interface's own) back to the hop it came from, as
+// a router or an ECMP fabric expects, and
+// a re-sent SYN-ACK goes where its SYN came from; the driver parses no
+// reply. Frames with an 802.1Q tag that the kernel stripped are not served
+// (they are counted as skipped).
 //
 // Segments a local sender left with a partial checksum (checksum offload on
 // veth and loopback, flagged TP_STATUS_CSUMNOTREADY) get their TCP checksum
-// completed in the ring before the engine sees them.
+// completed in the ring (with package packet's checksum) before the engine
+// sees them.
 //
 // # The kernel stack
 //
@@ -40,9 +43,10 @@
 // handed-over connection owns them, so the stack never answers them with a
 // reset. A packet the engine gives back (VerdictAccept: the handshake ACK of
 // a connection just handed over, and segments that arrived before its socket
-// existed) is re-injected on a raw IP socket towards the local address, where
-// the new socket receives it; segments that the kernel already delivered to
-// that socket (received after it was created) are not injected again.
+// existed) is re-injected, without its Ethernet header, on a raw IP socket
+// (driver/internal/rawsock) towards the local address, where the new socket
+// receives it; segments that the kernel already delivered to that socket
+// (received after it was created) are not injected again.
 //
 // The ring sees every segment to the protected port, including those of
 // established connections, which the engine looks at and lets be. That is the

@@ -26,7 +26,7 @@ var (
 )
 
 // Handshake is what a proven handshake tells about a connection; the SYN
-// proxy engine hands it over as driver.Handshake (the same type).
+// proxy engine (driver/engine) hands it over as engine.Handshake (the same type).
 type Handshake struct {
 	// Tuple is the connection: Client is the remote end, Server the local
 	// address the client connected to.

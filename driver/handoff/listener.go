@@ -7,7 +7,7 @@ import (
 
 // Listener is a net.Listener whose Accept returns the connections handed
 // to it: a Go service embeds the SYN proxy by giving a Listener to the
-// engine as its Handoff (driver.Handshake is this package's Handshake) and
+// engine as its Handoff (engine.Handshake is this package's Handshake) and
 // serving on it, e.g. with http.Serve; driver/proxy does that wiring.
 type Listener struct {
 	addr net.Addr

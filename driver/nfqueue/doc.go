@@ -1,7 +1,9 @@
 // Package nfqueue is the netfilter-queue driver: packets come from the
 // kernel's nfnetlink_queue through github.com/florianl/go-nfqueue/v2, one
 // netlink socket per queue, verdicts go back in batches, and new packets
-// (SYN-ACKs) leave on raw IP sockets with sendmmsg.
+// (SYN-ACKs) leave on raw IP sockets with sendmmsg (driver/internal/rawsock).
+// Its queues' link type is driver.LinkIP: packets start with their IP
+// header, on receive and on transmit.
 //
 // Several queues are balanced by the nft rule (queue num A-B, a flow hash),
 // one worker per queue. The queues are opened with the kernel's fail-open

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"unsafe"
 
 	nfq "github.com/florianl/go-nfqueue/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/rawsock"
 )
 
 // Config configures the driver. Nil means the defaults.
@@ -101,13 +100,6 @@ type rxItem struct {
 	data []byte
 }
 
-// mmsghdr is struct mmsghdr of sendmmsg(2).
-type mmsghdr struct {
-	hdr unix.Msghdr
-	len uint32
-	_   [4]byte
-}
-
 // Queue is one nfqueue with its raw sockets.
 type Queue struct {
 	d     *Driver
@@ -126,33 +118,17 @@ type Queue struct {
 	// reused by the process while the worker still holds its number.
 	io     sync.Mutex
 	closed bool // guarded by io
-	fd4    int
-	fd6    int
-
-	// transmit scratch, allocated once
-	msgs []mmsghdr
-	iovs []unix.Iovec
-	sa4  []unix.RawSockaddrInet4
-	sa6  []unix.RawSockaddrInet6
+	// raw are the raw IP sockets new packets leave on, with their
+	// transmit scratch (allocated once).
+	raw *rawsock.IP
 }
 
 func openQueue(d *Driver, c *Config, num uint16) (*Queue, error) {
 	q := &Queue{d: d, num: num, batch: c.BatchSize, rx: make(chan rxItem, 4*c.BatchSize),
-		done: make(chan struct{}), wake: make(chan struct{}, 1), fd4: -1, fd6: -1,
-		msgs: make([]mmsghdr, c.BatchSize), iovs: make([]unix.Iovec, c.BatchSize),
-		sa4: make([]unix.RawSockaddrInet4, c.BatchSize), sa6: make([]unix.RawSockaddrInet6, c.BatchSize)}
+		done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	var err error
-	if q.fd4, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
-		return nil, driver.NewOpError("open raw IPv4 socket", err)
-	}
-	if q.fd6, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
-		unix.Close(q.fd4)
-		return nil, driver.NewOpError("open raw IPv6 socket", err)
-	}
-	// IPPROTO_RAW implies IP_HDRINCL; say so explicitly for IPv6.
-	_ = unix.SetsockoptInt(q.fd6, unix.IPPROTO_IPV6, unix.IPV6_HDRINCL, 1)
-	for _, fd := range []int{q.fd4, q.fd6} {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	if q.raw, err = rawsock.OpenIP(c.BatchSize, 4<<20); err != nil {
+		return nil, err
 	}
 	var flags uint32
 	if c.FailOpen {
@@ -217,7 +193,7 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 	max := min(len(pkts), q.batch)
 	n := 0
 	for {
-		pkts[n] = driver.Packet{Data: it.data, ID: uint64(it.id)}
+		pkts[n] = driver.Packet{Data: it.data, Link: driver.LinkIP, ID: uint64(it.id)}
 		n++
 		if n == max {
 			return n, nil
@@ -278,7 +254,8 @@ func (q *Queue) Release(pkts []driver.Packet) error {
 }
 
 // WriteBatch implements driver.Queue. Each buffer is an IPv4 or IPv6 packet
-// with a complete header; it goes out on the raw socket of its family.
+// with a complete header (the queue's link type is LinkIP); it goes out on
+// the raw socket of its family.
 func (q *Queue) WriteBatch(bufs [][]byte) (int, error) {
 	q.io.Lock()
 	defer q.io.Unlock()
@@ -300,62 +277,16 @@ func (q *Queue) WriteBatch(bufs [][]byte) (int, error) {
 }
 
 func (q *Queue) write(bufs [][]byte) (int, error) {
-	sent := 0
-	var firstErr error
-	for _, v6 := range [2]bool{false, true} {
-		m := 0
-		for _, b := range bufs {
-			if len(b) == 0 || (b[0]>>4 == 6) != v6 {
-				continue
-			}
-			if !v6 && len(b) < 20 || v6 && len(b) < 40 {
-				continue
-			}
-			h := &q.msgs[m]
-			q.iovs[m] = unix.Iovec{Base: &b[0]}
-			q.iovs[m].SetLen(len(b))
-			*h = mmsghdr{}
-			h.hdr.Iov = &q.iovs[m]
-			h.hdr.SetIovlen(1)
-			if v6 {
-				sa := &q.sa6[m]
-				*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6}
-				copy(sa.Addr[:], b[24:40])
-				h.hdr.Name = (*byte)(unsafe.Pointer(sa))
-				h.hdr.Namelen = unix.SizeofSockaddrInet6
-			} else {
-				sa := &q.sa4[m]
-				*sa = unix.RawSockaddrInet4{Family: unix.AF_INET}
-				copy(sa.Addr[:], b[16:20])
-				h.hdr.Name = (*byte)(unsafe.Pointer(sa))
-				h.hdr.Namelen = unix.SizeofSockaddrInet4
-			}
-			m++
-		}
-		fd := q.fd4
-		if v6 {
-			fd = q.fd6
-		}
-		for off := 0; off < m; {
-			r, _, errno := syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(fd),
-				uintptr(unsafe.Pointer(&q.msgs[off])), uintptr(m-off), 0, 0, 0)
-			if errno == unix.EINTR || errno == unix.EAGAIN {
-				continue
-			}
-			if errno != 0 {
-				// Skip the packet that failed (e.g. no route) and go on.
-				if firstErr == nil {
-					firstErr = driver.NewOpError("sendmmsg on raw socket", errno)
-				}
-				q.d.txErrs.Add(1)
-				off++
-				continue
-			}
-			sent += int(r)
-			off += int(r)
-		}
+	for _, b := range bufs {
+		q.raw.Add(b) // a buffer that is no IP packet is skipped
 	}
-	return sent, firstErr
+	sent, failed, err := q.raw.Flush()
+	if err != nil {
+		// The packets that failed (e.g. no route) were skipped.
+		q.d.txErrs.Add(uint64(failed))
+		err = driver.NewOpError("sendmmsg on raw socket", err)
+	}
+	return sent, err
 }
 
 // BatchSize implements driver.Queue.
@@ -382,13 +313,4 @@ func (q *Queue) Close() error {
 	return err
 }
 
-func (q *Queue) closeSockets() {
-	if q.fd4 >= 0 {
-		unix.Close(q.fd4)
-		q.fd4 = -1
-	}
-	if q.fd6 >= 0 {
-		unix.Close(q.fd6)
-		q.fd6 = -1
-	}
-}
+func (q *Queue) closeSockets() { q.raw.Close() }

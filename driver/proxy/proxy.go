@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
-	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 )
 
@@ -50,10 +50,10 @@ type Config struct {
 	// (the process died): they then reach whatever the kernel has on the
 	// port.
 	FailOpen bool
-	// Engine, if set, supplies the engine's handshake options (MSS, window
-	// scale, timestamps, SACK, TTL, SYN-ACK retries). Its Port, Ring,
-	// Handoff and Logger are replaced by Listen's.
-	Engine *driver.Config
+	// Engine, if set, supplies the engine's synproxy rules (Rule4 and
+	// Rule6: MSS, window scale, timestamps, SACK, TTL) and SYN-ACK
+	// retries. Its Port, Ring, Handoff and Logger are replaced by Listen's.
+	Engine *engine.Config
 	// Logger receives start/stop and error summaries. Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -82,7 +82,7 @@ type remover interface{ Remove() error }
 // *net.TCPConn values.
 type Listener struct {
 	ln    *handoff.Listener
-	eng   *driver.Engine
+	eng   *engine.Engine
 	rules remover
 	log   *slog.Logger
 	table string
@@ -104,10 +104,10 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
 // Counters returns the engine's counters (SYNs, cookies, connections
 // handed over).
-func (l *Listener) Counters() *driver.Counters { return l.eng.Counters() }
+func (l *Listener) Counters() *engine.Counters { return l.eng.Counters() }
 
-// Engine returns the engine, e.g. for driver.NewCollector.
-func (l *Listener) Engine() *driver.Engine { return l.eng }
+// Engine returns the engine, e.g. for metrics.NewCollector.
+func (l *Listener) Engine() *engine.Engine { return l.eng }
 
 // Close removes the nft table, so the kernel stops queueing the port's
 // packets, stops the engine and its driver, and closes the Listener. The

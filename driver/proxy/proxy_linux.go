@@ -8,7 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
-	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 	"github.com/synproxy-lite/synproxy-lite/driver/nfqueue"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
@@ -57,7 +57,7 @@ func Listen(ctx context.Context, cfg *Config) (*Listener, error) {
 	// the mark lets the connection's later packets bypass the queue.
 	ln := handoff.NewListener(net.TCPAddrFromAddrPort(netip.AddrPortFrom(addr, cfg.Port)), backlog,
 		&handoff.Config{Mark: nft.DefaultMark, NoWindowUpdate: true})
-	var ecfg driver.Config
+	var ecfg engine.Config
 	if cfg.Engine != nil {
 		ecfg = *cfg.Engine
 	}
@@ -68,7 +68,7 @@ func Listen(ctx context.Context, cfg *Config) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := driver.New(drv, &ecfg)
+	eng, err := engine.New(drv, &ecfg)
 	if err != nil {
 		drv.Close()
 		return nil, err

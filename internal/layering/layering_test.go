@@ -21,6 +21,10 @@ var rules = []struct {
 	{"./packet", "", nil, nil},
 	{"./packet", "js", nil, nil},
 	{"./driver/...", "", []string{"cookie", "packet", "driver"}, []string{"*"}},
+	// The driver contract: the standard library (and x/sys) only, so a
+	// driver depends on neither the engine nor its metrics.
+	{"./driver", "", nil, []string{"golang.org/x/sys"}},
+	{"./driver", "js", nil, []string{"golang.org/x/sys"}},
 	{"./wasm/...", "", []string{"cookie", "packet", "wasm"}, []string{"*"}},
 	{"./wasm/...", "js", []string{"cookie", "packet", "wasm"}, []string{"github.com/dchest/siphash"}},
 	{"./fuzz/...", "", []string{"cookie", "packet", "driver", "fuzz"}, []string{"*"}},
@@ -41,14 +45,53 @@ func TestLayering(t *testing.T) {
 			t.Fatalf("go list %s: %v\n%s", r.pkg, err, out)
 		}
 		self := module + strings.TrimSuffix(strings.TrimPrefix(r.pkg, "."), "/...")
+		tree := strings.HasSuffix(r.pkg, "/...")
 		for _, dep := range strings.Fields(string(out)) {
-			if dep == self || strings.HasPrefix(dep, self+"/") {
+			if dep == self || tree && strings.HasPrefix(dep, self+"/") {
 				continue
 			}
 			if allowed(dep, r.ours, r.thirdParty) {
 				continue
 			}
 			t.Errorf("%s (GOOS=%s) imports %s, which the layering does not allow", r.pkg, r.goos, dep)
+		}
+	}
+}
+
+// forbidden lists, per package pattern, module prefixes it must not depend
+// on, directly or not.
+var forbidden = []struct {
+	pkg  string
+	deps []string
+}{
+	// Prometheus is the business of driver/metrics and cmd: the engine,
+	// the drivers and the library package driver/proxy compile without
+	// client_golang and protobuf.
+	{"./driver", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
+	{"./driver/engine", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
+	{"./driver/nfqueue", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
+	{"./driver/afpacket", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
+	{"./driver/handoff", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
+	{"./driver/proxy", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
+}
+
+func TestForbidden(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("LAYERING NOT CHECKED: no go command on PATH")
+	}
+	for _, r := range forbidden {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", r.pkg)
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", r.pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range r.deps {
+				if strings.HasPrefix(dep, f) {
+					t.Errorf("%s imports %s, which the layering forbids", r.pkg, dep)
+				}
+			}
 		}
 	}
 }

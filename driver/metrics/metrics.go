@@ -1,66 +1,21 @@
-package driver
+package metrics
 
 import (
-	"sync/atomic"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 )
-
-// Counters are the engine's counters. The names of the exported metrics
-// mirror the kernel's /proc/net/stat/synproxy where one exists.
-type Counters struct {
-	Packets       atomic.Uint64 // every packet the engine looked at
-	SYNReceived   atomic.Uint64 // syn_received
-	SYNACKSent    atomic.Uint64 // cookie SYN-ACKs transmitted
-	SYNACKResent  atomic.Uint64 // SYN-ACKs sent again while their ACK was missing
-	WindowUpdates atomic.Uint64 // window-opening ACKs sent to handed-over clients
-	CookieValid   atomic.Uint64 // cookie_valid
-	CookieInvalid atomic.Uint64 // cookie_invalid (sum of the three below)
-	CookieRetrans atomic.Uint64 // cookie_retrans: segments of a just-handed-over connection
-	ConnReopened  atomic.Uint64 // conn_reopened: a SYN on a tuple handed over seconds ago
-	HandedOver    atomic.Uint64 // connections handed over
-	HandoffFailed atomic.Uint64
-	Passed        atomic.Uint64 // given back to the kernel (resets, strays)
-	TxErrors      atomic.Uint64
-
-	InvalidStale     atomic.Uint64 // cookie older than two slots or from the future
-	InvalidHash      atomic.Uint64 // MSS index >= 4: forged or mismatched
-	InvalidMalformed atomic.Uint64 // tuple the cookie code refused
-
-	Malformed         atomic.Uint64 // sum of the malformed reasons below
-	MalformedTrunc    atomic.Uint64
-	MalformedHeader   atomic.Uint64
-	MalformedChecksum atomic.Uint64
-	MalformedOptions  atomic.Uint64
-	MalformedFlags    atomic.Uint64
-	MalformedNotTCP   atomic.Uint64
-}
-
-func (c *Counters) countMalformed(r parseErr) {
-	c.Malformed.Add(1)
-	switch r {
-	case parseTruncated:
-		c.MalformedTrunc.Add(1)
-	case parseChecksum:
-		c.MalformedChecksum.Add(1)
-	case parseBadOptions:
-		c.MalformedOptions.Add(1)
-	case parseNotTCP, parseFragment:
-		c.MalformedNotTCP.Add(1)
-	default:
-		c.MalformedHeader.Add(1)
-	}
-}
 
 // Collector exports an engine's counters (and its driver's) to Prometheus at
 // scrape time. Register it on a dedicated registry.
 type Collector struct {
-	e     *Engine
+	e     *engine.Engine
 	descs map[string]*prometheus.Desc
 }
 
-// NewCollector returns a collector for e.
-func NewCollector(e *Engine) *Collector {
+// NewCollector returns a collector for e. A nil e exports zeros.
+func NewCollector(e *engine.Engine) *Collector {
 	c := &Collector{e: e, descs: map[string]*prometheus.Desc{}}
 	for _, m := range c.metrics() {
 		if _, ok := c.descs[m.name]; ok {
@@ -85,11 +40,11 @@ func (m metric) labels() []string {
 }
 
 func (c *Collector) metrics() []metric {
-	k := &Counters{}
-	var ds DriverStats
+	k := &engine.Counters{}
+	var ds driver.DriverStats
 	if c.e != nil {
-		k = &c.e.ctrs
-		ds = c.e.drv.Stats()
+		k = c.e.Counters()
+		ds = c.e.Driver().Stats()
 	}
 	return []metric{
 		{"packets", "Packets the engine examined.", "", k.Packets.Load()},

@@ -1,6 +1,7 @@
 // Package drivertest is an in-memory driver for engine tests: packets are
-// injected with Inject, transmitted packets and verdicts are read back with
-// Sent and Verdicts.
+// injected with Inject (bare IP packets) or InjectLink (behind a link
+// header), transmitted packets and verdicts are read back with Sent and
+// Verdicts.
 package drivertest
 
 import (
@@ -21,7 +22,7 @@ func New(n, batch int) *Driver {
 	for i := 0; i < n; i++ {
 		d.queues = append(d.queues, &Queue{
 			batch: batch,
-			rx:    make(chan []byte, 1024),
+			rx:    make(chan frame, 1024),
 			done:  make(chan struct{}),
 			wake:  make(chan struct{}, 1),
 			sent:  make(chan []byte, 1024),
@@ -66,17 +67,28 @@ type Verdict struct {
 // Queue is a fake driver.Queue.
 type Queue struct {
 	batch     int
-	rx        chan []byte
+	rx        chan frame
 	done      chan struct{}
 	wake      chan struct{}
 	closeOnce sync.Once
 	sent      chan []byte
 	verd      chan Verdict
-	held      [][]byte
+	held      []frame
 }
 
-// Inject queues a copy of pkt for the engine.
-func (q *Queue) Inject(pkt []byte) { q.rx <- slices.Clone(pkt) }
+type frame struct {
+	data []byte
+	link driver.Link
+}
+
+// Inject queues a copy of the IP packet pkt for the engine.
+func (q *Queue) Inject(pkt []byte) { q.InjectLink(pkt, driver.LinkIP) }
+
+// InjectLink queues a copy of pkt, behind a link header of type link, for
+// the engine.
+func (q *Queue) InjectLink(pkt []byte, link driver.Link) {
+	q.rx <- frame{data: slices.Clone(pkt), link: link}
+}
 
 // Sent returns the channel of transmitted packets (copies).
 func (q *Queue) Sent() <-chan []byte { return q.sent }
@@ -105,7 +117,7 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 		break
 	}
 	for i, p := range q.held {
-		pkts[i] = driver.Packet{Data: p, ID: uint64(i)}
+		pkts[i] = driver.Packet{Data: p.data, Link: p.link, ID: uint64(i)}
 	}
 	return len(q.held), nil
 }

@@ -1,15 +1,16 @@
-package driver
+package engine
 
 import (
 	"errors"
 	"net/netip"
 
+	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // This file is the engine's view of the wire, on top of package packet: the
-// decode of a received packet into the fields the engine uses, and the two
-// packets it sends (the cookie SYN-ACK and the window update).
+// decode of a received packet into the fields the engine uses, and the
+// window update it sends (the cookie SYN-ACK is packet.AppendReply's).
 
 const (
 	flagFIN = uint8(packet.FlagFIN)
@@ -49,12 +50,13 @@ const (
 	parseBadOptions
 )
 
-// parse decodes a layer-3 packet (IPv4 or IPv6, extension headers walked to
-// TCP), verifies its checksums and refuses options with a bad length, as the
-// kernel's synproxy parser stops at them.
-func (s *segment) parse(b []byte) parseErr {
+// parse decodes a packet behind a link header of type link (IPv4 or IPv6,
+// extension headers walked to TCP), verifies its checksums and refuses
+// options with a bad length, as the kernel's synproxy parser stops at them.
+// The driver's link types are packet's, value for value.
+func (s *segment) parse(b []byte, link driver.Link) parseErr {
 	p := &s.pkt
-	if err := p.Decode(b, packet.LinkIP); err != nil {
+	if err := p.Decode(b, packet.LinkType(link)); err != nil {
 		return decodeReason(err)
 	}
 	if p.VerifyChecksums() != nil {
@@ -83,27 +85,18 @@ func decodeReason(err error) parseErr {
 	return parseBadHeader
 }
 
-// rule returns the synproxy rule the engine's configuration describes, for
-// IPv4 or IPv6 clients.
-func (c *Config) rule(v6 bool) packet.Rule {
-	mss := c.MSS
-	if v6 {
-		mss = c.MSS6
-	}
-	return packet.Rule{MSS: uint16(max(mss, 0)), HasMSS: mss > 0, WScale: c.WScale, HasWScale: !c.WScaleOff,
-		Timestamp: !c.NoTimestamp, SACKPerm: !c.NoSACK, TTL: c.TTL}
-}
-
 // appendACK builds into dst (its capacity is the slot) the window update:
 // an ACK from the server to the client of s, seq and ack as given, no
-// data, the timestamp option when ts.
+// data, the timestamp option when ts, behind the link header of the packet
+// s answers with its Ethernet addresses swapped (a whole frame on an
+// Ethernet queue).
 func appendACK(dst []byte, s *segment, seq, ack uint32, window uint16, ts bool, tsval, tsecr uint32, ttl uint8) []byte {
 	seg := packet.PureACK(netip.AddrPortFrom(s.dst, s.dport), netip.AddrPortFrom(s.src, s.sport), seq, ack, window)
 	seg.TTL = ttl
 	if ts {
 		seg.Options.HasTS, seg.Options.TSval, seg.Options.TSecr = true, tsval, tsecr
 	}
-	b, err := packet.AppendSegment(dst[:0], nil, &seg)
+	b, err := packet.AppendReply(dst[:0], &s.pkt, &seg)
 	if err != nil {
 		return nil
 	}

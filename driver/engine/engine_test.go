@@ -1,4 +1,4 @@
-package driver_test
+package engine_test
 
 import (
 	"context"
@@ -15,16 +15,17 @@ import (
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver"
-	"github.com/synproxy-lite/synproxy-lite/driver/drivertest"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/drivertest"
 )
 
 type recorder struct {
 	mu  sync.Mutex
-	hss []driver.Handshake
+	hss []engine.Handshake
 	err error
 }
 
-func (r *recorder) Handoff(h *driver.Handshake) error {
+func (r *recorder) Handoff(h *engine.Handshake) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := *h
@@ -33,10 +34,10 @@ func (r *recorder) Handoff(h *driver.Handshake) error {
 	return r.err
 }
 
-func (r *recorder) all() []driver.Handshake {
+func (r *recorder) all() []engine.Handshake {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]driver.Handshake(nil), r.hss...)
+	return append([]engine.Handshake(nil), r.hss...)
 }
 
 type seg struct {
@@ -90,14 +91,14 @@ func tsOpt(tsval, tsecr uint32) []layers.TCPOption {
 		{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: ts}}
 }
 
-func startEngine(t *testing.T, rec *recorder) (*drivertest.Queue, *driver.Engine, *cookie.Ring) {
+func startEngine(t *testing.T, rec *recorder) (*drivertest.Queue, *engine.Engine, *cookie.Ring) {
 	t.Helper()
 	ring, err := cookie.NewRing(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fd := drivertest.New(1, 16)
-	e, err := driver.New(fd, &driver.Config{Port: 8080, Ring: ring, Handoff: rec, WScale: 7})
+	e, err := engine.New(fd, &engine.Config{Port: 8080, Ring: ring, Handoff: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestHandshake(t *testing.T) {
 				t.Fatalf("SYN-ACK does not decode: %v", el.Error())
 			}
 			tcp := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
-			if !tcp.SYN || !tcp.ACK || tcp.Window != driver.SYNACKWindow || tcp.Ack != cisn+1 || int(tcp.SrcPort) != 8080 || int(tcp.DstPort) != 40000 {
+			if !tcp.SYN || !tcp.ACK || tcp.Window != engine.SYNACKWindow || tcp.Ack != cisn+1 || int(tcp.SrcPort) != 8080 || int(tcp.DstPort) != 40000 {
 				t.Fatalf("SYN-ACK header wrong: %+v", tcp)
 			}
 			// Checksums: gopacket recomputes over what we sent.
@@ -195,7 +196,7 @@ func TestHandshake(t *testing.T) {
 				t.Fatalf("%d handoffs, want 1", len(hss))
 			}
 			h := hss[0]
-			want := driver.Handshake{Tuple: tup, ClientISN: cisn, ServerISN: tcp.Seq, MSS: map[bool]uint16{true: 1460, false: 1440}[cl.Addr().Is4()],
+			want := engine.Handshake{Tuple: tup, ClientISN: cisn, ServerISN: tcp.Seq, MSS: map[bool]uint16{true: 1460, false: 1440}[cl.Addr().Is4()],
 				WScaleOK: true, ClientWScale: 9, ServerWScale: 7, SACKOK: true, Timestamps: true,
 				TSval: 0xaabbcd00, TSecr: tsval, Window: 64240}
 			got := h
@@ -333,5 +334,93 @@ func TestSYNACKResent(t *testing.T) {
 	case p := <-q.Sent():
 		t.Errorf("sent after the reset: % x", p)
 	case <-time.After(2500 * time.Millisecond):
+	}
+}
+
+// ether puts an Ethernet II header from src to dst (with a VLAN tag when
+// vlan is not 0) in front of the IP packet ip.
+func ether(ip []byte, src, dst net.HardwareAddr, vlan uint16) []byte {
+	b := append(append([]byte(nil), dst...), src...)
+	if vlan != 0 {
+		b = binary.BigEndian.AppendUint16(b, 0x8100)
+		b = binary.BigEndian.AppendUint16(b, vlan)
+	}
+	et := uint16(0x0800)
+	if ip[0]>>4 == 6 {
+		et = 0x86dd
+	}
+	return append(binary.BigEndian.AppendUint16(b, et), ip...)
+}
+
+// TestEthernetFrames: on an Ethernet queue the engine decodes the frames
+// and answers with whole frames, addressed back to the sender (MACs
+// swapped, VLAN tag kept): the SYN-ACK, its re-sent copy and the window
+// update.
+func TestEthernetFrames(t *testing.T) {
+	client, server := net.HardwareAddr{2, 0, 0, 0, 0, 1}, net.HardwareAddr{2, 0, 0, 0, 0, 2}
+	for _, tc := range []struct {
+		name           string
+		client, server string
+		vlan           uint16
+	}{
+		{"ipv4", "10.99.10.1:40010", "10.99.10.2:8080", 0},
+		{"ipv6", "[fd00:99:10::1]:40010", "[fd00:99:10::2]:8080", 0},
+		{"ipv4 vlan", "10.99.10.1:40011", "10.99.10.2:8080", 99},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			q, e, _ := startEngine(t, rec)
+			cl, sv := netip.MustParseAddrPort(tc.client), netip.MustParseAddrPort(tc.server)
+			syn := build(t, seg{src: cl, dst: sv, seq: 500, syn: true, opts: linuxSYNOpts(1460, 7, 0x3000)})
+			q.InjectLink(ether(syn, client, server, tc.vlan), driver.LinkEthernet)
+			if v := recv(t, q.Verdicts()); v.Verdict != driver.VerdictDrop {
+				t.Fatalf("SYN verdict %v", v.Verdict)
+			}
+			// decode checks a frame from the engine and returns its TCP layer.
+			decode := func(what string, b []byte) *layers.TCP {
+				t.Helper()
+				pkt := gopacket.NewPacket(b, layers.LayerTypeEthernet, gopacket.Default)
+				if el := pkt.ErrorLayer(); el != nil {
+					t.Fatalf("%s does not decode: %v", what, el.Error())
+				}
+				eth := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+				if eth.SrcMAC.String() != server.String() || eth.DstMAC.String() != client.String() {
+					t.Errorf("%s: Ethernet %v -> %v, want %v -> %v", what, eth.SrcMAC, eth.DstMAC, server, client)
+				}
+				if l := pkt.Layer(layers.LayerTypeDot1Q); (l != nil) != (tc.vlan != 0) ||
+					l != nil && l.(*layers.Dot1Q).VLANIdentifier != tc.vlan {
+					t.Errorf("%s: VLAN tag %v, want %d", what, l, tc.vlan)
+				}
+				tcp, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+				if tcp == nil {
+					t.Fatalf("%s: no TCP layer", what)
+				}
+				return tcp
+			}
+			first := recv(t, q.Sent())
+			sa := decode("SYN-ACK", first)
+			if !sa.SYN || !sa.ACK || sa.Ack != 501 || int(sa.DstPort) != int(cl.Port()) {
+				t.Fatalf("SYN-ACK: %+v", sa)
+			}
+			if again := recv(t, q.Sent()); !reflect.DeepEqual(again, first) {
+				t.Fatalf("re-sent frame differs from the SYN-ACK:\n% x\n% x", again, first)
+			}
+			tsval := binary.BigEndian.Uint32(sa.Contents[20+8:])
+			ack := build(t, seg{src: cl, dst: sv, seq: 501, ack: sa.Seq + 1, ack_: true, opts: tsOpt(0x3001, tsval)})
+			q.InjectLink(ether(ack, client, server, tc.vlan), driver.LinkEthernet)
+			if v := recv(t, q.Verdicts()); v.Verdict != driver.VerdictAccept {
+				t.Fatalf("valid ACK verdict %v", v.Verdict)
+			}
+			wu := decode("window update", recv(t, q.Sent()))
+			if wu.SYN || !wu.ACK || wu.Seq != sa.Seq+1 || wu.Ack != 501 || wu.Window != 0xffff>>7 {
+				t.Fatalf("window update: %+v", wu)
+			}
+			if hs := rec.all(); len(hs) != 1 || hs[0].Tuple != (cookie.Tuple{Client: cl, Server: sv}) {
+				t.Fatalf("handshakes %+v", hs)
+			}
+			if c := e.Counters(); c.Malformed.Load() != 0 || c.HandedOver.Load() != 1 {
+				t.Errorf("malformed %d, handed over %d", c.Malformed.Load(), c.HandedOver.Load())
+			}
+		})
 	}
 }

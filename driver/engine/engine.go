@@ -1,4 +1,4 @@
-package driver
+package engine
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
@@ -45,20 +46,16 @@ type Config struct {
 	Ring *cookie.Ring
 	// Handoff receives every proven handshake.
 	Handoff Handoff
-	// MSS and MSS6 are the MSS advertised to IPv4 and IPv6 clients (the
-	// synproxy rule's "mss"). Zero means 1460 and 1440; a negative value
-	// (see NoMSS) sends no MSS option.
-	MSS, MSS6 int
-	// WScale is the window-scale shift advertised (the rule's "wscale"),
-	// and WScaleOff disables window scaling. Window scaling, like SACK,
-	// needs timestamps (they carry it through the cookie).
-	WScale    uint8
-	WScaleOff bool
-	// NoTimestamp and NoSACK switch the rule's "timestamp" and "sack-perm"
-	// off.
-	NoTimestamp, NoSACK bool
-	// TTL is the IPv4 TTL and IPv6 hop limit of the SYN-ACKs. Zero means 64.
-	TTL uint8
+	// Rule4 and Rule6 are the synproxy rules for IPv4 and IPv6 clients:
+	// the options the SYN-ACK offers (MSS, window scale, timestamp,
+	// SACK-permitted) and its TTL or hop limit, as an nft synproxy
+	// statement spells them. The handed-over connection keeps what the
+	// rule allowed: window scaling and SACK only when the rule has them
+	// (they need timestamps, which carry them through the cookie). A rule
+	// without an MSS option (HasMSS false) sends none; TTL 0 means
+	// packet.DefaultTTL. ECN is refused: a handed-over socket cannot carry
+	// it. Nil means DefaultRule(false) and DefaultRule(true).
+	Rule4, Rule6 *packet.Rule
 	// SYNACKRetries is how often a SYN-ACK is sent again, after 1, 2, 4, ...
 	// seconds, while no valid ACK for it arrived: it recovers a handshake
 	// whose ACK was lost when the client waits for the server to speak
@@ -75,8 +72,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// NoMSS as Config.MSS or MSS6 sends SYN-ACKs without an MSS option.
-const NoMSS = -1
+// DefaultRule returns the rule a nil Config.Rule4 (v6 false) or Rule6 (v6
+// true) means: mss 1460 (IPv4) or 1440 (IPv6), wscale 7, timestamp,
+// sack-perm, TTL 64.
+func DefaultRule(v6 bool) packet.Rule {
+	r := packet.Rule{MSS: 1460, HasMSS: true, WScale: 7, HasWScale: true, Timestamp: true, SACKPerm: true,
+		TTL: packet.DefaultTTL}
+	if v6 {
+		r.MSS = 1440
+	}
+	return r
+}
 
 // SYNACKWindow is the window of the engine's SYN-ACKs. The kernel's
 // synproxy announces 0, because it connects to the server only after the
@@ -92,40 +98,46 @@ const SYNACKWindow = 65535
 
 // Engine is the SYN proxy's packet engine.
 type Engine struct {
-	cfg     Config
-	log     *slog.Logger
-	drv     Driver
-	ctrs    Counters
-	wg      sync.WaitGroup
-	workers []*worker
+	cfg  Config
+	log  *slog.Logger
+	drv  driver.Driver
+	ctrs Counters
+	// rule4 and rule6 are the SYN-ACK rules for IPv4 and IPv6 clients.
+	rule4, rule6 packet.Rule
+	wg           sync.WaitGroup
+	workers      []*worker
 }
 
 // New returns an engine running on d's queues once Run is called.
-func New(d Driver, cfg *Config) (*Engine, error) {
+func New(d driver.Driver, cfg *Config) (*Engine, error) {
 	if cfg == nil || cfg.Port == 0 || cfg.Ring == nil || cfg.Handoff == nil {
-		return nil, errors.New("driver: engine needs Port, Ring and Handoff")
+		return nil, errors.New("engine: needs Port, Ring and Handoff")
 	}
 	c := *cfg
-	if c.MSS == 0 {
-		c.MSS = 1460
+	e := &Engine{drv: d, rule4: DefaultRule(false), rule6: DefaultRule(true)}
+	if c.Rule4 != nil {
+		e.rule4 = *c.Rule4
 	}
-	if c.MSS6 == 0 {
-		c.MSS6 = 1440
+	if c.Rule6 != nil {
+		e.rule6 = *c.Rule6
 	}
-	if c.MSS > 0xffff || c.MSS6 > 0xffff {
-		return nil, errors.New("driver: MSS out of range")
-	}
-	if c.WScale > cookie.MaxWScale {
-		return nil, errors.New("driver: window scale above 14")
-	}
-	if c.TTL == 0 {
-		c.TTL = 64
+	c.Rule4, c.Rule6 = &e.rule4, &e.rule6
+	for _, r := range []*packet.Rule{&e.rule4, &e.rule6} {
+		if r.HasWScale && r.WScale > cookie.MaxWScale {
+			return nil, errors.New("engine: window scale above 14")
+		}
+		if r.ECN {
+			return nil, errors.New("engine: a rule with ECN cannot be served (a handed-over socket cannot carry it)")
+		}
+		if r.TTL == 0 {
+			r.TTL = packet.DefaultTTL
+		}
 	}
 	if c.SYNACKRetries == 0 {
 		c.SYNACKRetries = 3
 	}
 	if c.SYNACKRetries > 8 {
-		return nil, errors.New("driver: SYNACKRetries above 8")
+		return nil, errors.New("engine: SYNACKRetries above 8")
 	}
 	if c.PendingSlots <= 0 {
 		c.PendingSlots = 1024
@@ -133,14 +145,15 @@ func New(d Driver, cfg *Config) (*Engine, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return &Engine{cfg: c, log: c.Logger, drv: d}, nil
+	e.cfg, e.log = c, c.Logger
+	return e, nil
 }
 
 // Counters returns the engine's counters.
 func (e *Engine) Counters() *Counters { return &e.ctrs }
 
 // Driver returns the driver the engine runs on.
-func (e *Engine) Driver() Driver { return e.drv }
+func (e *Engine) Driver() driver.Driver { return e.drv }
 
 // Run starts one worker per queue, each locked to its OS thread, and blocks
 // until ctx is done; then it closes the driver and waits for the workers.
@@ -168,7 +181,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				continue
 			}
 			for _, q := range qs {
-				if wq, ok := q.(Waker); ok {
+				if wq, ok := q.(driver.Waker); ok {
 					wq.Wake()
 				}
 			}
@@ -202,9 +215,9 @@ type pending struct {
 
 type worker struct {
 	e                *Engine
-	q                Queue
+	q                driver.Queue
 	id               int
-	pkts             []Packet
+	pkts             []driver.Packet
 	tx               [][]byte // SYN-ACKs, then re-sent SYN-ACKs, then window updates
 	txbuf            []byte
 	acks             [][]byte
@@ -217,22 +230,22 @@ type worker struct {
 	// nextScan is when the pending table is next looked at (ms).
 	nextScan int64
 	nowMS    int64
-	// rule4 and rule6 are the SYN-ACK rules for IPv4 and IPv6 clients.
-	rule4, rule6 packet.Rule
 }
 
 const (
-	txSlot    = 128 // bytes per SYN-ACK: 40 IPv6 + 40 TCP fits
+	// txSlot is the room for one SYN-ACK or window update: an Ethernet
+	// header with two VLAN tags, 40 IPv6 and 40 TCP fit.
+	txSlot    = 128
 	wakeEvery = 250 // ms between wake-ups of idle workers
 	// resendBudget caps the SYN-ACKs a worker re-sends per scan.
 	resendBudget = 64
 )
 
-func newWorker(e *Engine, q Queue, id int) *worker {
+func newWorker(e *Engine, q driver.Queue, id int) *worker {
 	b := q.BatchSize()
-	w := &worker{e: e, q: q, id: id, pkts: make([]Packet, b), tx: make([][]byte, 0, 2*b+resendBudget),
+	w := &worker{e: e, q: q, id: id, pkts: make([]driver.Packet, b), tx: make([][]byte, 0, 2*b+resendBudget),
 		txbuf: make([]byte, (b+resendBudget)*txSlot), acks: make([][]byte, 0, b), ackbuf: make([]byte, b*txSlot),
-		recent: make([]recent, recentSlots), rule4: e.cfg.rule(false), rule6: e.cfg.rule(true)}
+		recent: make([]recent, recentSlots)}
 	if e.cfg.SYNACKRetries > 0 {
 		w.pend = make([]pending, e.cfg.PendingSlots)
 	}
@@ -246,7 +259,7 @@ func (w *worker) run() {
 	for {
 		n, err := w.q.ReadBatch(w.pkts)
 		if err != nil {
-			if errors.Is(err, ErrClosed) {
+			if errors.Is(err, driver.ErrClosed) {
 				return
 			}
 			if time.Since(lastErr) > 10*time.Second {
@@ -265,7 +278,7 @@ func (w *worker) run() {
 			k = min(sent, w.nResent)
 			c.SYNACKResent.Add(uint64(k))
 			c.WindowUpdates.Add(uint64(sent - k))
-			if err != nil && !errors.Is(err, ErrClosed) {
+			if err != nil && !errors.Is(err, driver.ErrClosed) {
 				w.e.ctrs.TxErrors.Add(uint64(len(w.tx) - sent))
 				if time.Since(lastErr) > 10*time.Second {
 					w.e.log.Warn("transmit failed", "queue", w.id, "err", err)
@@ -273,7 +286,7 @@ func (w *worker) run() {
 				}
 			}
 		}
-		if err := w.q.Release(w.pkts[:n]); err != nil && !errors.Is(err, ErrClosed) && time.Since(lastErr) > 10*time.Second {
+		if err := w.q.Release(w.pkts[:n]); err != nil && !errors.Is(err, driver.ErrClosed) && time.Since(lastErr) > 10*time.Second {
 			w.e.log.Warn("verdict failed", "queue", w.id, "err", err)
 			lastErr = time.Now()
 		}
@@ -288,7 +301,8 @@ func (w *worker) process(n int) {
 	w.tx = w.tx[:0]
 	w.acks = w.acks[:0]
 	for i := range w.pkts[:n] {
-		w.pkts[i].Verdict = w.handle(w.pkts[i].Data)
+		p := &w.pkts[i]
+		p.Verdict = w.handle(p.Data, p.Link)
 	}
 	w.nSYNACK = len(w.tx)
 	if w.pend != nil && w.nowMS >= w.nextScan {
@@ -345,19 +359,19 @@ func (w *worker) pendDone(t cookie.Tuple) {
 	}
 }
 
-// handle decides one packet.
-func (w *worker) handle(b []byte) Verdict {
+// handle decides one packet, b behind a link header of type link.
+func (w *worker) handle(b []byte, link driver.Link) driver.Verdict {
 	c := &w.e.ctrs
 	c.Packets.Add(1)
 	s := &w.seg
-	if r := s.parse(b); r != parseOK {
+	if r := s.parse(b, link); r != parseOK {
 		c.countMalformed(r)
-		return VerdictDrop
+		return driver.VerdictDrop
 	}
 	if s.dport != w.e.cfg.Port {
 		// Not ours: the rules never queue it, give it back untouched.
 		c.Passed.Add(1)
-		return VerdictAccept
+		return driver.VerdictAccept
 	}
 	t := cookie.Tuple{Client: netip.AddrPortFrom(s.src, s.sport), Server: netip.AddrPortFrom(s.dst, s.dport)}
 	switch {
@@ -367,16 +381,16 @@ func (w *worker) handle(b []byte) Verdict {
 		// A reset for a connection with no socket: the kernel ignores it.
 		w.pendDone(t)
 		c.Passed.Add(1)
-		return VerdictAccept
+		return driver.VerdictAccept
 	case s.flags&(flagSYN|flagACK) == flagACK:
 		return w.ack(t)
 	}
 	c.Malformed.Add(1)
 	c.MalformedFlags.Add(1)
-	return VerdictDrop
+	return driver.VerdictDrop
 }
 
-func (w *worker) syn(t cookie.Tuple) Verdict {
+func (w *worker) syn(t cookie.Tuple) driver.Verdict {
 	c := &w.e.ctrs
 	cfg := &w.e.cfg
 	s := &w.seg
@@ -384,16 +398,12 @@ func (w *worker) syn(t cookie.Tuple) Verdict {
 	if w.lookup(t) {
 		c.ConnReopened.Add(1)
 	}
-	rule := &w.rule4
-	if s.v6 {
-		rule = &w.rule6
-	}
-	o := rule.Offer(&s.pkt)
+	o := w.e.rule(s.v6).Offer(&s.pkt)
 	isn, err := cfg.Ring.Encode(t, s.seq, o.CookieMSS)
 	if err != nil {
 		c.Malformed.Add(1)
 		c.MalformedHeader.Add(1)
-		return VerdictDrop
+		return driver.VerdictDrop
 	}
 	if o.Options.HasTS {
 		o.Options.TSval = cookie.TSval(uint32(w.nowMS), cookie.TSOptions(o.TS))
@@ -405,15 +415,15 @@ func (w *worker) syn(t cookie.Tuple) Verdict {
 		pkt, err := packet.AppendReply(w.txbuf[i*txSlot:i*txSlot:(i+1)*txSlot], &s.pkt, &seg)
 		if err != nil {
 			c.TxErrors.Add(1)
-			return VerdictDrop
+			return driver.VerdictDrop
 		}
 		w.tx = append(w.tx, pkt)
 		w.pendAdd(t, pkt)
 	}
-	return VerdictDrop
+	return driver.VerdictDrop
 }
 
-func (w *worker) ack(t cookie.Tuple) Verdict {
+func (w *worker) ack(t cookie.Tuple) driver.Verdict {
 	c := &w.e.ctrs
 	cfg := &w.e.cfg
 	s := &w.seg
@@ -421,7 +431,7 @@ func (w *worker) ack(t cookie.Tuple) Verdict {
 		// Queued before its socket existed (or a retransmitted handshake
 		// ACK): the socket takes it now.
 		c.CookieRetrans.Add(1)
-		return VerdictAccept
+		return driver.VerdictAccept
 	}
 	v, err := cfg.Ring.Check(t, s.seq-1, s.ack-1)
 	if err != nil || !v.Valid {
@@ -434,24 +444,25 @@ func (w *worker) ack(t cookie.Tuple) Verdict {
 		default:
 			c.InvalidHash.Add(1)
 		}
-		return VerdictDrop
+		return driver.VerdictDrop
 	}
 	c.CookieValid.Add(1)
 	h := &w.hs
 	*h = Handshake{Tuple: t, ClientISN: s.seq - 1, ServerISN: s.ack - 1, MSS: v.MSS,
 		Window: s.window, Payload: s.payload}
-	if s.hasTS && !cfg.NoTimestamp {
+	rule := w.e.rule(s.v6)
+	if s.hasTS && rule.Timestamp {
 		o := cookie.DecodeTSecr(s.tsecr)
 		h.Timestamps, h.TSval, h.TSecr = true, s.tsval, s.tsecr
-		h.SACKOK = o.SACK && !cfg.NoSACK
-		if o.HasWScale && !cfg.WScaleOff {
-			h.WScaleOK, h.ClientWScale, h.ServerWScale = true, o.WScale, cfg.WScale
+		h.SACKOK = o.SACK && rule.SACKPerm
+		if o.HasWScale && rule.HasWScale {
+			h.WScaleOK, h.ClientWScale, h.ServerWScale = true, o.WScale, rule.WScale
 		}
 	}
 	if err := cfg.Handoff.Handoff(h); err != nil {
 		c.HandoffFailed.Add(1)
 		w.e.logHandoffErr(err)
-		return VerdictDrop
+		return driver.VerdictDrop
 	}
 	c.HandedOver.Add(1)
 	w.remember(t)
@@ -466,12 +477,20 @@ func (w *worker) ack(t cookie.Tuple) Verdict {
 		}
 		i := len(w.acks)
 		if a := appendACK(w.ackbuf[i*txSlot:i*txSlot:(i+1)*txSlot], s, h.ServerISN+1, h.ClientISN+1, window,
-			h.Timestamps, h.TSecr, h.TSval, cfg.TTL); a != nil {
+			h.Timestamps, h.TSecr, h.TSval, rule.TTL); a != nil {
 			w.acks = append(w.acks, a)
 		}
 	}
 	// Give the ACK to the kernel: the new socket takes it, with any data.
-	return VerdictAccept
+	return driver.VerdictAccept
+}
+
+// rule returns the synproxy rule for IPv4 or IPv6 clients.
+func (e *Engine) rule(v6 bool) *packet.Rule {
+	if v6 {
+		return &e.rule6
+	}
+	return &e.rule4
 }
 
 func slot(t *cookie.Tuple) int {

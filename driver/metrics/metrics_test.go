@@ -1,0 +1,69 @@
+package metrics
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/drivertest"
+)
+
+// TestCollector: every metric keeps its name, and the values are the
+// engine's counters at scrape time.
+func TestCollector(t *testing.T) {
+	ring, err := cookie.NewRing(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(drivertest.New(1, 8), &engine.Config{Port: 8080, Ring: ring,
+		Handoff: engine.HandoffFunc(func(*engine.Handshake) error { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(e))
+	e.Counters().SYNReceived.Add(3)
+	e.Counters().InvalidStale.Add(2)
+	e.Counters().MalformedChecksum.Add(1)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	values := map[string]float64{}
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+		for _, m := range mf.GetMetric() {
+			k := mf.GetName()
+			for _, l := range m.GetLabel() {
+				k += "/" + l.GetValue()
+			}
+			values[k] = m.GetCounter().GetValue()
+		}
+	}
+	want := []string{"packets", "syn_received", "synack_sent", "synack_resent", "window_update_sent",
+		"cookie_valid", "cookie_invalid", "cookie_retrans", "conn_reopened", "handed_over", "handoff_failed",
+		"passed", "malformed", "tx_errors", "rx_overruns"}
+	for i, w := range want {
+		want[i] = "synproxy_lite_" + w + "_total"
+	}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("metrics\n got %v\nwant %v", names, want)
+	}
+	for k, v := range map[string]float64{
+		"synproxy_lite_syn_received_total":         3,
+		"synproxy_lite_cookie_invalid_total/stale": 2,
+		"synproxy_lite_cookie_invalid_total/hash":  0,
+		"synproxy_lite_malformed_total/checksum":   1,
+		"synproxy_lite_malformed_total/not_tcp":    0,
+		"synproxy_lite_cookie_valid_total":         0,
+	} {
+		if got, ok := values[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+}

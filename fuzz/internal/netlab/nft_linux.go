@@ -9,7 +9,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
-	"github.com/synproxy-lite/synproxy-lite/fuzz/parity"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // Synproxy installs, in the namespace ns, an inet table named table with the
@@ -21,7 +21,7 @@ import (
 //	              ct state invalid drop }
 //
 // and returns a function that deletes the table.
-func Synproxy(ns *NS, table string, r parity.Rule) (remove func() error, err error) {
+func Synproxy(ns *NS, table string, r packet.Rule) (remove func() error, err error) {
 	c, err := nftables.New(nftables.WithNetNSFd(ns.fd))
 	if err != nil {
 		return nil, fmt.Errorf("netlab: nftables: %w", err)

@@ -48,7 +48,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	nslab "github.com/synproxy-lite/synproxy-lite/driver/lab"
+	nslab "github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
 // Addresses: 10.99.40.0/24 (lab), spoofed sources in 10.99.41.0/24.

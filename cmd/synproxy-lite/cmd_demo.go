@@ -23,7 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	nslab "github.com/synproxy-lite/synproxy-lite/driver/lab"
+	nslab "github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
 func init() {

@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/synproxy-lite/synproxy-lite/driver/lab/labtest"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 )
 
 // TestDemo runs the demo for a few seconds: the lab, the daemon (this test
 // binary re-executed as "run", see TestMain), the flood and the client.
 func TestDemo(t *testing.T) {
-	labtest.Need(t)
+	netlabtest.Need(t)
 	orig := demoDaemonCommand
 	t.Cleanup(func() { demoDaemonCommand = orig })
 	demoDaemonCommand = func(ctx context.Context, args []string) (*exec.Cmd, error) {

@@ -30,6 +30,9 @@ var rules = []struct {
 	{"./wasm/...", "js", []string{"cookie", "packet", "wasm"}, []string{"github.com/dchest/siphash"}},
 	{"./fuzz/...", "", []string{"cookie", "packet", "driver", "fuzz", "internal/netlab"}, []string{"*"}},
 	{"./internal/netlab/...", "", []string{"packet"}, netlabModules},
+	{"./internal/flood", "", []string{"packet"}, []string{"golang.org/x/sys"}},
+	{"./internal/promtext", "", nil, nil},
+	{"./internal/demo", "", []string{"packet", "internal/netlab", "internal/flood", "internal/promtext"}, netlabModules},
 }
 
 func TestLayering(t *testing.T) {

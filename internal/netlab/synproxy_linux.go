@@ -10,7 +10,7 @@ import (
 )
 
 // Synproxy installs in the namespace an inet table named table with the
-// kernel's synproxy ruleset as docs/deploy.md documents it, the rule's
+// kernel's synproxy ruleset of the parity harness (docs/parity.md), the rule's
 // options taken from r (its TTL and ECN are not nftables options):
 //
 //	chain raw   { type filter hook prerouting priority raw; tcp flags & (fin|syn|rst|ack) == syn notrack }

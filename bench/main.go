@@ -21,7 +21,11 @@
 // the flood costs. The busy time of all CPUs (/proc/stat) is recorded as a
 // cross-check; on a shared machine it also holds other work.
 //
-//	go run ./bench -out docs            (needs root, trafgen, nft, ip)
+// It is a module of its own (bench/go.mod), so that its plotting library
+// stays out of the main module's dependencies:
+//
+//	make bench                    (needs root, trafgen, nft, ip)
+//	cd bench && go run . -n 200000
 package main
 
 import (
@@ -33,6 +37,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +53,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	nslab "github.com/synproxy-lite/synproxy-lite/driver/lab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
 // Addresses: 10.99.40.0/24 (lab), spoofed sources in 10.99.41.0/24.
@@ -80,7 +85,7 @@ type row struct {
 }
 
 func main() {
-	out := flag.String("out", "docs", "directory for bench.md and img/bench.png")
+	out := flag.String("out", "", "directory for bench.md and img/bench.png (default: the main module's docs)")
 	n := flag.Int("n", 1000000, "SYNs per flood")
 	bin := flag.String("bin", "", "synproxy-lite binary (default: built into a temporary directory)")
 	flag.Parse()
@@ -92,6 +97,13 @@ func main() {
 			log.Fatalf("bench: %s is not installed (trafgen: Debian package netsniff-ng)", tool)
 		}
 	}
+	root, err := mainModuleDir()
+	if err != nil {
+		log.Fatalf("bench: %v", err)
+	}
+	if *out == "" {
+		*out = filepath.Join(root, "docs")
+	}
 	if *bin == "" {
 		dir, err := os.MkdirTemp("", "splbench")
 		if err != nil {
@@ -99,7 +111,10 @@ func main() {
 		}
 		defer os.RemoveAll(dir)
 		*bin = filepath.Join(dir, "synproxy-lite")
-		if b, err := exec.Command("go", "build", "-o", *bin, "./cmd/synproxy-lite").CombinedOutput(); err != nil {
+		// Built in the main module, with its go.mod's versions.
+		build := exec.Command("go", "build", "-o", *bin, "./cmd/synproxy-lite")
+		build.Dir = root
+		if b, err := build.CombinedOutput(); err != nil {
 			log.Fatalf("bench: build: %v\n%s", err, b)
 		}
 	}
@@ -131,6 +146,17 @@ func main() {
 	}
 }
 
+// mainModuleDir returns the directory of the synproxy-lite module (bench's
+// go.mod replaces it with ..).
+func mainModuleDir() (string, error) {
+	b, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/synproxy-lite/synproxy-lite").Output()
+	dir := strings.TrimSpace(string(b))
+	if err != nil || dir == "" {
+		return "", fmt.Errorf("finding the synproxy-lite module (run in bench/): %v", err)
+	}
+	return filepath.Abs(dir)
+}
+
 func sh(args ...string) error {
 	b, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	if err != nil {
@@ -139,47 +165,77 @@ func sh(args ...string) error {
 	return nil
 }
 
-func must(args ...string) {
-	if err := sh(args...); err != nil {
-		panic(err)
-	}
+// attDev is the attacker's interface, where trafgen sends and the
+// SYN-ACKs are counted.
+const attDev = "veth0"
+
+// lab is the client, the attacker and the proxy namespace, the first two
+// joined to a bridge in the proxy namespace. cli, prx and att are their
+// names, for ip netns exec.
+type lab struct {
+	l             *netlab.Lab
+	cli, prx, att string
+	prxNS         *netlab.NS
+	cliNS, attNS  *netlab.NS
 }
 
-type lab struct{ cli, prx, att string }
-
-func newLab() *lab {
-	sfx := strconv.FormatInt(int64(os.Getpid()%100000), 36)
-	l := &lab{cli: "splb" + sfx + "c", prx: "splb" + sfx + "p", att: "splb" + sfx + "a"}
-	l.close()
-	for _, ns := range []string{l.cli, l.prx, l.att} {
-		must("ip", "netns", "add", ns)
-		must("ip", "-n", ns, "link", "set", "lo", "up")
+func newLab() (*lab, error) {
+	if _, err := netlab.Sweep("splb"); err != nil {
+		log.Printf("bench: sweeping stale namespaces: %v", err)
 	}
-	must("ip", "-n", l.prx, "link", "add", "br0", "type", "bridge")
-	must("ip", "-n", l.prx, "addr", "add", prxIP+"/24", "dev", "br0")
-	must("ip", "-n", l.prx, "link", "set", "br0", "up")
-	for _, e := range []struct{ ns, ip, tag string }{{l.cli, cliIP, "c"}, {l.att, attIP, "a"}} {
-		a, p := "splb"+sfx+e.tag+"0", "splb"+sfx+e.tag+"1"
-		must("ip", "link", "add", a, "netns", e.ns, "type", "veth", "peer", "name", p, "netns", l.prx)
-		must("ip", "-n", e.ns, "addr", "add", e.ip+"/24", "dev", a)
-		must("ip", "-n", e.ns, "link", "set", a, "up")
-		must("ip", "-n", l.prx, "link", "set", p, "master", "br0", "up")
+	nl, err := netlab.New(&netlab.Config{Prefix: "splb"})
+	if err != nil {
+		return nil, err
 	}
-	must("ip", "-n", l.prx, "route", "add", spoofed, "via", attIP)
-	for _, k := range []string{"net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0"} {
-		_ = sh("ip", "netns", "exec", l.prx, "sysctl", "-qw", k)
+	l := &lab{l: nl}
+	if err := l.build(); err != nil {
+		nl.Close()
+		return nil, err
 	}
-	return l
+	return l, nil
 }
 
-func (l *lab) close() {
-	for _, ns := range []string{l.cli, l.prx, l.att} {
-		exec.Command("ip", "netns", "del", ns).Run()
+func (l *lab) build() (err error) {
+	if l.cliNS, err = l.l.AddNS("cli"); err != nil {
+		return err
 	}
+	if l.prxNS, err = l.l.AddNS("prx"); err != nil {
+		return err
+	}
+	if l.attNS, err = l.l.AddNS("att"); err != nil {
+		return err
+	}
+	l.cli, l.prx, l.att = l.cliNS.Name(), l.prxNS.Name(), l.attNS.Name()
+	if err := l.prxNS.AddBridge("br0"); err != nil {
+		return err
+	}
+	if err := l.prxNS.AddAddr("br0", netip.MustParsePrefix(prxIP+"/24")); err != nil {
+		return err
+	}
+	for _, e := range []struct {
+		ns   *netlab.NS
+		ip   string
+		port string
+	}{{l.cliNS, cliIP, "pc"}, {l.attNS, attIP, "pa"}} {
+		err := l.l.Link(e.ns, l.prxNS, &netlab.LinkConfig{AName: "veth0", BName: e.port, BMaster: "br0",
+			AAddrs: []netip.Prefix{netip.MustParsePrefix(e.ip + "/24")}})
+		if err != nil {
+			return err
+		}
+	}
+	if err := l.prxNS.AddRoute(netip.MustParsePrefix(spoofed), netip.MustParseAddr(attIP), ""); err != nil {
+		return err
+	}
+	for _, k := range []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"} {
+		_ = l.prxNS.SetSysctl(k, "0") // absent without br_netfilter
+	}
+	return nil
 }
+
+func (l *lab) close() { l.l.Close() }
 
 // inNS runs f on a thread inside namespace ns.
-func inNS(ns string, f func() error) error { return nslab.DoNamed(ns, f) }
+func inNS(ns string, f func() error) error { return netlab.DoNamed(ns, f) }
 
 // cpuBusy returns the busy seconds of all CPUs from /proc/stat: user, nice,
 // system, irq and softirq; not idle, iowait, steal (time the hypervisor gave
@@ -284,7 +340,10 @@ func measure(mode, bin string, n int) (r row, err error) {
 			err = fmt.Errorf("%v", p)
 		}
 	}()
-	l := newLab()
+	l, err := newLab()
+	if err != nil {
+		return r, err
+	}
 	defer l.close()
 	r.name = mode
 	svcPort := "8081"
@@ -372,13 +431,12 @@ func measure(mode, bin string, n int) (r row, err error) {
 		return r, fmt.Errorf("the legitimate client cannot connect before the flood")
 	}
 
-	attDev := "splb" + strconv.FormatInt(int64(os.Getpid()%100000), 36) + "a0"
-	mac, err := exec.Command("ip", "netns", "exec", l.prx, "cat", "/sys/class/net/br0/address").Output()
+	mac, err := l.prxNS.HardwareAddr("br0")
 	if err != nil {
 		return r, err
 	}
 	cfg := fmt.Sprintf("{ eth(da=%s), ipv4(saddr=10.99.41.1, daddr=%s, ttl=64), tcp(sp=drnd(), dp=8080, seq=drnd(), syn, window=1024), }\n",
-		strings.TrimSpace(string(mac)), prxIP)
+		mac, prxIP)
 	cf, _ := os.CreateTemp("", "splbench*.cfg")
 	cf.WriteString(cfg)
 	cf.Close()
@@ -487,7 +545,7 @@ func write(dir string, base row, rows []row, n int) error {
 	unix.Uname(&u)
 	k := rows[0]
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Benchmark results\n\nWritten by `make bench` (go run ./bench) at commit `%s`%s, %s, on %d CPUs (%s), Linux %s.\n\n",
+	fmt.Fprintf(&b, "# Benchmark results\n\nWritten by `make bench` (cd bench && go run .) at commit `%s`%s, %s, on %d CPUs (%s), Linux %s.\n\n",
 		strings.TrimSpace(string(commit)), dirty, time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpuModel,
 		unix.ByteSliceToString(u.Release[:]))
 	fmt.Fprintf(&b, "Each row answers the same flood: %d spoofed SYNs from trafgen (one process, no rate limit) over a veth pair into a bridge.\n\n", n)

@@ -13,8 +13,9 @@ import (
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/fuzz/internal/harness"
-	"github.com/synproxy-lite/synproxy-lite/fuzz/internal/netlab"
 	"github.com/synproxy-lite/synproxy-lite/fuzz/parity"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 )
 
 // Address plan of the keyless host harness (10.99.50.0-10.99.59.255,
@@ -42,79 +43,56 @@ func newHostLab(t *testing.T) *hostLab {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIP: KEYLESS HOST SYNPROXY HARNESS NOT RUN: needs root (network namespaces, nftables)")
 	}
+	nl := netlabtest.New(t, "splfz")
 	l := &hostLab{}
 	var err error
-	if l.srv, err = netlab.NewNS(); err != nil {
+	if l.srv, err = nl.AddNS("srv"); err != nil {
 		t.Skipf("SKIP: KEYLESS HOST SYNPROXY HARNESS NOT RUN: %v", err)
 	}
-	t.Cleanup(func() { l.srv.Close() })
-	if l.cli, err = netlab.NewNS(); err != nil {
+	if l.cli, err = nl.AddNS("cli"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.cli.Close() })
-	err = l.srv.Do(func() error {
-		for _, f := range []func() error{
-			func() error { return netlab.LinkUp("lo") },
-			func() error { return netlab.AddVeth("srv0", "cli0", l.cli) },
-			func() error { return netlab.AddAddr("srv0", netip.PrefixFrom(hostServer4, 30)) },
-			func() error { return netlab.AddAddr("srv0", netip.PrefixFrom(hostServer6, 64)) },
-			func() error { return netlab.LinkUp("srv0") },
-			func() error { return netlab.AddRoute("srv0", hostSpoof4, hostClient4) },
-			func() error { return netlab.AddRoute("srv0", hostSpoof6, hostClient6) },
-		} {
-			if err := f(); err != nil {
-				return err
-			}
-		}
-		ifi, err := net.InterfaceByName("srv0")
-		if err != nil {
-			return err
-		}
-		l.srvMAC = ifi.HardwareAddr
-		var ttl, hl string
-		if ttl, err = netlab.ReadSysctl("net.ipv4.ip_default_ttl"); err != nil {
-			return err
-		}
-		if hl, err = netlab.ReadSysctl("net.ipv6.conf.all.hop_limit"); err != nil {
-			return err
-		}
-		fmt.Sscan(ttl, &l.env.TTL)
-		fmt.Sscan(hl, &l.env.HopLimit)
-		return nil
-	})
+	err = nl.Link(l.srv, l.cli, &netlab.LinkConfig{AName: "srv0", BName: "cli0",
+		AAddrs: []netip.Prefix{netip.PrefixFrom(hostServer4, 30), netip.PrefixFrom(hostServer6, 64)},
+		BAddrs: []netip.Prefix{netip.PrefixFrom(hostClient4, 30), netip.PrefixFrom(hostClient6, 64)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	remove, err := netlab.Synproxy(l.srv, "splfuzz", harness.DefaultRule)
+	for _, f := range []func() error{
+		func() error { return l.srv.AddRoute(hostSpoof4, hostClient4, "srv0") },
+		func() error { return l.srv.AddRoute(hostSpoof6, hostClient6, "srv0") },
+		func() (err error) { l.srvMAC, err = l.srv.HardwareAddr("srv0"); return err },
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []struct {
+		key string
+		v   *uint8
+	}{{"net.ipv4.ip_default_ttl", &l.env.TTL}, {"net.ipv6.conf.all.hop_limit", &l.env.HopLimit}} {
+		v, err := l.srv.Sysctl(s.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Sscan(v, s.v)
+	}
+	remove, err := l.srv.Synproxy("splfuzz", harness.DefaultRule)
 	if err != nil {
 		t.Skipf("SKIP: KEYLESS HOST SYNPROXY HARNESS NOT RUN: host kernel lacks nft synproxy: %v", err)
 	}
 	t.Cleanup(func() { remove() })
-	err = l.srv.Do(func() error { return netlab.Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0") })
-	if err != nil {
+	if err := l.srv.SetSysctl("net.netfilter.nf_conntrack_tcp_loose", "0"); err != nil {
 		t.Fatal(err)
 	}
-	err = l.cli.Do(func() error {
-		for _, f := range []func() error{
-			func() error { return netlab.AddAddr("cli0", netip.PrefixFrom(hostClient4, 30)) },
-			func() error { return netlab.AddAddr("cli0", netip.PrefixFrom(hostClient6, 64)) },
-			func() error { return netlab.LinkUp("cli0") },
-		} {
-			if err := f(); err != nil {
-				return err
-			}
-		}
-		var err error
-		if l.rx, err = netlab.OpenPacket("cli0", false); err != nil {
-			return err
-		}
-		l.tx, err = netlab.OpenPacket("cli0", false)
-		return err
-	})
-	if err != nil {
+	if l.rx, err = l.cli.OpenPacket("cli0", false); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.rx.Close(); l.tx.Close() })
+	t.Cleanup(func() { l.rx.Close() })
+	if l.tx, err = l.cli.OpenPacket("cli0", false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.tx.Close() })
 	l.env.Rule = harness.DefaultRule
 	return l
 }

@@ -50,13 +50,33 @@ type kernelPair struct {
 	jiffiesBefore, jiffiesAfter uint64
 }
 
-type kernelRule struct {
+// kernelRule is a packet.Rule in the JSON shape of kernel.json and of the
+// parity harness's streams (fuzz/parity): the nftables statement's options,
+// without the TTL (the fixture's ttl and hop_limit).
+type kernelRule struct{ packet.Rule }
+
+type kernelRuleJSON struct {
 	MSS       uint16 `json:"mss"`
 	WScale    uint8  `json:"wscale"`
 	HasMSS    bool   `json:"has_mss"`
 	HasWScale bool   `json:"has_wscale"`
 	Timestamp bool   `json:"timestamp"`
 	SACKPerm  bool   `json:"sack_perm"`
+}
+
+func (r kernelRule) MarshalJSON() ([]byte, error) {
+	return json.Marshal(kernelRuleJSON{MSS: r.MSS, WScale: r.WScale, HasMSS: r.HasMSS, HasWScale: r.HasWScale,
+		Timestamp: r.Timestamp, SACKPerm: r.SACKPerm})
+}
+
+func (r *kernelRule) UnmarshalJSON(b []byte) error {
+	var j kernelRuleJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	r.Rule = packet.Rule{MSS: j.MSS, WScale: j.WScale, HasMSS: j.HasMSS, HasWScale: j.HasWScale,
+		Timestamp: j.Timestamp, SACKPerm: j.SACKPerm}
+	return nil
 }
 
 // readParityCorpus reads the parity harness's stream format: "H " JSON
@@ -192,8 +212,8 @@ func TestKernelSYNACKs(t *testing.T) {
 				if !ka.PartialTCPChecksum() {
 					t.Fatalf("pair %d: kernel SYN-ACK's TCP checksum %#04x is not the pseudo-header sum", i/2, ka.TCPChecksum)
 				}
-				r := packet.Rule{MSS: fx.Rule.MSS, HasMSS: fx.Rule.HasMSS, WScale: fx.Rule.WScale, HasWScale: fx.Rule.HasWScale,
-					Timestamp: fx.Rule.Timestamp, SACKPerm: fx.Rule.SACKPerm, TTL: fx.TTL}
+				r := fx.Rule.Rule
+				r.TTL = fx.TTL
 				if syn.Is6() {
 					r.TTL = fx.HopLimit
 				}

@@ -8,13 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/synproxy-lite/synproxy-lite/driver/lab/labtest"
+	"github.com/synproxy-lite/synproxy-lite/internal/demo"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 )
 
 // TestDemo runs the demo for a few seconds: the lab, the daemon (this test
 // binary re-executed as "run", see TestMain), the flood and the client.
 func TestDemo(t *testing.T) {
-	labtest.Need(t)
+	netlabtest.Need(t)
 	orig := demoDaemonCommand
 	t.Cleanup(func() { demoDaemonCommand = orig })
 	demoDaemonCommand = func(ctx context.Context, args []string) (*exec.Cmd, error) {
@@ -29,28 +31,28 @@ func TestDemo(t *testing.T) {
 	const rate, secs = 2000, 4
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := demo(ctx, &demoOptions{duration: secs * time.Second, floodRate: rate, workers: 2}, &out)
+	res, err := demo.Run(ctx, &demo.Options{Duration: secs * time.Second, FloodRate: rate, Workers: 2, Daemon: demoDaemonCommand}, &out)
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
-		t.Fatalf("demo: %v\ndaemon output:\n%s", err, res.daemonLog)
+		t.Fatalf("demo: %v\ndaemon output:\n%s", err, res.DaemonLog)
 	}
-	if res.clientOK == 0 || res.clientFail != 0 {
-		t.Errorf("client: %d pages, %d failures (first: %s)", res.clientOK, res.clientFail, res.firstFailure)
+	if res.ClientOK == 0 || res.ClientFail != 0 {
+		t.Errorf("client: %d pages, %d failures (first: %s)", res.ClientOK, res.ClientFail, res.FirstFailure)
 	}
 	// The flood starts after one second and runs for the rest.
-	if res.floodSent < rate*(secs-1)/2 {
-		t.Errorf("only %d flood SYNs sent", res.floodSent)
+	if res.FloodSent < rate*(secs-1)/2 {
+		t.Errorf("only %d flood SYNs sent", res.FloodSent)
 	}
 	// Every SYN the daemon saw was answered: the flood's and the client's.
-	if res.synackOut < res.floodSent || res.synIn < res.floodSent {
-		t.Errorf("flood %d SYNs, daemon saw %d and sent %d SYN-ACKs", res.floodSent, res.synIn, res.synackOut)
+	if res.SYNACKOut < res.FloodSent || res.SYNIn < res.FloodSent {
+		t.Errorf("flood %d SYNs, daemon saw %d and sent %d SYN-ACKs", res.FloodSent, res.SYNIn, res.SYNACKOut)
 	}
-	if res.handedOver < res.clientOK || res.ackValid != res.handedOver || res.handoffFailed != 0 {
+	if res.HandedOver < res.ClientOK || res.ACKValid != res.HandedOver || res.HandoffFailed != 0 {
 		t.Errorf("handed over %d, valid ACKs %d, failed handoffs %d, client pages %d",
-			res.handedOver, res.ackValid, res.handoffFailed, res.clientOK)
+			res.HandedOver, res.ACKValid, res.HandoffFailed, res.ClientOK)
 	}
-	if res.rows < secs {
-		t.Errorf("%d table rows, want at least %d", res.rows, secs)
+	if res.Rows < secs {
+		t.Errorf("%d table rows, want at least %d", res.Rows, secs)
 	}
 	for _, want := range []string{"SYNs-in", "SYN-ACKs", "client-ok", "p99", "pages fetched"} {
 		if !strings.Contains(out.String(), want) {
@@ -58,16 +60,14 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	// The lab is gone.
-	if ents, _ := os.ReadDir(nslabDir); len(ents) > 0 {
+	if ents, _ := os.ReadDir(netlab.NetnsDir); len(ents) > 0 {
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), "spld-") && strings.Contains(e.Name(), demoLabID(out.String())) {
+			if strings.HasPrefix(e.Name(), demo.Prefix+"-") && strings.Contains(e.Name(), demoLabID(out.String())) {
 				t.Errorf("namespace %s left behind", e.Name())
 			}
 		}
 	}
 }
-
-const nslabDir = "/run/netns"
 
 // demoLabID is the lab id the demo printed ("lab spld-...: ...").
 func demoLabID(out string) string {

@@ -3,10 +3,14 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
+	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 )
 
 // fleetLab is the ECMP rehash case: a client and two proxies on one
@@ -25,37 +29,40 @@ const fleetVIP = "10.99.48.100"
 func newFleetLab(t *testing.T) *fleetLab {
 	t.Helper()
 	needLab(t)
-	var b [2]byte
-	rand.Read(b[:])
-	sfx := hex.EncodeToString(b[:])
-	f := &fleetLab{cli: "splf" + sfx + "c", sw: "splf" + sfx + "s", p1: "splf" + sfx + "1", p2: "splf" + sfx + "2"}
-	for _, ns := range []string{f.cli, f.sw, f.p1, f.p2} {
-		sh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	sh(t, "ip", "-n", f.sw, "link", "add", "br0", "type", "bridge")
-	sh(t, "ip", "-n", f.sw, "link", "set", "br0", "up")
-	mac := func(ns, dev string) string {
-		return strings.Fields(sh(t, "ip", "-n", ns, "-br", "link", "show", dev))[2]
+	nl := netlabtest.New(t, "splf")
+	var ns [4]*netlab.NS
+	for i, role := range []string{"cli", "sw", "p1", "p2"} {
+		n, err := nl.AddNS(role)
+		must(err)
+		ns[i] = n
 	}
-	link := func(ns, dev, addr, port string) {
-		sh(t, "ip", "link", "add", dev, "netns", ns, "type", "veth", "peer", "name", port, "netns", f.sw)
-		sh(t, "ip", "-n", ns, "addr", "add", addr, "dev", dev)
-		sh(t, "ip", "-n", ns, "link", "set", dev, "up")
-		sh(t, "ip", "-n", f.sw, "link", "set", port, "master", "br0", "up")
+	cli, sw, p1, p2 := ns[0], ns[1], ns[2], ns[3]
+	f := &fleetLab{cli: cli.Name(), sw: sw.Name(), p1: p1.Name(), p2: p2.Name()}
+	must(sw.AddBridge("br0"))
+	vip := netip.MustParsePrefix(fleetVIP + "/32")
+	link := func(n *netlab.NS, dev, addr, port string, extra ...netip.Prefix) {
+		must(nl.Link(n, sw, &netlab.LinkConfig{AName: dev, BName: port, BMaster: "br0",
+			AAddrs: append([]netip.Prefix{netip.MustParsePrefix(addr)}, extra...)}))
 	}
-	link(f.cli, "vc", "10.99.48.1/24", "sc")
-	link(f.p1, "vp", "10.99.48.2/24", "s1")
-	link(f.p2, "vp", "10.99.48.3/24", "s2")
-	for _, p := range []string{f.p1, f.p2} {
-		sh(t, "ip", "-n", p, "addr", "add", fleetVIP+"/32", "dev", "vp")
+	link(cli, "vc", "10.99.48.1/24", "sc")
+	link(p1, "vp", "10.99.48.2/24", "s1", vip)
+	link(p2, "vp", "10.99.48.3/24", "s2", vip)
+	mac := func(n *netlab.NS, dev string) net.HardwareAddr {
+		m, err := n.HardwareAddr(dev)
+		must(err)
+		return m
 	}
-	sh(t, "ip", "-n", f.cli, "neigh", "replace", fleetVIP, "lladdr", mac(f.p2, "vp"), "dev", "vc", "nud", "permanent")
+	must(cli.SetNeighbour("vc", vip.Addr(), mac(p2, "vp")))
 	fleetNft(t, f.cli, `table netdev ecmp {
 	chain out {
 		type filter hook egress device "vc" priority 0; policy accept;
-		ip daddr `+fleetVIP+` tcp flags & (syn|ack) == syn ether daddr set `+mac(f.p1, "vp")+`
+		ip daddr `+fleetVIP+` tcp flags & (syn|ack) == syn ether daddr set `+mac(p1, "vp").String()+`
 	}
 }
 `)

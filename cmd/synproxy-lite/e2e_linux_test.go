@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -23,7 +23,8 @@ import (
 	"testing"
 	"time"
 
-	nslab "github.com/synproxy-lite/synproxy-lite/driver/lab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 )
 
 // The end-to-end tests build a lab of network namespaces joined by veth
@@ -78,49 +79,41 @@ func sh(t *testing.T, args ...string) string {
 func newLab(t *testing.T, octet int, attacker bool) *lab {
 	t.Helper()
 	needLab(t)
-	var b [2]byte
-	rand.Read(b[:])
-	sfx := hex.EncodeToString(b[:])
 	l := &lab{t: t, net4: octet,
-		client: "splc" + sfx + "c", proxy: "splc" + sfx + "p",
 		clientIP: fmt.Sprintf("10.99.%d.1", octet), proxyIP: fmt.Sprintf("10.99.%d.2", octet),
 		client6: fmt.Sprintf("fd00:99:%d::1", octet), proxy6: fmt.Sprintf("fd00:99:%d::2", octet)}
-	nss := []string{l.client, l.proxy}
-	if attacker {
-		l.attack = "splc" + sfx + "a"
-		l.attackIP = fmt.Sprintf("10.99.%d.3", octet)
-		nss = append(nss, l.attack)
-	}
-	for _, ns := range nss {
-		sh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	// A bridge in the proxy namespace joins the client and attacker links.
-	sh(t, "ip", "-n", l.proxy, "link", "add", "br0", "type", "bridge")
-	sh(t, "ip", "-n", l.proxy, "addr", "add", l.proxyIP+"/24", "dev", "br0")
-	sh(t, "ip", "-n", l.proxy, "addr", "add", l.proxy6+"/64", "dev", "br0", "nodad")
-	sh(t, "ip", "-n", l.proxy, "link", "set", "br0", "up")
-	link := func(ns, ip4, ip6, tag string) {
-		a, p := "spl"+sfx+tag+"0", "spl"+sfx+tag+"1"
-		sh(t, "ip", "link", "add", a, "netns", ns, "type", "veth", "peer", "name", p, "netns", l.proxy)
-		sh(t, "ip", "-n", ns, "addr", "add", ip4+"/24", "dev", a)
-		if ip6 != "" {
-			sh(t, "ip", "-n", ns, "addr", "add", ip6+"/64", "dev", a, "nodad")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
 		}
-		sh(t, "ip", "-n", ns, "link", "set", a, "up")
-		sh(t, "ip", "-n", l.proxy, "link", "set", p, "master", "br0", "up")
 	}
-	link(l.client, l.clientIP, l.client6, "c")
+	nl := netlabtest.New(t, "splc")
+	client, err := nl.AddNS("client")
+	must(err)
+	proxy, err := nl.AddNS("proxy")
+	must(err)
+	l.client, l.proxy = client.Name(), proxy.Name()
+	// A bridge in the proxy namespace joins the client and attacker links.
+	must(proxy.AddBridge("br0"))
+	must(proxy.AddAddr("br0", netip.MustParsePrefix(l.proxyIP+"/24")))
+	must(proxy.AddAddr("br0", netip.MustParsePrefix(l.proxy6+"/64")))
+	must(nl.Link(client, proxy, &netlab.LinkConfig{BMaster: "br0",
+		AAddrs: []netip.Prefix{netip.MustParsePrefix(l.clientIP + "/24"), netip.MustParsePrefix(l.client6 + "/64")}}))
 	if attacker {
-		link(l.attack, l.attackIP, "", "a")
+		attack, err := nl.AddNS("attack")
+		must(err)
+		l.attack = attack.Name()
+		l.attackIP = fmt.Sprintf("10.99.%d.3", octet)
+		must(nl.Link(attack, proxy, &netlab.LinkConfig{BMaster: "br0",
+			AAddrs: []netip.Prefix{netip.MustParsePrefix(l.attackIP + "/24")}}))
 	}
 	return l
 }
 
 // inNS runs f on a thread switched into namespace ns: sockets f creates
 // live in ns.
-func inNS(t testing.TB, ns string, f func() error) error { return nslab.DoNamed(ns, f) }
+func inNS(t testing.TB, ns string, f func() error) error { return netlab.DoNamed(ns, f) }
 
 func listenIn(t *testing.T, ns, addr string) net.Listener {
 	t.Helper()
@@ -459,7 +452,7 @@ func nfqueueDropped(t *testing.T, ns string) float64 { return nfqueueColumns(t, 
 func nfqueueColumns(t *testing.T, ns string, from, to int) float64 {
 	t.Helper()
 	var b []byte
-	if err := nslab.DoNamed(ns, func() (err error) {
+	if err := netlab.DoNamed(ns, func() (err error) {
 		b, err = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
 		if errors.Is(err, fs.ErrNotExist) {
 			err = nil
@@ -491,7 +484,7 @@ func nfqueueColumns(t *testing.T, ns string, from, to int) float64 {
 func linkDrops(t *testing.T, ns string) float64 {
 	t.Helper()
 	var b []byte
-	if err := nslab.DoNamed(ns, func() (err error) {
+	if err := netlab.DoNamed(ns, func() (err error) {
 		b, err = os.ReadFile("/proc/thread-self/net/dev")
 		return err
 	}); err != nil {

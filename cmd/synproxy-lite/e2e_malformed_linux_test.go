@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // TestE2EMalformed sends malformed segments to the protected port from the
@@ -62,11 +64,7 @@ func TestE2EMalformed(t *testing.T) {
 		tcp[13] = flags
 		copy(tcp[20:], opts)
 		copy(tcp[tl:], payload)
-		ps := uint32(0)
-		for i := 0; i < 4; i += 2 {
-			ps += (uint32(src[i])<<8 | uint32(src[i+1])) + (uint32(dst[i])<<8 | uint32(dst[i+1]))
-		}
-		sum := inetChecksum(tcp, ps+6+uint32(len(tcp)))
+		sum := packet.TCPChecksum(netip.AddrFrom4(src), netip.AddrFrom4(dst), tcp)
 		if badSum {
 			sum ^= 0x5a5a
 		}

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
-	"github.com/synproxy-lite/synproxy-lite/driver/lab/labtest"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
@@ -90,7 +90,7 @@ func udpReply(buf, r []byte, dport uint16) []byte {
 }
 
 type rig struct {
-	p   *labtest.Pair
+	p   *netlabtest.Pair
 	d   *Driver
 	raw int // raw IP sockets in A, for sending SYNs
 	r6  int
@@ -98,10 +98,10 @@ type rig struct {
 
 func newRig(t *testing.T, sub int, cfg Config) *rig {
 	t.Helper()
-	labtest.Need(t)
+	netlabtest.Need(t)
 	v4 := netip.MustParsePrefix("10.99." + itoa(sub) + ".0/24")
 	v6 := netip.MustParsePrefix("fd00:99:" + itoa(sub) + "::/64")
-	p := labtest.NewPair(t, "splap", v4, v6)
+	p := netlabtest.NewPair(t, "splap", v4, v6)
 	r := &rig{p: p}
 	cfg.Interface, cfg.Port = "veth0", testPort
 	if err := p.B.Do(func() (err error) { r.d, err = Open(&cfg); return }); err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
-	"github.com/synproxy-lite/synproxy-lite/driver/lab/labtest"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 )
 
 // BenchmarkMaterialise measures the cost of one handoff: the TCP_REPAIR
@@ -14,8 +14,8 @@ import (
 // client end is the client namespace's kernel, which answers the window
 // update with a reset.
 func BenchmarkMaterialise(b *testing.B) {
-	labtest.Need(b)
-	p := labtest.NewPair(b, "splh", net4, net6)
+	netlabtest.Need(b)
+	p := netlabtest.NewPair(b, "splh", net4, net6)
 	for _, tc := range []struct {
 		name string
 		cfg  *handoff.Config

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
-	"github.com/synproxy-lite/synproxy-lite/driver/lab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
 const transferSize = 10 << 20
@@ -97,7 +97,7 @@ var clientMatrix = []clientOpts{
 	{name: "no-options", noTS: true, noSACK: true, noWS: true},
 }
 
-func (o clientOpts) apply(t *testing.T, ns *lab.NS) {
+func (o clientOpts) apply(t *testing.T, ns *netlab.NS) {
 	t.Helper()
 	for key, off := range map[string]bool{"net.ipv4.tcp_timestamps": o.noTS, "net.ipv4.tcp_sack": o.noSACK, "net.ipv4.tcp_window_scaling": o.noWS} {
 		v := "1"

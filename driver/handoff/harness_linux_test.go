@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
-	"github.com/synproxy-lite/synproxy-lite/driver/lab"
-	"github.com/synproxy-lite/synproxy-lite/driver/lab/labtest"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 )
 
 // The test network: a client and a server namespace on one veth pair,
@@ -41,7 +41,7 @@ var (
 
 type testNet struct {
 	t        *testing.T
-	cli, srv *lab.NS
+	cli, srv *netlab.NS
 	cli4     netip.Addr
 	srv4     netip.Addr
 	cli6     netip.Addr
@@ -50,7 +50,7 @@ type testNet struct {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	labtest.Need(t)
+	netlabtest.Need(t)
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("SKIPPED LOUDLY: nft is not installed (scripts/test-deps.sh installs nftables)")
 	}
@@ -59,7 +59,7 @@ func needRoot(t *testing.T) {
 func newTestNet(t *testing.T) *testNet {
 	t.Helper()
 	needRoot(t)
-	p := labtest.NewPair(t, "splh", net4, net6)
+	p := netlabtest.NewPair(t, "splh", net4, net6)
 	n := &testNet{t: t, cli: p.A, srv: p.B, cli4: p.A4, srv4: p.B4, cli6: p.A6, srv6: p.B6}
 	n.nft(n.srv, fmt.Sprintf(`table inet splh {
 	chain pre {
@@ -72,7 +72,7 @@ func newTestNet(t *testing.T) *testNet {
 }
 
 // nft loads a ruleset into the namespace.
-func (n *testNet) nft(ns *lab.NS, rules string) {
+func (n *testNet) nft(ns *netlab.NS, rules string) {
 	n.t.Helper()
 	cmd := exec.Command("nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
@@ -230,7 +230,7 @@ func checksum(src, dst netip.Addr, b []byte) uint16 {
 }
 
 // send transmits s from a raw socket in ns (the kernel adds the IP header).
-func send(ns *lab.NS, s seg) error {
+func send(ns *netlab.NS, s seg) error {
 	return ns.Do(func() error {
 		fam := unix.AF_INET
 		if s.src.Addr().Is6() {
@@ -262,7 +262,7 @@ type tap struct {
 	buf []byte
 }
 
-func openTap(t *testing.T, ns *lab.NS, ifname string) *tap {
+func openTap(t *testing.T, ns *netlab.NS, ifname string) *tap {
 	t.Helper()
 	var fd int
 	err := ns.Do(func() (err error) {
@@ -330,7 +330,7 @@ type synAckPlan struct {
 }
 
 // answerSYN waits for a SYN to the server's port, answers it and returns it.
-func answerSYN(tp *tap, srv *lab.NS, plan synAckPlan) (syn_, synack seg, err error) {
+func answerSYN(tp *tap, srv *netlab.NS, plan synAckPlan) (syn_, synack seg, err error) {
 	syn_, err = tp.next(5*time.Second, func(s seg) bool { return s.dst.Port() == port && s.flags&(syn|ack) == syn })
 	if err != nil {
 		return syn_, synack, fmt.Errorf("waiting for the SYN: %w", err)
@@ -368,7 +368,7 @@ func handshakeOf(syn_, synack, ack_ seg) handoff.Handshake {
 }
 
 // netstat returns a TcpExt counter of the namespace.
-func netstat(t *testing.T, ns *lab.NS, name string) uint64 {
+func netstat(t *testing.T, ns *netlab.NS, name string) uint64 {
 	t.Helper()
 	var text []byte
 	if err := ns.Do(func() (err error) {

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
-	"github.com/synproxy-lite/synproxy-lite/driver/lab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
 // synProxy is the responder run as a loop: it answers every SYN to the
@@ -98,7 +98,7 @@ func (p *synProxy) check(t *testing.T) {
 
 // httpClient fetches from inside the client namespace, a new connection per
 // request.
-func httpClient(ns *lab.NS) *http.Client {
+func httpClient(ns *netlab.NS) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext, DisableKeepAlives: true}}
 }
 

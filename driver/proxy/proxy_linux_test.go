@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/synproxy-lite/synproxy-lite/driver/lab/labtest"
 	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 )
 
 // childEnv makes the test binary the server: it runs proxy.Listen in the
@@ -94,13 +94,13 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // curl, over IPv4 and IPv6. The server namespace has no ordinary listener
 // on the port: every answer comes through a materialised socket.
 func TestListenLab(t *testing.T) {
-	labtest.Need(t)
+	netlabtest.Need(t)
 	for _, tool := range []string{"nft", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("SKIPPED LOUDLY: %s not installed (scripts/test-deps.sh installs it): %v", tool, err)
 		}
 	}
-	p := labtest.NewPair(t, "splpx", netip.MustParsePrefix("10.99.30.0/24"), netip.MustParsePrefix("fd00:99:30::/64"))
+	p := netlabtest.NewPair(t, "splpx", netip.MustParsePrefix("10.99.30.0/24"), netip.MustParsePrefix("fd00:99:30::/64"))
 	client, server := p.A, p.B
 	const port, table = 8030, "spl_proxy_test"
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)

@@ -10,35 +10,37 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // Config is what the host tells the guest (the file /parity.json in the
 // initramfs).
 type Config struct {
-	Samples   int    `json:"samples"`    // SYNs to send in total (both families)
-	Seed      int64  `json:"seed"`       // random stream seed
-	Acks      int    `json:"acks"`       // ACK-direction probes per family
-	Rule      Rule   `json:"rule"`       //
-	Batch     int    `json:"batch"`      // SYNs in flight per batch
-	WaitMs    int    `json:"wait_ms"`    // how long to wait for a batch's SYN-ACKs
-	CrossSlot bool   `json:"cross_slot"` // send half the SYNs after the next slot boundary
-	Families  []int  `json:"families"`   // 4 and/or 6
-	HZ        uint32 `json:"hz"`         // CONFIG_HZ of the kernel
+	Samples   int         `json:"samples"`    // SYNs to send in total (both families)
+	Seed      int64       `json:"seed"`       // random stream seed
+	Acks      int         `json:"acks"`       // ACK-direction probes per family
+	Rule      packet.Rule `json:"rule"`       // the synproxy statement (ruleJSON)
+	Batch     int         `json:"batch"`      // SYNs in flight per batch
+	WaitMs    int         `json:"wait_ms"`    // how long to wait for a batch's SYN-ACKs
+	CrossSlot bool        `json:"cross_slot"` // send half the SYNs after the next slot boundary
+	Families  []int       `json:"families"`   // 4 and/or 6
+	HZ        uint32      `json:"hz"`         // CONFIG_HZ of the kernel
 }
 
 // Header describes a stream or corpus: which kernel, which key.
 type Header struct {
-	Kernel   string `json:"kernel"`  // uname -r
-	Package  string `json:"package"` // Debian package and version
-	Version  string `json:"version"`
-	Uname    string `json:"uname"` // /proc/version
-	HZ       uint32 `json:"hz"`
-	Key4     string `json:"key4"` // syncookie_secret, 64 hex digits
-	Key6     string `json:"key6"` // syncookie6_secret
-	Rule     Rule   `json:"rule"`
-	Seed     int64  `json:"seed"`
-	TTL      uint8  `json:"ttl"`
-	HopLimit uint8  `json:"hop_limit"`
+	Kernel   string      `json:"kernel"`  // uname -r
+	Package  string      `json:"package"` // Debian package and version
+	Version  string      `json:"version"`
+	Uname    string      `json:"uname"` // /proc/version
+	HZ       uint32      `json:"hz"`
+	Key4     string      `json:"key4"` // syncookie_secret, 64 hex digits
+	Key6     string      `json:"key6"` // syncookie6_secret
+	Rule     packet.Rule `json:"rule"` // ruleJSON
+	Seed     int64       `json:"seed"`
+	TTL      uint8       `json:"ttl"`
+	HopLimit uint8       `json:"hop_limit"`
 }
 
 // AckProbe is one ACK built from a cookie we minted, with the kernel's verdict.

@@ -9,23 +9,13 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
-// Rule is the synproxy statement the kernel ran with.
-type Rule struct {
-	MSS       uint16 `json:"mss"`
-	WScale    uint8  `json:"wscale"`
-	HasMSS    bool   `json:"has_mss"`
-	HasWScale bool   `json:"has_wscale"`
-	Timestamp bool   `json:"timestamp"`
-	SACKPerm  bool   `json:"sack_perm"`
-}
-
 // Env is what Verify needs besides the sample.
 type Env struct {
 	Key4, Key6 cookie.Key
 	HZ         uint32
-	Rule       Rule
-	TTL        uint8 // net.ipv4.ip_default_ttl, 64 by default
-	HopLimit   uint8 // net.ipv6.conf.all.hop_limit, 64 by default
+	Rule       packet.Rule // the synproxy statement the kernel ran with (its TTL unused)
+	TTL        uint8       // net.ipv4.ip_default_ttl, 64 by default
+	HopLimit   uint8       // net.ipv6.conf.all.hop_limit, 64 by default
 }
 
 // Checksum says what the SYN-ACK's TCP checksum field held.
@@ -222,12 +212,8 @@ func checkPacketBuilder(r *Result, s *Sample, v6 bool, tsval uint32, env *Env) {
 		r.fail("packet: decoding the SYN: %v", err)
 		return
 	}
-	rule := packet.Rule{
-		MSS: env.Rule.MSS, HasMSS: env.Rule.HasMSS,
-		WScale: env.Rule.WScale, HasWScale: env.Rule.HasWScale,
-		Timestamp: env.Rule.Timestamp, SACKPerm: env.Rule.SACKPerm,
-		TTL: env.TTL,
-	}
+	rule := env.Rule
+	rule.TTL = env.TTL
 	if v6 {
 		rule.TTL = env.HopLimit
 	}

@@ -8,6 +8,11 @@ import (
 
 const module = "github.com/synproxy-lite/synproxy-lite"
 
+// netlabModules are the modules the lab needs: google/nftables (for the
+// synproxy ruleset) with its own dependencies, and x/sys.
+var netlabModules = []string{"github.com/google/nftables", "github.com/mdlayher", "golang.org/x/net",
+	"golang.org/x/sync", "golang.org/x/sys"}
+
 // rules lists, per package pattern, which of our packages it may import and
 // which third-party modules it may import (standard library always allowed).
 var rules = []struct {
@@ -27,7 +32,11 @@ var rules = []struct {
 	{"./driver", "js", nil, []string{"golang.org/x/sys"}},
 	{"./wasm/...", "", []string{"cookie", "packet", "wasm"}, []string{"*"}},
 	{"./wasm/...", "js", []string{"cookie", "packet", "wasm"}, []string{"github.com/dchest/siphash"}},
-	{"./fuzz/...", "", []string{"cookie", "packet", "driver", "fuzz"}, []string{"*"}},
+	{"./fuzz/...", "", []string{"cookie", "packet", "driver", "fuzz", "internal/netlab"}, []string{"*"}},
+	{"./internal/netlab/...", "", []string{"packet"}, netlabModules},
+	{"./internal/flood", "", []string{"packet"}, []string{"golang.org/x/sys"}},
+	{"./internal/promtext", "", nil, nil},
+	{"./internal/demo", "", []string{"packet", "internal/netlab", "internal/flood", "internal/promtext"}, netlabModules},
 }
 
 func TestLayering(t *testing.T) {

@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -35,12 +34,7 @@ func (g *guest) acks() error {
 	if err != nil && g.v6Mode != "none" {
 		return err
 	}
-	var ln net.Listener
-	err = g.root.Do(func() error {
-		var err error
-		ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", fmt.Sprintf(":%d", ackPort))
-		return err
-	})
+	ln, err := g.srv.Listen("tcp", fmt.Sprintf(":%d", ackPort))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

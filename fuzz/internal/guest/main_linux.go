@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/synproxy-lite/synproxy-lite/fuzz/internal/netlab"
 	"github.com/synproxy-lite/synproxy-lite/fuzz/parity"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
 // Addresses inside the guest (an isolated machine).
@@ -33,9 +33,10 @@ type guest struct {
 	cfg    parity.Config
 	out    *parity.Writer
 	bw     *bufio.Writer
-	root   *netlab.NS
+	lab    *netlab.Lab
+	srv    *netlab.NS // the server: the synproxy ruleset, the ACK probes' listener
 	client *netlab.NS
-	kc     *netlab.Kcore
+	kc     *Kcore
 	syms   map[string]uint64
 	rx     *netlab.PacketConn // client side capture
 	tx     *netlab.PacketConn // client side, full checksums
@@ -136,81 +137,57 @@ func loadModules(dir string) error {
 }
 
 func (g *guest) setup() error {
+	// The machine is the guest's alone: no earlier run to sweep.
 	var err error
-	if g.root, err = netlab.CurrentNS(); err != nil {
+	if g.lab, err = netlab.New(&netlab.Config{Prefix: "splg"}); err != nil {
 		return err
 	}
-	if g.client, err = netlab.NewNS(); err != nil {
+	if g.srv, err = g.lab.AddNS("srv"); err != nil {
 		return err
 	}
-	steps := []func() error{
-		func() error { return netlab.LinkUp("lo") },
-		func() error { return netlab.AddVeth("srv0", "cli0", g.client) },
-		func() error { return netlab.AddAddr("srv0", netip.PrefixFrom(server4, 30)) },
-		func() error { return netlab.AddAddr("srv0", netip.PrefixFrom(server6, 64)) },
-		func() error { return netlab.LinkUp("srv0") },
-		func() error { return netlab.Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0") },
-		func() error { return netlab.Sysctl("kernel.kptr_restrict", "0") },
+	if g.client, err = g.lab.AddNS("cli"); err != nil {
+		return err
 	}
-	err = g.root.Do(func() error {
-		for _, s := range steps {
-			if err := s(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err = g.lab.Link(g.srv, g.client, &netlab.LinkConfig{AName: "srv0", BName: "cli0",
+		AAddrs: []netip.Prefix{netip.PrefixFrom(server4, 30), netip.PrefixFrom(server6, 64)},
+		BAddrs: []netip.Prefix{netip.PrefixFrom(client4, 30), netip.PrefixFrom(client6, 64)}})
 	if err != nil {
 		return err
 	}
-	err = g.client.Do(func() error {
-		for _, s := range []func() error{
-			func() error { return netlab.LinkUp("lo") },
-			func() error { return netlab.AddAddr("cli0", netip.PrefixFrom(client4, 30)) },
-			func() error { return netlab.AddAddr("cli0", netip.PrefixFrom(client6, 64)) },
-			func() error { return netlab.LinkUp("cli0") },
-		} {
-			if err := s(); err != nil {
-				return err
-			}
-		}
-		var err error
-		if g.rx, err = netlab.OpenPacket("cli0", false); err != nil {
+	for _, r := range []struct {
+		dst netip.Prefix
+		gw  netip.Addr
+	}{{spoof4, client4}, {spoof6, client6}} {
+		if err := g.srv.AddRoute(r.dst, r.gw, "srv0"); err != nil {
 			return err
 		}
-		if g.tx, err = netlab.OpenPacket("cli0", false); err != nil {
-			return err
-		}
-		g.txv, err = netlab.OpenPacket("cli0", true)
-		return err
-	})
-	if err != nil {
+	}
+	if g.srvMAC, err = g.srv.HardwareAddr("srv0"); err != nil {
 		return err
 	}
-	err = g.root.Do(func() error {
-		if err := netlab.AddRoute("srv0", spoof4, client4); err != nil {
-			return err
-		}
-		if err := netlab.AddRoute("srv0", spoof6, client6); err != nil {
-			return err
-		}
-		ifi, err := net.InterfaceByName("srv0")
-		if err != nil {
-			return err
-		}
-		g.srvMAC = ifi.HardwareAddr
-		return nil
-	})
-	if err != nil {
+	if g.rx, err = g.client.OpenPacket("cli0", false); err != nil {
 		return err
 	}
-	if _, err := netlab.Synproxy(g.root, "parity", g.cfg.Rule); err != nil {
+	if g.tx, err = g.client.OpenPacket("cli0", false); err != nil {
 		return err
 	}
-	if g.syms, err = netlab.Kallsyms("syncookie_secret", "syncookie6_secret", "jiffies_64"); err != nil {
+	if g.txv, err = g.client.OpenPacket("cli0", true); err != nil {
 		return err
 	}
-	g.kc, err = netlab.OpenKcore()
+	if _, err := g.srv.Synproxy("parity", g.cfg.Rule); err != nil {
+		return err
+	}
+	if err := g.srv.SetSysctl("net.netfilter.nf_conntrack_tcp_loose", "0"); err != nil {
+		return err
+	}
+	// Not a namespace's: the kernel's symbol addresses for everyone.
+	if err := os.WriteFile("/proc/sys/kernel/kptr_restrict", []byte("0"), 0); err != nil {
+		return fmt.Errorf("kptr_restrict: %w", err)
+	}
+	if g.syms, err = Kallsyms("syncookie_secret", "syncookie6_secret", "jiffies_64"); err != nil {
+		return err
+	}
+	g.kc, err = OpenKcore()
 	return err
 }
 
@@ -253,12 +230,8 @@ func (g *guest) header() (*parity.Header, error) {
 	h.Kernel = unix.ByteSliceToString(u.Release[:])
 	v, _ := os.ReadFile("/proc/version")
 	h.Uname = strings.TrimSpace(string(v))
-	var ttl, hl string
-	g.root.Do(func() error {
-		ttl, _ = netlab.ReadSysctl("net.ipv4.ip_default_ttl")
-		hl, _ = netlab.ReadSysctl("net.ipv6.conf.all.hop_limit")
-		return nil
-	})
+	ttl, _ := g.srv.Sysctl("net.ipv4.ip_default_ttl")
+	hl, _ := g.srv.Sysctl("net.ipv6.conf.all.hop_limit")
 	fmt.Sscan(ttl, &h.TTL)
 	fmt.Sscan(hl, &h.HopLimit)
 	return h, nil

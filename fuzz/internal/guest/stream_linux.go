@@ -27,7 +27,7 @@ type pend struct {
 // CPUs: syn_received, cookie_invalid, cookie_valid, cookie_retrans,
 // conn_reopened.
 func (g *guest) stats() (out [5]uint64, err error) {
-	err = g.root.Do(func() error {
+	err = g.srv.Do(func() error {
 		out, err = readStats()
 		return err
 	})

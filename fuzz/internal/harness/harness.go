@@ -15,13 +15,14 @@ import (
 
 	"github.com/synproxy-lite/synproxy-lite/fuzz/internal/kernel"
 	"github.com/synproxy-lite/synproxy-lite/fuzz/parity"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // Modules the guest loads (their dependencies come along).
 var Modules = []string{"veth", "nft_ct", "nft_synproxy"}
 
 // DefaultRule is the synproxy statement the guest installs.
-var DefaultRule = parity.Rule{MSS: 1460, HasMSS: true, WScale: 7, HasWScale: true, Timestamp: true, SACKPerm: true}
+var DefaultRule = packet.Rule{MSS: 1460, HasMSS: true, WScale: 7, HasWScale: true, Timestamp: true, SACKPerm: true}
 
 // Options configure one run. Zero fields take defaults.
 type Options struct {

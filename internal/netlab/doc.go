@@ -1,9 +1,16 @@
-// Package lab builds small networks of Linux network namespaces for tests,
-// benchmarks and the demo: namespaces joined by veth pairs, IPv4 and IPv6
-// addresses, routes and per-namespace sysctls, plus ways to run Go code and
-// commands inside a namespace. It needs nothing outside the binary: links,
-// addresses and routes are programmed over NETLINK_ROUTE, sysctls are
-// written under /proc/sys, and namespaces are created with unshare(2).
+// Package netlab builds small networks of Linux network namespaces for
+// the tests, the benchmark, the demo and the kernel parity harness's guest:
+// namespaces joined by veth pairs (optionally as ports of a bridge), IPv4
+// and IPv6 addresses, routes, neighbour entries and per-namespace sysctls,
+// the kernel's nftables synproxy ruleset, AF_PACKET sockets for whole
+// frames, and ways to run Go code and commands inside a namespace. It is
+// the project's one lab: nothing else creates namespaces or links.
+//
+// It needs nothing outside the binary, so that it also runs as /init of a
+// minimal machine: links, addresses, routes and neighbours are programmed
+// over NETLINK_ROUTE, the ruleset over NETLINK_NETFILTER (a kernel under
+// test may lack other netlink families), sysctls are written under
+// /proc/sys, and namespaces are created with unshare(2).
 //
 // # Namespaces
 //
@@ -53,7 +60,11 @@
 //
 // # Privileges
 //
-// Creating namespaces and mounting needs CAP_SYS_ADMIN; links, addresses
-// and routes need CAP_NET_ADMIN in the namespace. In practice: root.
-// Errors that come from missing privileges say so.
-package lab
+// Creating namespaces and mounting needs CAP_SYS_ADMIN; links, addresses,
+// routes and rulesets need CAP_NET_ADMIN in the namespace, packet sockets
+// CAP_NET_RAW. In practice: root. Errors that come from missing privileges
+// say so.
+//
+// Package netlabtest wraps the lab for tests (cleanup, stale namespaces,
+// a loud skip without root).
+package netlab

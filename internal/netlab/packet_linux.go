@@ -11,33 +11,46 @@ import (
 
 // PacketConn is an AF_PACKET socket bound to one interface, for sending
 // whole Ethernet frames and capturing what arrives on the interface (never
-// what it sends).
+// what it sends). It lives in the namespace it was opened in.
 type PacketConn struct {
 	fd      int
 	ifindex int
 	vnet    bool
-	MAC     net.HardwareAddr
+	// MAC is the interface's link-layer address.
+	MAC net.HardwareAddr
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// OpenPacket opens a packet socket on ifname in the calling thread's
-// namespace. With vnetHdr every frame sent is prefixed by a virtio-net header
-// (see SendPartial). The receive buffer is made large: a batch of replies
-// must never be dropped.
-func OpenPacket(ifname string, vnetHdr bool) (*PacketConn, error) {
+// OpenPacket opens a packet socket on the interface dev of the namespace:
+// for sending whole Ethernet frames and capturing what arrives on dev
+// (never what it sends). With vnetHdr every frame sent is prefixed by a
+// virtio-net header (see SendPartial). The receive buffer is made large:
+// a batch of replies must never be dropped.
+func (n *NS) OpenPacket(dev string, vnetHdr bool) (p *PacketConn, err error) {
+	err = n.Do(func() error {
+		p, err = openPacket(dev, vnetHdr)
+		return err
+	})
+	if err != nil {
+		return nil, &OpError{Op: "open a packet socket on " + dev, NS: n.name, Err: err}
+	}
+	return p, nil
+}
+
+func openPacket(ifname string, vnetHdr bool) (*PacketConn, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
-		return nil, fmt.Errorf("netlab: %w", err)
+		return nil, err
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
-		return nil, fmt.Errorf("netlab: packet socket: %w", err)
+		return nil, fmt.Errorf("socket: %w", err)
 	}
 	p := &PacketConn{fd: fd, ifindex: ifi.Index, vnet: vnetHdr, MAC: ifi.HardwareAddr}
 	fail := func(what string, err error) (*PacketConn, error) {
 		unix.Close(fd)
-		return nil, fmt.Errorf("netlab: packet socket %s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
 		return fail("PACKET_IGNORE_OUTGOING", err)

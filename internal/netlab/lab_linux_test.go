@@ -1,4 +1,4 @@
-package lab_test
+package netlab_test
 
 import (
 	"bytes"
@@ -20,8 +20,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/synproxy-lite/synproxy-lite/driver/lab"
-	"github.com/synproxy-lite/synproxy-lite/driver/lab/labtest"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // The address plan of this package's tests: 10.99.0.0/24, fd00:99:0::/64.
@@ -40,10 +41,10 @@ func needIP(t *testing.T) {
 }
 
 // ping sends one ICMP echo request from ns to dst and waits for the reply.
-func ping(ns *lab.NS, dst netip.Addr) error { return pingWithin(ns, dst, 5*time.Second) }
+func ping(ns *netlab.NS, dst netip.Addr) error { return pingWithin(ns, dst, 5*time.Second) }
 
 // pingWithin is ping waiting at most d.
-func pingWithin(ns *lab.NS, dst netip.Addr, d time.Duration) error {
+func pingWithin(ns *netlab.NS, dst netip.Addr, d time.Duration) error {
 	network, typ := "ip4:icmp", byte(8)
 	if dst.Is6() {
 		network, typ = "ip6:ipv6-icmp", 128
@@ -56,7 +57,7 @@ func pingWithin(ns *lab.NS, dst netip.Addr, d time.Duration) error {
 	id := uint16(os.Getpid())
 	req := []byte{typ, 0, 0, 0, byte(id >> 8), byte(id), 0, 1, 's', 'p', 'l'}
 	if dst.Is4() {
-		binary.BigEndian.PutUint16(req[2:], icmpChecksum(req))
+		binary.BigEndian.PutUint16(req[2:], packet.Checksum(req))
 	} // the kernel fills the ICMPv6 checksum
 	c.SetDeadline(time.Now().Add(d))
 	if _, err := c.WriteTo(req, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
@@ -76,22 +77,8 @@ func pingWithin(ns *lab.NS, dst netip.Addr, d time.Duration) error {
 	}
 }
 
-func icmpChecksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
-}
-
 // echo checks a TCP round trip from client to a listener at addr in server.
-func echo(t *testing.T, client, server *lab.NS, addr netip.AddrPort) {
+func echo(t *testing.T, client, server *netlab.NS, addr netip.AddrPort) {
 	t.Helper()
 	ln, err := server.Listen("tcp", addr.String())
 	if err != nil {
@@ -126,7 +113,7 @@ func echo(t *testing.T, client, server *lab.NS, addr netip.AddrPort) {
 
 func TestPair(t *testing.T) {
 	needIP(t)
-	p := labtest.NewPair(t, prefix, net4, net6)
+	p := netlabtest.NewPair(t, prefix, net4, net6)
 	for _, dst := range []netip.Addr{p.B4, p.B6} {
 		if err := ping(p.A, dst); err != nil {
 			t.Errorf("ping %v: %v", dst, err)
@@ -175,7 +162,7 @@ func TestPair(t *testing.T) {
 
 // A routed lab: a - r - b, r forwarding, a and b with default routes.
 func TestRouted(t *testing.T) {
-	l := labtest.New(t, prefix)
+	l := netlabtest.New(t, prefix)
 	a, err := l.AddNS("a")
 	if err != nil {
 		t.Fatal(err)
@@ -197,29 +184,29 @@ func TestRouted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(l.Link(a, r, &lab.LinkConfig{AAddrs: []netip.Prefix{lab.Host(a4, 1), lab.Host(a6, 1)},
-		BAddrs: []netip.Prefix{lab.Host(a4, 2), lab.Host(a6, 2)}, MTU: 1400}))
-	must(l.Link(b, r, &lab.LinkConfig{AAddrs: []netip.Prefix{lab.Host(b4, 1), lab.Host(b6, 1)},
-		BAddrs: []netip.Prefix{lab.Host(b4, 2), lab.Host(b6, 2)}}))
+	must(l.Link(a, r, &netlab.LinkConfig{AAddrs: []netip.Prefix{netlab.Host(a4, 1), netlab.Host(a6, 1)},
+		BAddrs: []netip.Prefix{netlab.Host(a4, 2), netlab.Host(a6, 2)}, MTU: 1400}))
+	must(l.Link(b, r, &netlab.LinkConfig{AAddrs: []netip.Prefix{netlab.Host(b4, 1), netlab.Host(b6, 1)},
+		BAddrs: []netip.Prefix{netlab.Host(b4, 2), netlab.Host(b6, 2)}}))
 	must(r.SetSysctl("net.ipv4.ip_forward", "1"))
 	must(r.SetSysctl("net.ipv6.conf.all.forwarding", "1"))
-	must(a.DefaultRoute(lab.Host(a4, 2).Addr()))
-	must(a.DefaultRoute(lab.Host(a6, 2).Addr()))
+	must(a.DefaultRoute(netlab.Host(a4, 2).Addr()))
+	must(a.DefaultRoute(netlab.Host(a6, 2).Addr()))
 	// b gets specific routes instead of default ones.
-	must(b.AddRoute(a4, lab.Host(b4, 2).Addr(), "vr"))
-	must(b.AddRoute(a6, lab.Host(b6, 2).Addr(), ""))
+	must(b.AddRoute(a4, netlab.Host(b4, 2).Addr(), "vr"))
+	must(b.AddRoute(a6, netlab.Host(b6, 2).Addr(), ""))
 
-	if err := ping(a, lab.Host(b4, 1).Addr()); err != nil {
+	if err := ping(a, netlab.Host(b4, 1).Addr()); err != nil {
 		t.Error(err)
 	}
-	if err := ping(b, lab.Host(a6, 1).Addr()); err != nil {
+	if err := ping(b, netlab.Host(a6, 1).Addr()); err != nil {
 		t.Error(err)
 	}
-	echo(t, a, b, netip.AddrPortFrom(lab.Host(b4, 1).Addr(), 7003))
-	echo(t, a, b, netip.AddrPortFrom(lab.Host(b6, 1).Addr(), 7003))
+	echo(t, a, b, netip.AddrPortFrom(netlab.Host(b4, 1).Addr(), 7003))
+	echo(t, a, b, netip.AddrPortFrom(netlab.Host(b6, 1).Addr(), 7003))
 	// Without forwarding the router stops routing.
 	must(r.SetSysctl("net/ipv4/ip_forward", "0"))
-	if err := pingWithin(a, lab.Host(b4, 1).Addr(), time.Second); err == nil {
+	if err := pingWithin(a, netlab.Host(b4, 1).Addr(), time.Second); err == nil {
 		t.Error("ping crossed a router with ip_forward=0")
 	}
 	if mtu, err := exec.Command("ip", "-n", a.Name(), "-o", "link", "show", "vr").CombinedOutput(); err == nil &&
@@ -229,7 +216,7 @@ func TestRouted(t *testing.T) {
 }
 
 func TestSysctlAndCommand(t *testing.T) {
-	p := labtest.NewPair(t, prefix, net4, net6)
+	p := netlabtest.NewPair(t, prefix, net4, net6)
 	host, err := os.ReadFile("/proc/sys/net/ipv4/tcp_timestamps")
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +260,7 @@ func TestSysctlAndCommand(t *testing.T) {
 
 // Do leaves the thread in the namespace it found it in.
 func TestDoRestores(t *testing.T) {
-	p := labtest.NewPair(t, prefix, net4, net6)
+	p := netlabtest.NewPair(t, prefix, net4, net6)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	before := nsInode(t, "/proc/thread-self/ns/net")
@@ -315,10 +302,10 @@ func nsInode(t *testing.T, path string) uint64 {
 func leftovers(t *testing.T, id string) []string {
 	t.Helper()
 	var left []string
-	ents, _ := os.ReadDir(lab.NetnsDir)
+	ents, _ := os.ReadDir(netlab.NetnsDir)
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), id) {
-			left = append(left, filepath.Join(lab.NetnsDir, e.Name()))
+			left = append(left, filepath.Join(netlab.NetnsDir, e.Name()))
 		}
 	}
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
@@ -326,7 +313,7 @@ func leftovers(t *testing.T, id string) []string {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, " "+lab.NetnsDir+"/"+id) {
+		if strings.Contains(line, " "+netlab.NetnsDir+"/"+id) {
 			left = append(left, "mount: "+line)
 		}
 	}
@@ -335,9 +322,9 @@ func leftovers(t *testing.T, id string) []string {
 
 // Errors part-way through leave nothing behind once the lab is closed.
 func TestCloseAfterErrors(t *testing.T) {
-	labtest.Need(t)
+	netlabtest.Need(t)
 	fds := openFDs(t)
-	l, err := lab.New(&lab.Config{Prefix: prefix})
+	l, err := netlab.New(&netlab.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,14 +339,14 @@ func TestCloseAfterErrors(t *testing.T) {
 	if _, err := l.AddNS("a"); err == nil {
 		t.Error("a second namespace with role a")
 	}
-	if err := l.Link(a, b, &lab.LinkConfig{AName: "much-too-long-name"}); err == nil {
+	if err := l.Link(a, b, &netlab.LinkConfig{AName: "much-too-long-name"}); err == nil {
 		t.Error("interface name of 18 bytes accepted")
 	}
-	var oe *lab.OpError
-	if err := a.AddAddr("nope0", lab.Host(net4, 1)); !errors.As(err, &oe) || oe.NS != a.Name() {
+	var oe *netlab.OpError
+	if err := a.AddAddr("nope0", netlab.Host(net4, 1)); !errors.As(err, &oe) || oe.NS != a.Name() {
 		t.Errorf("address on a missing interface: %v", err)
 	}
-	if err := l.Link(a, b, &lab.LinkConfig{AAddrs: []netip.Prefix{lab.Host(net4, 1), lab.Host(net4, 1)}}); !errors.As(err, &oe) ||
+	if err := l.Link(a, b, &netlab.LinkConfig{AAddrs: []netip.Prefix{netlab.Host(net4, 1), netlab.Host(net4, 1)}}); !errors.As(err, &oe) ||
 		!errors.Is(err, unix.EEXIST) {
 		t.Errorf("duplicate address: %v", err)
 	}
@@ -384,7 +371,7 @@ func TestCloseAfterErrors(t *testing.T) {
 	if now := openFDs(t); now != fds {
 		t.Errorf("%d file descriptors open before the lab, %d after Close", fds, now)
 	}
-	if _, err := l.AddNS("c"); !errors.Is(err, lab.ErrClosed) {
+	if _, err := l.AddNS("c"); !errors.Is(err, netlab.ErrClosed) {
 		t.Errorf("AddNS after Close: %v", err)
 	}
 }
@@ -395,11 +382,11 @@ const failEnv = "SPL_LAB_FAILING_CHILD"
 // in a child process, this one checks what it left.
 func TestCleanupAfterFailure(t *testing.T) {
 	if os.Getenv(failEnv) != "" {
-		p := labtest.NewPair(t, prefix, net4, net6)
+		p := netlabtest.NewPair(t, prefix, net4, net6)
 		fmt.Println("LAB-ID", p.Lab.ID())
 		t.Fatal("deliberate failure with a lab open")
 	}
-	labtest.Need(t)
+	netlabtest.Need(t)
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestCleanupAfterFailure$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), failEnv+"=1")
 	out, err := cmd.CombinedOutput()
@@ -423,9 +410,9 @@ func TestCleanupAfterFailure(t *testing.T) {
 
 // Sweep removes the namespaces of dead processes and only those.
 func TestSweep(t *testing.T) {
-	labtest.Need(t)
+	netlabtest.Need(t)
 	const sp = "splls" // a prefix of its own: other tests' labs are not involved
-	live := labtest.New(t, sp)
+	live := netlabtest.New(t, sp)
 	if _, err := live.AddNS("live"); err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +423,7 @@ func TestSweep(t *testing.T) {
 	}
 	// Make a namespace as a crashed run would have: create it and "forget"
 	// it by renaming its mount point to the dead process's name.
-	tmp, err := lab.New(&lab.Config{Prefix: sp})
+	tmp, err := netlab.New(&netlab.Config{Prefix: sp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +432,7 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := sp + "-" + strconv.FormatInt(int64(dead.Process.Pid), 36) + "-beef-crashed"
-	stalePath := filepath.Join(lab.NetnsDir, stale)
+	stalePath := filepath.Join(netlab.NetnsDir, stale)
 	if err := os.WriteFile(stalePath, nil, 0o444); err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +443,7 @@ func TestSweep(t *testing.T) {
 	t.Cleanup(func() { unix.Unmount(stalePath, unix.MNT_DETACH); os.Remove(stalePath) })
 
 	// Another prefix's stale namespace name is not ours to remove.
-	removed, err := lab.Sweep(sp)
+	removed, err := netlab.Sweep(sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +456,7 @@ func TestSweep(t *testing.T) {
 	if got := leftovers(t, live.ID()); len(got) != 2 {
 		t.Errorf("Sweep touched a live lab: %q", got)
 	}
-	if removed, _ := lab.Sweep(sp); len(removed) != 0 {
+	if removed, _ := netlab.Sweep(sp); len(removed) != 0 {
 		t.Errorf("second Sweep removed %q", removed)
 	}
 }

@@ -1,12 +1,15 @@
 //go:build !linux
 
-package lab
+package netlab
 
 import (
 	"context"
 	"net"
 	"net/netip"
 	"os/exec"
+	"time"
+
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // NetnsDir is where namespaces are bind-mounted, as ip-netns(8) expects.
@@ -41,7 +44,17 @@ func (n *NS) AddRoute(dst netip.Prefix, gw netip.Addr, dev string) error {
 	return ErrNotSupported
 }
 func (n *NS) DefaultRoute(gw netip.Addr) error { return ErrNotSupported }
-func (n *NS) Do(fn func() error) error         { return ErrNotSupported }
+func (n *NS) AddBridge(name string) error      { return ErrNotSupported }
+func (n *NS) HardwareAddr(name string) (net.HardwareAddr, error) {
+	return nil, ErrNotSupported
+}
+func (n *NS) SetNeighbour(name string, addr netip.Addr, mac net.HardwareAddr) error {
+	return ErrNotSupported
+}
+func (n *NS) Synproxy(table string, r packet.Rule) (remove func() error, err error) {
+	return nil, ErrNotSupported
+}
+func (n *NS) Do(fn func() error) error { return ErrNotSupported }
 
 // DoNamed is not supported outside Linux.
 func DoNamed(name string, fn func() error) error { return ErrNotSupported }
@@ -65,3 +78,17 @@ func (n *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd
 func (n *NS) CombinedOutput(ctx context.Context, name string, args ...string) ([]byte, error) {
 	return nil, ErrNotSupported
 }
+
+// PacketConn is an AF_PACKET socket; it does not exist on this system.
+type PacketConn struct {
+	// MAC is the interface's link-layer address.
+	MAC net.HardwareAddr
+}
+
+func (n *NS) OpenPacket(dev string, vnetHdr bool) (*PacketConn, error) {
+	return nil, ErrNotSupported
+}
+func (p *PacketConn) Close() error                                        { return ErrNotSupported }
+func (p *PacketConn) Send(frame []byte) error                             { return ErrNotSupported }
+func (p *PacketConn) SendPartial(frame []byte, l4 int) error              { return ErrNotSupported }
+func (p *PacketConn) Recv(buf []byte, timeout time.Duration) (int, error) { return 0, ErrNotSupported }

@@ -1,4 +1,4 @@
-package netlab
+package guest
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ func Kallsyms(names ...string) (map[string]uint64, error) {
 	}
 	f, err := os.Open("/proc/kallsyms")
 	if err != nil {
-		return nil, fmt.Errorf("netlab: %w", err)
+		return nil, fmt.Errorf("guest: %w", err)
 	}
 	defer f.Close()
 	out := map[string]uint64{}
@@ -32,16 +32,16 @@ func Kallsyms(names ...string) (map[string]uint64, error) {
 		}
 		a, err := strconv.ParseUint(fl[0], 16, 64)
 		if err != nil || a == 0 {
-			return nil, fmt.Errorf("netlab: kallsyms %s: address %q (kptr_restrict?)", fl[2], fl[0])
+			return nil, fmt.Errorf("guest: kallsyms %s: address %q (kptr_restrict?)", fl[2], fl[0])
 		}
 		if old, ok := out[fl[2]]; ok && old != a {
-			return nil, fmt.Errorf("netlab: kallsyms: %s is ambiguous (%x, %x)", fl[2], old, a)
+			return nil, fmt.Errorf("guest: kallsyms: %s is ambiguous (%x, %x)", fl[2], old, a)
 		}
 		out[fl[2]] = a
 	}
 	for _, n := range names {
 		if _, ok := out[n]; !ok {
-			return nil, fmt.Errorf("netlab: kallsyms: no symbol %s", n)
+			return nil, fmt.Errorf("guest: kallsyms: no symbol %s", n)
 		}
 	}
 	return out, sc.Err()
@@ -57,12 +57,12 @@ type Kcore struct {
 func OpenKcore() (*Kcore, error) {
 	f, err := os.Open("/proc/kcore")
 	if err != nil {
-		return nil, fmt.Errorf("netlab: %w", err)
+		return nil, fmt.Errorf("guest: %w", err)
 	}
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("netlab: /proc/kcore: %w", err)
+		return nil, fmt.Errorf("guest: /proc/kcore: %w", err)
 	}
 	k := &Kcore{f: f}
 	for _, p := range ef.Progs {
@@ -82,12 +82,12 @@ func (k *Kcore) Read(va uint64, b []byte) error {
 		if va >= p.Vaddr && va+uint64(len(b)) <= p.Vaddr+p.Memsz {
 			_, err := k.f.ReadAt(b, int64(p.Off+(va-p.Vaddr)))
 			if err != nil {
-				return fmt.Errorf("netlab: kcore read %#x: %w", va, err)
+				return fmt.Errorf("guest: kcore read %#x: %w", va, err)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("netlab: kcore: %#x not mapped", va)
+	return fmt.Errorf("guest: kcore: %#x not mapped", va)
 }
 
 // U64 reads a little-endian (x86-64) u64.

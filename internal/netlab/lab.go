@@ -1,4 +1,4 @@
-package lab
+package netlab
 
 import (
 	"errors"
@@ -7,10 +7,10 @@ import (
 )
 
 // ErrNotSupported is returned on systems without network namespaces.
-var ErrNotSupported = errors.New("lab: not supported on this system")
+var ErrNotSupported = errors.New("netlab: not supported on this system")
 
 // ErrClosed is returned by operations on a closed lab.
-var ErrClosed = errors.New("lab: closed")
+var ErrClosed = errors.New("netlab: closed")
 
 // OpError is an error of a system operation, with the operation and the
 // namespace it was done in named.
@@ -24,7 +24,7 @@ type OpError struct {
 }
 
 func (e *OpError) Error() string {
-	s := "lab: " + e.Op
+	s := "netlab: " + e.Op
 	if e.NS != "" {
 		s += " in " + e.NS
 	}
@@ -67,6 +67,10 @@ type LinkConfig struct {
 	AAddrs, BAddrs []netip.Prefix
 	// MTU of both ends; 0 keeps the kernel's default (1500).
 	MTU int
+	// AMaster and BMaster, when set, name a bridge (NS.AddBridge) in the
+	// first and the second namespace that the end becomes a port of.
+	// Addresses then usually belong on the bridge, not on the port.
+	AMaster, BMaster string
 }
 
 // Host returns address number i of the prefix p, keeping p's length:

@@ -1,19 +1,17 @@
 package netlab
 
 import (
-	"encoding/binary"
-	"fmt"
-
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
-	"github.com/synproxy-lite/synproxy-lite/fuzz/parity"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
-// Synproxy installs, in the namespace ns, an inet table named table with the
-// documented synproxy ruleset:
+// Synproxy installs in the namespace an inet table named table with the
+// kernel's synproxy ruleset of the parity harness (docs/parity.md), the rule's
+// options taken from r (its TTL and ECN are not nftables options):
 //
 //	chain raw   { type filter hook prerouting priority raw; tcp flags & (fin|syn|rst|ack) == syn notrack }
 //	chain input { type filter hook input priority filter;
@@ -21,10 +19,10 @@ import (
 //	              ct state invalid drop }
 //
 // and returns a function that deletes the table.
-func Synproxy(ns *NS, table string, r parity.Rule) (remove func() error, err error) {
-	c, err := nftables.New(nftables.WithNetNSFd(ns.fd))
+func (n *NS) Synproxy(table string, r packet.Rule) (remove func() error, err error) {
+	c, err := nftables.New(nftables.WithNetNSFd(n.fd))
 	if err != nil {
-		return nil, fmt.Errorf("netlab: nftables: %w", err)
+		return nil, &OpError{Op: "open nftables", NS: n.name, Err: err}
 	}
 	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: table})
 	raw := c.AddChain(&nftables.Chain{Name: "raw", Table: t, Type: nftables.ChainTypeFilter,
@@ -58,12 +56,12 @@ func Synproxy(ns *NS, table string, r parity.Rule) (remove func() error, err err
 		ctState(expr.CtStateBitINVALID),
 		[]expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}})})
 	if err := c.Flush(); err != nil {
-		return nil, fmt.Errorf("netlab: install synproxy ruleset: %w", err)
+		return nil, &OpError{Op: "install the synproxy ruleset in table " + table, NS: n.name, Err: err}
 	}
 	return func() error {
 		c.DelTable(t)
 		if err := c.Flush(); err != nil {
-			return fmt.Errorf("netlab: delete table %s: %w", table, err)
+			return &OpError{Op: "delete table " + table, NS: n.name, Err: err}
 		}
 		return nil
 	}, nil
@@ -76,5 +74,3 @@ func join(parts ...[]expr.Any) []expr.Any {
 	}
 	return out
 }
-
-var _ = binary.BigEndian

@@ -1,14 +1,14 @@
-// Package labtest wraps package lab for tests: labs that are closed by
+// Package netlabtest wraps package netlab for tests: labs that are closed by
 // t.Cleanup (so even a failing test leaves no namespace behind), stale
 // namespaces of crashed runs swept first, and a loud skip without root.
-package labtest
+package netlabtest
 
 import (
 	"net/netip"
 	"os"
 	"testing"
 
-	"github.com/synproxy-lite/synproxy-lite/driver/lab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
 // Need skips the test, loudly, unless it runs as root on Linux.
@@ -25,15 +25,15 @@ func Need(t testing.TB) {
 // New returns an empty lab whose namespaces start with prefix, removed by
 // t.Cleanup. It first removes the namespaces a crashed run of the same
 // prefix left behind.
-func New(t testing.TB, prefix string) *lab.Lab {
+func New(t testing.TB, prefix string) *netlab.Lab {
 	t.Helper()
 	Need(t)
-	if removed, err := lab.Sweep(prefix); err != nil {
+	if removed, err := netlab.Sweep(prefix); err != nil {
 		t.Logf("sweeping stale namespaces: %v", err)
 	} else if len(removed) > 0 {
 		t.Logf("removed stale namespaces %v", removed)
 	}
-	l, err := lab.New(&lab.Config{Prefix: prefix})
+	l, err := netlab.New(&netlab.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +48,8 @@ func New(t testing.TB, prefix string) *lab.Lab {
 // Pair is two namespaces, A and B, joined by one veth pair ("veth0" at
 // both ends) with an IPv4 and an IPv6 address on each end.
 type Pair struct {
-	Lab    *lab.Lab
-	A, B   *lab.NS
+	Lab    *netlab.Lab
+	A, B   *netlab.NS
 	A4, B4 netip.Addr // host 1 and host 2 of the IPv4 prefix
 	A6, B6 netip.Addr // host 1 and host 2 of the IPv6 prefix
 }
@@ -68,12 +68,12 @@ func NewPair(t testing.TB, prefix string, v4, v6 netip.Prefix) *Pair {
 		t.Fatal(err)
 	}
 	p := &Pair{Lab: l, A: a, B: b,
-		A4: lab.Host(v4, 1).Addr(), B4: lab.Host(v4, 2).Addr(),
-		A6: lab.Host(v6, 1).Addr(), B6: lab.Host(v6, 2).Addr()}
-	err = l.Link(a, b, &lab.LinkConfig{
+		A4: netlab.Host(v4, 1).Addr(), B4: netlab.Host(v4, 2).Addr(),
+		A6: netlab.Host(v6, 1).Addr(), B6: netlab.Host(v6, 2).Addr()}
+	err = l.Link(a, b, &netlab.LinkConfig{
 		AName: "veth0", BName: "veth0",
-		AAddrs: []netip.Prefix{lab.Host(v4, 1), lab.Host(v6, 1)},
-		BAddrs: []netip.Prefix{lab.Host(v4, 2), lab.Host(v6, 2)},
+		AAddrs: []netip.Prefix{netlab.Host(v4, 1), netlab.Host(v6, 1)},
+		BAddrs: []netip.Prefix{netlab.Host(v4, 2), netlab.Host(v6, 2)},
 	})
 	if err != nil {
 		t.Fatal(err)

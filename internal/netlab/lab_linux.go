@@ -1,11 +1,12 @@
-package lab
+package netlab
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -55,12 +56,13 @@ const vethIndexBase = 1000
 func New(cfg *Config) (*Lab, error) {
 	prefix := cfg.prefix()
 	if strings.ContainsAny(prefix, "/-") || strings.ContainsFunc(prefix, unicodeSpace) {
-		return nil, fmt.Errorf("lab: prefix %q may not contain '/', '-' or spaces", prefix)
+		return nil, fmt.Errorf("netlab: prefix %q may not contain '/', '-' or spaces", prefix)
 	}
+	// The suffix only tells labs of one process apart: math/rand, which
+	// never waits for the kernel's entropy (a freshly booted guest may
+	// not have it yet).
 	var r [2]byte
-	if _, err := rand.Read(r[:]); err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
+	binary.BigEndian.PutUint16(r[:], uint16(rand.Uint32()))
 	id := prefix + "-" + strconv.FormatInt(int64(os.Getpid()), 36) + "-" + hex.EncodeToString(r[:])
 	return &Lab{id: id, prefix: prefix}, nil
 }
@@ -82,7 +84,7 @@ func (l *Lab) Namespaces() []*NS {
 // .disable_ipv6=0 and accept_dad=0).
 func (l *Lab) AddNS(role string) (*NS, error) {
 	if role == "" || strings.ContainsAny(role, "/ ") {
-		return nil, fmt.Errorf("lab: bad namespace role %q", role)
+		return nil, fmt.Errorf("netlab: bad namespace role %q", role)
 	}
 	l.mu.Lock()
 	if l.closed {
@@ -92,7 +94,7 @@ func (l *Lab) AddNS(role string) (*NS, error) {
 	for _, n := range l.nss {
 		if n.role == role {
 			l.mu.Unlock()
-			return nil, fmt.Errorf("lab: namespace role %q exists", role)
+			return nil, fmt.Errorf("netlab: namespace role %q exists", role)
 		}
 	}
 	l.mu.Unlock()
@@ -238,7 +240,7 @@ func (l *Lab) Link(a, b *NS, cfg *LinkConfig) error {
 	}
 	for _, s := range []string{an, bn} {
 		if len(s) > unix.IFNAMSIZ-1 || strings.ContainsAny(s, "/ :") {
-			return fmt.Errorf("lab: bad interface name %q (at most 15 bytes, no '/', ':' or spaces)", s)
+			return fmt.Errorf("netlab: bad interface name %q (at most 15 bytes, no '/', ':' or spaces)", s)
 		}
 	}
 	l.mu.Lock()
@@ -264,11 +266,17 @@ func (l *Lab) Link(a, b *NS, cfg *LinkConfig) error {
 		return &OpError{Op: fmt.Sprintf("create veth %s (peer %s in %s)", an, bn, b.name), NS: a.name, Err: err}
 	}
 	ends := []struct {
-		n     *NS
-		name  string
-		addrs []netip.Prefix
-	}{{a, an, cfg.AAddrs}, {b, bn, cfg.BAddrs}}
+		n      *NS
+		name   string
+		addrs  []netip.Prefix
+		master string
+	}{{a, an, cfg.AAddrs, cfg.AMaster}, {b, bn, cfg.BAddrs, cfg.BMaster}}
 	for _, end := range ends {
+		if end.master != "" {
+			if err := end.n.setMaster(end.name, end.master); err != nil {
+				return err
+			}
+		}
 		if err := end.n.LinkUp(end.name); err != nil {
 			return err
 		}
@@ -329,11 +337,68 @@ func (n *NS) LinkUp(name string) error {
 	return nil
 }
 
+// AddBridge creates a bridge called name and brings it up. Ports join it
+// through LinkConfig.AMaster and BMaster.
+func (n *NS) AddBridge(name string) error {
+	if len(name) > unix.IFNAMSIZ-1 || name == "" || strings.ContainsAny(name, "/ :") {
+		return fmt.Errorf("netlab: bad interface name %q (at most 15 bytes, no '/', ':' or spaces)", name)
+	}
+	if err := n.nl.addBridge(name); err != nil {
+		return &OpError{Op: "create bridge " + name, NS: n.name, Err: err}
+	}
+	return n.LinkUp(name)
+}
+
+func (n *NS) setMaster(name, master string) error {
+	idx, err := n.nl.linkIndex(name)
+	var midx int32
+	if err == nil {
+		midx, err = n.nl.linkIndex(master)
+	}
+	if err == nil {
+		err = n.nl.setMaster(idx, midx)
+	}
+	if err != nil {
+		return &OpError{Op: "make " + name + " a port of " + master, NS: n.name, Err: err}
+	}
+	return nil
+}
+
+// HardwareAddr returns the link-layer address of the interface called
+// name.
+func (n *NS) HardwareAddr(name string) (net.HardwareAddr, error) {
+	var mac net.HardwareAddr
+	err := n.Do(func() error {
+		ifi, err := net.InterfaceByName(name)
+		if err == nil {
+			mac = ifi.HardwareAddr
+		}
+		return err
+	})
+	if err != nil {
+		return nil, &OpError{Op: "find interface " + name, NS: n.name, Err: err}
+	}
+	return mac, nil
+}
+
+// SetNeighbour adds or replaces a permanent neighbour entry on the
+// interface called name: addr is at the link-layer address mac.
+func (n *NS) SetNeighbour(name string, addr netip.Addr, mac net.HardwareAddr) error {
+	idx, err := n.nl.linkIndex(name)
+	if err == nil {
+		err = n.nl.setNeighbour(idx, addr, mac)
+	}
+	if err != nil {
+		return &OpError{Op: fmt.Sprintf("set neighbour %v at %v on %s", addr, mac, name), NS: n.name, Err: err}
+	}
+	return nil
+}
+
 // AddAddr adds the address p (with its prefix length) to the interface
 // called name. IPv6 addresses are added with nodad.
 func (n *NS) AddAddr(name string, p netip.Prefix) error {
 	if !p.IsValid() {
-		return fmt.Errorf("lab: invalid address %v", p)
+		return fmt.Errorf("netlab: invalid address %v", p)
 	}
 	idx, err := n.nl.linkIndex(name)
 	if err == nil {
@@ -351,13 +416,13 @@ func (n *NS) AddAddr(name string, p netip.Prefix) error {
 // given.
 func (n *NS) AddRoute(dst netip.Prefix, gw netip.Addr, dev string) error {
 	if !gw.IsValid() && dev == "" {
-		return errors.New("lab: a route needs a gateway or an interface")
+		return errors.New("netlab: a route needs a gateway or an interface")
 	}
 	if !gw.IsValid() && !dst.IsValid() {
-		return errors.New("lab: a default route needs a gateway")
+		return errors.New("netlab: a default route needs a gateway")
 	}
 	if gw.IsValid() && dst.IsValid() && gw.Is4() != dst.Addr().Is4() {
-		return fmt.Errorf("lab: route to %v via %v mixes address families", dst, gw)
+		return fmt.Errorf("netlab: route to %v via %v mixes address families", dst, gw)
 	}
 	var idx int32
 	var err error

@@ -1,4 +1,4 @@
-package lab
+package netlab
 
 import (
 	"encoding/binary"
@@ -274,6 +274,42 @@ func (r *rtnl) addRoute(dst netip.Prefix, gw netip.Addr, index int32) error {
 	if index != 0 {
 		m.attrU32(unix.RTA_OIF, uint32(index))
 	}
+	_, err := r.do(m)
+	return err
+}
+
+// addBridge creates a bridge called name.
+func (r *rtnl) addBridge(name string) error {
+	m := newMsg(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifinfomsg(unix.AF_UNSPEC, 0, 0, 0))
+	m.attrString(unix.IFLA_IFNAME, name)
+	li := m.nest(unix.IFLA_LINKINFO)
+	m.attrString(unix.IFLA_INFO_KIND, "bridge")
+	m.end(li)
+	_, err := r.do(m)
+	return err
+}
+
+// setMaster makes the interface a port of the bridge master.
+func (r *rtnl) setMaster(index, master int32) error {
+	m := newMsg(unix.RTM_NEWLINK, 0, ifinfomsg(unix.AF_UNSPEC, index, 0, 0))
+	m.attrU32(unix.IFLA_MASTER, uint32(master))
+	_, err := r.do(m)
+	return err
+}
+
+// setNeighbour adds or replaces a permanent neighbour entry: addr is at
+// the link-layer address mac on the interface.
+func (r *rtnl) setNeighbour(index int32, addr netip.Addr, mac []byte) error {
+	body := make([]byte, unix.SizeofNdMsg)
+	body[0] = unix.AF_INET
+	if addr.Is6() {
+		body[0] = unix.AF_INET6
+	}
+	binary.NativeEndian.PutUint32(body[4:], uint32(index))
+	binary.NativeEndian.PutUint16(body[8:], unix.NUD_PERMANENT)
+	m := newMsg(unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, body)
+	m.attr(unix.NDA_DST, addr.AsSlice())
+	m.attr(unix.NDA_LLADDR, mac)
 	_, err := r.do(m)
 	return err
 }

@@ -1,10 +1,10 @@
-package lab_test
+package netlab_test
 
 import (
 	"net/netip"
 	"testing"
 
-	"github.com/synproxy-lite/synproxy-lite/driver/lab"
+	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
 func TestHost(t *testing.T) {
@@ -23,12 +23,12 @@ func TestHost(t *testing.T) {
 		{"fd00:99::/64", 1 << 63, "fd00:99:0:0:8000::/64"},
 		{"fd00:99::/120", 256, "invalid Prefix"},
 	} {
-		got := lab.Host(netip.MustParsePrefix(tc.p), tc.i)
+		got := netlab.Host(netip.MustParsePrefix(tc.p), tc.i)
 		if got.String() != tc.want {
 			t.Errorf("Host(%s, %d) = %v, want %s", tc.p, tc.i, got, tc.want)
 		}
 	}
-	if got := lab.Host(netip.Prefix{}, 1); got.IsValid() {
+	if got := netlab.Host(netip.Prefix{}, 1); got.IsValid() {
 		t.Errorf("Host(invalid) = %v", got)
 	}
 }

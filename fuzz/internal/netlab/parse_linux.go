@@ -1,7 +1,0 @@
-package netlab
-
-import "syscall"
-
-func syscallParseNetlink(b []byte) ([]syscall.NetlinkMessage, error) {
-	return syscall.ParseNetlinkMessage(b)
-}

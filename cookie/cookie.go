@@ -153,6 +153,44 @@ func encode(h0, h1, sseq, count uint32, idx uint8) uint32 {
 // acknowledgment number minus 1, and count the checker's current time slot.
 // Any cookie value gives a Verdict; only an invalid tuple gives an error.
 func (k *Key) Check(t Tuple, sseq, cookie, count uint32) (Verdict, error) {
+	return k.check(&t, sseq, cookie, count, nil)
+}
+
+// Trace is a check step by step: the values Key.Check computes on its way to
+// its Verdict, for explainers and capture analysis (see the package
+// documentation for the arithmetic).
+type Trace struct {
+	// H0 is hash #0 of the tuple (key half 0, count 0).
+	H0 uint32
+	// R is cookie - H0 - sseq: the slot's low byte in the top 8 bits,
+	// (h1 + MSS index) mod 2^24 below.
+	R uint32
+	// Age is (count - R>>24) mod 256: how many slots ago the cookie was
+	// made. Only 0 and 1 are accepted (MaxAge).
+	Age uint32
+	// H1 is hash #1 of the slot the cookie was made in (count - Age), and
+	// Index (R - H1) mod 2^24, the MSS index when it is below 4. Both are
+	// zero when the age is not accepted.
+	H1    uint32
+	Index uint32
+	// Verdict is what Check returns.
+	Verdict Verdict
+}
+
+// SlotByte returns the low byte of the slot the cookie says it was made in:
+// the top 8 bits of R.
+func (tr *Trace) SlotByte() uint32 { return tr.R >> HashBits }
+
+// Trace checks a cookie as Check does and returns the intermediate values
+// with the verdict.
+func (k *Key) Trace(t Tuple, sseq, cookie, count uint32) (Trace, error) {
+	var tr Trace
+	_, err := k.check(&t, sseq, cookie, count, &tr)
+	return tr, err
+}
+
+// check is Check, which also fills in tr when tr is not nil.
+func (k *Key) check(t *Tuple, sseq, cookie, count uint32, tr *Trace) (Verdict, error) {
 	v6, err := t.family()
 	if err != nil {
 		return Verdict{}, err
@@ -161,36 +199,41 @@ func (k *Key) Check(t Tuple, sseq, cookie, count uint32) (Verdict, error) {
 	// slot is known: the two are independent, so they overlap in the CPU,
 	// and a handshake ACK nearly always arrives in the slot of its SYN-ACK.
 	// Only an ACK from the previous slot pays for a third hash.
-	var r, age, d uint32
+	var h0, h1, r, age uint32
 	if !v6 {
 		var m message4
-		m.init(&t)
-		h0, h1 := m.hash(k, 0, 0), m.hash(k, 1, count)
+		m.init(t)
+		h0, h1 = m.hash(k, 0, 0), m.hash(k, 1, count)
 		r = cookie - h0 - sseq
 		age = (count - r>>HashBits) & 0xff
 		if age == 1 {
 			h1 = m.hash(k, 1, count-1)
 		}
-		d = r - h1
 	} else {
 		var m message6
-		m.init(&t)
-		h0, h1 := m.hash(k, 0, 0), m.hash(k, 1, count)
+		m.init(t)
+		h0, h1 = m.hash(k, 0, 0), m.hash(k, 1, count)
 		r = cookie - h0 - sseq
 		age = (count - r>>HashBits) & 0xff
 		if age == 1 {
 			h1 = m.hash(k, 1, count-1)
 		}
-		d = r - h1
 	}
-	if age >= MaxAge {
-		return Verdict{Reason: ReasonStale, Age: age}, nil
+	idx := (r - h1) & HashMask
+	var v Verdict
+	switch {
+	case age >= MaxAge:
+		v = Verdict{Reason: ReasonStale, Age: age}
+		h1, idx = 0, 0
+	case idx >= 4:
+		v = Verdict{Reason: ReasonMSSIndex, Count: count - age, Age: age}
+	default:
+		v = Verdict{Valid: true, MSS: MSSTable(v6)[idx], Index: uint8(idx), Count: count - age, Age: age}
 	}
-	idx := d & HashMask
-	if idx >= 4 {
-		return Verdict{Reason: ReasonMSSIndex, Count: count - age, Age: age}, nil
+	if tr != nil {
+		*tr = Trace{H0: h0, R: r, Age: age, H1: h1, Index: idx, Verdict: v}
 	}
-	return Verdict{Valid: true, MSS: MSSTable(v6)[idx], Index: uint8(idx), Count: count - age, Age: age}, nil
+	return v, nil
 }
 
 // Hashes returns the two hash terms of tuple t for time slot count: h0 (hash

@@ -16,6 +16,7 @@ fi
 echo "== go vet"
 go vet ./...
 GOOS=js GOARCH=wasm go vet ./cookie/... ./packet/... ./wasm/...
+(cd wasm/browsertest && go vet ./...)
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -37,3 +38,8 @@ grep -E '^(---|ok|FAIL)|SKIP|samples|mismatch' "$log" || true
 
 echo "== go test -race"
 go test -race -count=1 -timeout 30m -skip '^TestKernelParityQemu$' ./...
+
+# The browser tests are a module of their own (chromedp stays out of the
+# main module's requirements).
+echo "== go test -race (wasm/browsertest)"
+(cd wasm/browsertest && go test -race -count=1 -timeout 10m ./...)

@@ -1,4 +1,6 @@
-// Package layering holds the test that keeps the project's dependencies
+// Package layering holds the tests that keep the project's dependencies
 // pointing one way: cookie and packet import nothing of ours, driver imports
-// them, cmd wires everything. It has no code of its own.
+// them, cmd wires everything; cookie and packet stay free of os, fmt and
+// log/slog where they build for js/wasm; internal/config and
+// internal/inspect serve the command only. It has no code of its own.
 package layering

@@ -79,8 +79,8 @@ type invalidByteError byte
 
 func (e invalidByteError) Error() string {
 	// As fmt's %#U: U+0067 'g'.
-	h := strconv.FormatUint(uint64(e), 16)
-	s := "invalid byte: U+" + "0000"[len(h):] + strings.ToUpper(h)
+	const digits = "0123456789ABCDEF"
+	s := "invalid byte: U+00" + string([]byte{digits[e>>4], digits[e&15]})
 	if r := rune(e); strconv.IsPrint(r) {
 		s += " '" + string(r) + "'"
 	}

@@ -153,7 +153,22 @@ func encode(h0, h1, sseq, count uint32, idx uint8) uint32 {
 // acknowledgment number minus 1, and count the checker's current time slot.
 // Any cookie value gives a Verdict; only an invalid tuple gives an error.
 func (k *Key) Check(t Tuple, sseq, cookie, count uint32) (Verdict, error) {
-	return k.check(&t, sseq, cookie, count, nil)
+	v6, err := t.family()
+	if err != nil {
+		return Verdict{}, err
+	}
+	_, h1, r, age := k.decode(&t, v6, sseq, cookie, count)
+	// The decision is verdict's, written out: returning the literals here
+	// keeps Check as fast as it was before Trace (a call of verdict costs it
+	// about 4 ns). TestTraceAgainstModel holds the two together.
+	if age >= MaxAge {
+		return Verdict{Reason: ReasonStale, Age: age}, nil
+	}
+	idx := (r - h1) & HashMask
+	if idx >= 4 {
+		return Verdict{Reason: ReasonMSSIndex, Count: count - age, Age: age}, nil
+	}
+	return Verdict{Valid: true, MSS: MSSTable(v6)[idx], Index: uint8(idx), Count: count - age, Age: age}, nil
 }
 
 // Trace is a check step by step: the values Key.Check computes on its way to
@@ -184,22 +199,26 @@ func (tr *Trace) SlotByte() uint32 { return tr.R >> HashBits }
 // Trace checks a cookie as Check does and returns the intermediate values
 // with the verdict.
 func (k *Key) Trace(t Tuple, sseq, cookie, count uint32) (Trace, error) {
-	var tr Trace
-	_, err := k.check(&t, sseq, cookie, count, &tr)
-	return tr, err
-}
-
-// check is Check, which also fills in tr when tr is not nil.
-func (k *Key) check(t *Tuple, sseq, cookie, count uint32, tr *Trace) (Verdict, error) {
 	v6, err := t.family()
 	if err != nil {
-		return Verdict{}, err
+		return Trace{}, err
 	}
+	h0, h1, r, age := k.decode(&t, v6, sseq, cookie, count)
+	idx := (r - h1) & HashMask
+	tr := Trace{H0: h0, R: r, Age: age, Verdict: verdict(v6, count, age, idx)}
+	if age < MaxAge {
+		tr.H1, tr.Index = h1, idx
+	}
+	return tr, nil
+}
+
+// decode is the arithmetic of the check: the hashes, r and the age. h1 is
+// hash #1 of the slot count-age when the age is 0 or 1, else of count.
+func (k *Key) decode(t *Tuple, v6 bool, sseq, cookie, count uint32) (h0, h1, r, age uint32) {
 	// Hash #1 for the current slot is computed beside hash #0, before the
 	// slot is known: the two are independent, so they overlap in the CPU,
 	// and a handshake ACK nearly always arrives in the slot of its SYN-ACK.
 	// Only an ACK from the previous slot pays for a third hash.
-	var h0, h1, r, age uint32
 	if !v6 {
 		var m message4
 		m.init(t)
@@ -209,31 +228,28 @@ func (k *Key) check(t *Tuple, sseq, cookie, count uint32, tr *Trace) (Verdict, e
 		if age == 1 {
 			h1 = m.hash(k, 1, count-1)
 		}
-	} else {
-		var m message6
-		m.init(t)
-		h0, h1 = m.hash(k, 0, 0), m.hash(k, 1, count)
-		r = cookie - h0 - sseq
-		age = (count - r>>HashBits) & 0xff
-		if age == 1 {
-			h1 = m.hash(k, 1, count-1)
-		}
+		return h0, h1, r, age
 	}
-	idx := (r - h1) & HashMask
-	var v Verdict
-	switch {
-	case age >= MaxAge:
-		v = Verdict{Reason: ReasonStale, Age: age}
-		h1, idx = 0, 0
-	case idx >= 4:
-		v = Verdict{Reason: ReasonMSSIndex, Count: count - age, Age: age}
-	default:
-		v = Verdict{Valid: true, MSS: MSSTable(v6)[idx], Index: uint8(idx), Count: count - age, Age: age}
+	var m message6
+	m.init(t)
+	h0, h1 = m.hash(k, 0, 0), m.hash(k, 1, count)
+	r = cookie - h0 - sseq
+	age = (count - r>>HashBits) & 0xff
+	if age == 1 {
+		h1 = m.hash(k, 1, count-1)
 	}
-	if tr != nil {
-		*tr = Trace{H0: h0, R: r, Age: age, H1: h1, Index: idx, Verdict: v}
+	return h0, h1, r, age
+}
+
+// verdict is the check's decision on the age and the decoded MSS index.
+func verdict(v6 bool, count, age, idx uint32) Verdict {
+	if age >= MaxAge {
+		return Verdict{Reason: ReasonStale, Age: age}
 	}
-	return v, nil
+	if idx >= 4 {
+		return Verdict{Reason: ReasonMSSIndex, Count: count - age, Age: age}
+	}
+	return Verdict{Valid: true, MSS: MSSTable(v6)[idx], Index: uint8(idx), Count: count - age, Age: age}
 }
 
 // Hashes returns the two hash terms of tuple t for time slot count: h0 (hash

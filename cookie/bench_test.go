@@ -25,6 +25,8 @@ func TestNoAllocs(t *testing.T) {
 		{"EncodeV6", func() { k.Encode(v6, 1, 1460, 9) }},
 		{"CheckV4", func() { k.Check(v4, 1, c4, 9) }},
 		{"CheckV6", func() { k.Check(v6, 1, c6, 9) }},
+		{"TraceV4", func() { k.Trace(v4, 1, c4, 10) }},
+		{"TraceV6", func() { k.Trace(v6, 1, c6, 10) }},
 		{"Hashes", func() { k.Hashes(v6, 9) }},
 		{"TSval", func() { TSval(12345, TSOptions{WScale: 7, HasWScale: true}) }},
 		{"DecodeTSecr", func() { DecodeTSecr(12345) }},

@@ -157,40 +157,99 @@ func (k *Key) Check(t Tuple, sseq, cookie, count uint32) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, err
 	}
-	// Hash #1 for the current slot is computed beside hash #0, before the
-	// slot is known: the two are independent, so they overlap in the CPU,
-	// and a handshake ACK nearly always arrives in the slot of its SYN-ACK.
-	// Only an ACK from the previous slot pays for a third hash.
-	var r, age, d uint32
-	if !v6 {
-		var m message4
-		m.init(&t)
-		h0, h1 := m.hash(k, 0, 0), m.hash(k, 1, count)
-		r = cookie - h0 - sseq
-		age = (count - r>>HashBits) & 0xff
-		if age == 1 {
-			h1 = m.hash(k, 1, count-1)
-		}
-		d = r - h1
-	} else {
-		var m message6
-		m.init(&t)
-		h0, h1 := m.hash(k, 0, 0), m.hash(k, 1, count)
-		r = cookie - h0 - sseq
-		age = (count - r>>HashBits) & 0xff
-		if age == 1 {
-			h1 = m.hash(k, 1, count-1)
-		}
-		d = r - h1
-	}
+	_, h1, r, age := k.decode(&t, v6, sseq, cookie, count)
+	// The decision is verdict's, written out: returning the literals here
+	// keeps Check as fast as it was before Trace (a call of verdict costs it
+	// about 4 ns). TestTraceAgainstModel holds the two together.
 	if age >= MaxAge {
 		return Verdict{Reason: ReasonStale, Age: age}, nil
 	}
-	idx := d & HashMask
+	idx := (r - h1) & HashMask
 	if idx >= 4 {
 		return Verdict{Reason: ReasonMSSIndex, Count: count - age, Age: age}, nil
 	}
 	return Verdict{Valid: true, MSS: MSSTable(v6)[idx], Index: uint8(idx), Count: count - age, Age: age}, nil
+}
+
+// Trace is a check step by step: the values Key.Check computes on its way to
+// its Verdict, for explainers and capture analysis (see the package
+// documentation for the arithmetic).
+type Trace struct {
+	// H0 is hash #0 of the tuple (key half 0, count 0).
+	H0 uint32
+	// R is cookie - H0 - sseq: the slot's low byte in the top 8 bits,
+	// (h1 + MSS index) mod 2^24 below.
+	R uint32
+	// Age is (count - R>>24) mod 256: how many slots ago the cookie was
+	// made. Only 0 and 1 are accepted (MaxAge).
+	Age uint32
+	// H1 is hash #1 of the slot the cookie was made in (count - Age), and
+	// Index (R - H1) mod 2^24, the MSS index when it is below 4. Both are
+	// zero when the age is not accepted.
+	H1    uint32
+	Index uint32
+	// Verdict is what Check returns.
+	Verdict Verdict
+}
+
+// SlotByte returns the low byte of the slot the cookie says it was made in:
+// the top 8 bits of R.
+func (tr *Trace) SlotByte() uint32 { return tr.R >> HashBits }
+
+// Trace checks a cookie as Check does and returns the intermediate values
+// with the verdict.
+func (k *Key) Trace(t Tuple, sseq, cookie, count uint32) (Trace, error) {
+	v6, err := t.family()
+	if err != nil {
+		return Trace{}, err
+	}
+	h0, h1, r, age := k.decode(&t, v6, sseq, cookie, count)
+	idx := (r - h1) & HashMask
+	tr := Trace{H0: h0, R: r, Age: age, Verdict: verdict(v6, count, age, idx)}
+	if age < MaxAge {
+		tr.H1, tr.Index = h1, idx
+	}
+	return tr, nil
+}
+
+// decode is the arithmetic of the check: the hashes, r and the age. h1 is
+// hash #1 of the slot count-age when the age is 0 or 1, else of count.
+func (k *Key) decode(t *Tuple, v6 bool, sseq, cookie, count uint32) (h0, h1, r, age uint32) {
+	// Hash #1 for the current slot is computed beside hash #0, before the
+	// slot is known: the two are independent, so they overlap in the CPU,
+	// and a handshake ACK nearly always arrives in the slot of its SYN-ACK.
+	// Only an ACK from the previous slot pays for a third hash.
+	if !v6 {
+		var m message4
+		m.init(t)
+		h0, h1 = m.hash(k, 0, 0), m.hash(k, 1, count)
+		r = cookie - h0 - sseq
+		age = (count - r>>HashBits) & 0xff
+		if age == 1 {
+			h1 = m.hash(k, 1, count-1)
+		}
+		return h0, h1, r, age
+	}
+	var m message6
+	m.init(t)
+	h0, h1 = m.hash(k, 0, 0), m.hash(k, 1, count)
+	r = cookie - h0 - sseq
+	age = (count - r>>HashBits) & 0xff
+	if age == 1 {
+		h1 = m.hash(k, 1, count-1)
+	}
+	return h0, h1, r, age
+}
+
+// verdict is the check's decision on the age and the decoded MSS index.
+func verdict(v6 bool, count, age, idx uint32) Verdict {
+	if age >= MaxAge {
+		return Verdict{Reason: ReasonStale, Age: age}
+	}
+	if idx >= 4 {
+		return Verdict{Reason: ReasonMSSIndex, Count: count - age, Age: age}
+	}
+	return Verdict{Valid: true, MSS: MSSTable(v6)[idx], Index: uint8(idx), Count: count - age, Age: age}
 }
 
 // Hashes returns the two hash terms of tuple t for time slot count: h0 (hash

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/dchest/siphash"
@@ -273,6 +274,65 @@ func TestAgainstModel(t *testing.T) {
 	}
 }
 
+// TestTraceAgainstModel: Trace's values are the model's arithmetic, and its
+// verdict is Check's, for valid, stale and mismatched cookies of both
+// families.
+func TestTraceAgainstModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	seen := map[Reason]int{}
+	for i := range 20000 {
+		var kb [32]byte
+		for j := range kb {
+			kb[j] = byte(r.Uint32())
+		}
+		k, _ := NewKey(kb[:])
+		m := model{kb}
+		tp := randTuple(r, i%2 == 1)
+		sseq, count := r.Uint32(), r.Uint32()
+		var cookie uint32
+		switch i % 4 {
+		case 0: // a random value: nearly always stale
+			cookie = r.Uint32()
+		case 1: // a random value in an accepted slot: nearly always mss-index
+			cookie = m.hash(0, tp, 0) + sseq + (count-uint32(i/4%2))<<HashBits + r.Uint32()&HashMask
+		default: // a real cookie, checked at age 0 or 1
+			made := count - uint32(i/4%2)
+			cookie = m.encode(tp, sseq, uint16(r.Uint32()), made)
+		}
+		tr, err := k.Trace(tp, sseq, cookie, count)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := k.Check(tp, sseq, cookie, count)
+		if tr.Verdict != v {
+			t.Fatalf("Trace verdict %+v, Check %+v", tr.Verdict, v)
+		}
+		seen[v.Reason]++
+		h0 := m.hash(0, tp, 0)
+		rr := cookie - h0 - sseq
+		age := (count - rr>>24) % 256
+		want := Trace{H0: h0, R: rr, Age: age, Verdict: v}
+		if age < MaxAge {
+			want.H1 = m.hash(1, tp, count-age)
+			want.Index = (rr - want.H1) % (1 << 24)
+		}
+		if tr != want {
+			t.Fatalf("Trace(%v, %d, %08x, %d) = %+v, model %+v", tp, sseq, cookie, count, tr, want)
+		}
+		if tr.SlotByte() != rr>>24 {
+			t.Fatalf("SlotByte = %d, want %d", tr.SlotByte(), rr>>24)
+		}
+		if (tr.Index < 4 && age < MaxAge) != v.Valid || (v.Valid && uint32(v.Index) != tr.Index) {
+			t.Fatalf("index %d age %d but verdict %+v", tr.Index, age, v)
+		}
+	}
+	for _, reason := range []Reason{ReasonNone, ReasonStale, ReasonMSSIndex} {
+		if seen[reason] == 0 {
+			t.Errorf("no %v verdict among the cases", reason)
+		}
+	}
+}
+
 func TestMSSIndexAll(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		tab := MSSTable(v6)
@@ -405,10 +465,36 @@ func TestBadInput(t *testing.T) {
 		if _, _, err := k.Hashes(c.t, 1); !errors.Is(err, c.err) {
 			t.Errorf("%s: Hashes error %v, want %v", c.name, err, c.err)
 		}
+		if _, err := k.Trace(c.t, 1, 1, 1); !errors.Is(err, c.err) {
+			t.Errorf("%s: Trace error %v, want %v", c.name, err, c.err)
+		}
 	}
 	for _, s := range []string{"", "00", specKey + "00", specKey[:63] + "g"} {
 		if _, err := ParseKey(s); err == nil {
 			t.Errorf("ParseKey(%q) accepted", s)
+		}
+	}
+	// Hex digits of either case; the first non-digit is named as fmt's %#U
+	// and encoding/hex name it.
+	if k2, err := ParseKey(strings.ToUpper(specKey)); err != nil || k2 != k {
+		t.Errorf("upper-case key: %v", err)
+	}
+	for _, c := range []struct{ s, want string }{
+		{specKey[:63] + "g", "cookie: key is not hexadecimal: invalid byte: U+0067 'g'"},
+		{"x" + specKey[1:], "cookie: key is not hexadecimal: invalid byte: U+0078 'x'"},
+		{specKey[:10] + "\x01" + specKey[11:], "cookie: key is not hexadecimal: invalid byte: U+0001"},
+		{specKey[:10] + "\xe9" + specKey[11:], "cookie: key is not hexadecimal: invalid byte: U+00E9 'é'"},
+	} {
+		_, err := ParseKey(c.s)
+		if err == nil || err.Error() != c.want || errors.Unwrap(err) == nil {
+			t.Errorf("ParseKey(%q) error %v, want %q (wrapping the byte's error)", c.s, err, c.want)
+		}
+		var ibe hex.InvalidByteError
+		if b := []byte(c.s); len(b) == 64 {
+			_, herr := hex.Decode(make([]byte, 32), b)
+			if !errors.As(herr, &ibe) || "cookie: key is not hexadecimal: "+strings.TrimPrefix(herr.Error(), "encoding/hex: ") != c.want {
+				t.Errorf("%q: encoding/hex says %v", c.s, herr)
+			}
 		}
 	}
 	var kse *KeySizeError

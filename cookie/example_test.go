@@ -35,6 +35,25 @@ func ExampleKey_Check() {
 	// two slots later: stale
 }
 
+// Trace shows the check's arithmetic: r = cookie - h0 - client ISN carries
+// the slot's low byte on top, and the MSS index below once h1 of that slot is
+// taken off.
+func ExampleKey_Trace() {
+	key, _ := cookie.ParseKey("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	t := cookie.Tuple{
+		Client: netip.MustParseAddrPort("192.0.2.1:12345"),
+		Server: netip.MustParseAddrPort("198.51.100.7:80"),
+	}
+	isn, _ := key.Encode(t, 1000, 1460, 5)
+
+	tr, _ := key.Trace(t, 1000, isn, 6)
+	fmt.Printf("r = %08x: made in a slot ending in %d, age %d\n", tr.R, tr.SlotByte(), tr.Age)
+	fmt.Printf("index = (r - h1) mod 2^24 = %d: %v, MSS %d\n", tr.Index, tr.Verdict.Reason, tr.Verdict.MSS)
+	// Output:
+	// r = 0549cbc9: made in a slot ending in 5, age 1
+	// index = (r - h1) mod 2^24 = 3: valid, MSS 1460
+}
+
 // The timestamp cookie keeps the options a cookie has no room for in the low
 // 6 bits of the SYN-ACK's TSval; the client echoes them in its ACK's TSecr.
 func ExampleTSval() {

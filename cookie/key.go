@@ -3,11 +3,7 @@ package cookie
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
-	"fmt"
-	"io/fs"
-	"log/slog"
-	"os"
+	"strconv"
 	"strings"
 )
 
@@ -18,7 +14,7 @@ const KeySize = 32
 // Key is a cookie secret with its SipHash keys ready for use. The zero Key is
 // the all-zero secret, which is what a kernel holds before its first cookie.
 // Key is a small value type, safe to copy and to share between goroutines.
-// It redacts itself when logged with log/slog or fmt.
+// It redacts itself when printed with fmt and when logged with log/slog.
 type Key struct {
 	// k[i] are the two SipHash-2-4 64-bit key words of half i, read as
 	// little-endian words from the secret bytes (the kernel's in-memory form
@@ -48,55 +44,56 @@ func ParseKey(s string) (Key, error) {
 		return Key{}, &KeySizeError{Size: len(s), Hex: true}
 	}
 	var b [KeySize]byte
-	if _, err := hex.Decode(b[:], []byte(s)); err != nil {
-		return Key{}, fmt.Errorf("cookie: key is not hexadecimal: %w", err)
+	for i := range b {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			c := s[2*i]
+			if ok1 {
+				c = s[2*i+1]
+			}
+			return Key{}, &wrapError{"cookie: key is not hexadecimal: ", invalidByteError(c)}
+		}
+		b[i] = hi<<4 | lo
 	}
 	return NewKey(b[:])
+}
+
+// fromHex returns the value of a hexadecimal digit (either case). The
+// package decodes hex itself: encoding/hex would link fmt into the
+// WebAssembly build.
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// invalidByteError is a byte of a hex key that is not a hex digit.
+type invalidByteError byte
+
+func (e invalidByteError) Error() string {
+	// As fmt's %#U: U+0067 'g'.
+	const digits = "0123456789ABCDEF"
+	s := "invalid byte: U+00" + string([]byte{digits[e>>4], digits[e&15]})
+	if r := rune(e); strconv.IsPrint(r) {
+		s += " '" + string(r) + "'"
+	}
+	return s
 }
 
 // GenerateKey returns a key drawn from crypto/rand.
 func GenerateKey() (Key, error) {
 	var b [KeySize]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return Key{}, fmt.Errorf("cookie: reading random key: %w", err)
+		return Key{}, &wrapError{"cookie: reading random key: ", err}
 	}
 	return NewKey(b[:])
-}
-
-// LoadKeyFile reads a secret from a file holding 64 hexadecimal digits or
-// exactly 32 raw bytes. It refuses a file that group or others may read or
-// write, with a *KeyFileModeError.
-func LoadKeyFile(path string) (Key, error) {
-	b, err := readSecretFile(path)
-	if err != nil {
-		return Key{}, err
-	}
-	if len(b) == KeySize {
-		return NewKey(b)
-	}
-	return ParseKey(string(b))
-}
-
-// readSecretFile reads a secret file after checking its permission bits.
-func readSecretFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("cookie: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("cookie: %w", err)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, &KeyFileModeError{Path: path, Mode: perm}
-	}
-	b := make([]byte, 4096)
-	n, err := f.Read(b)
-	if err != nil {
-		return nil, fmt.Errorf("cookie: reading %s: %w", path, err)
-	}
-	return b[:n], nil
 }
 
 // Bytes returns the secret in the kernel's memory order.
@@ -115,9 +112,6 @@ func (k Key) String() string { return "cookie.Key(REDACTED)" }
 // GoString redacts the secret.
 func (k Key) GoString() string { return k.String() }
 
-// LogValue redacts the secret in log/slog output.
-func (k Key) LogValue() slog.Value { return slog.StringValue("REDACTED") }
-
 // KeySizeError reports a secret of the wrong size.
 type KeySizeError struct {
 	Size int  // bytes given, or hex digits when Hex is set
@@ -126,17 +120,17 @@ type KeySizeError struct {
 
 func (e *KeySizeError) Error() string {
 	if e.Hex {
-		return fmt.Sprintf("cookie: key must be %d hex digits (%d bytes), got %d digits", 2*KeySize, KeySize, e.Size)
+		return "cookie: key must be " + strconv.Itoa(2*KeySize) + " hex digits (" + strconv.Itoa(KeySize) + " bytes), got " + strconv.Itoa(e.Size) + " digits"
 	}
-	return fmt.Sprintf("cookie: key must be %d bytes, got %d", KeySize, e.Size)
+	return "cookie: key must be " + strconv.Itoa(KeySize) + " bytes, got " + strconv.Itoa(e.Size)
 }
 
-// KeyFileModeError reports a secret file that group or others can access.
-type KeyFileModeError struct {
-	Path string
-	Mode fs.FileMode
+// wrapError prefixes an underlying error, which it unwraps to (what
+// fmt.Errorf's %w does, without fmt).
+type wrapError struct {
+	prefix string
+	err    error
 }
 
-func (e *KeyFileModeError) Error() string {
-	return fmt.Sprintf("cookie: key file %s has mode %#o; it must not be accessible by group or others (chmod 600)", e.Path, e.Mode)
-}
+func (e *wrapError) Error() string { return e.prefix + e.err.Error() }
+func (e *wrapError) Unwrap() error { return e.err }

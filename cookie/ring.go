@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +74,8 @@ type generation struct {
 // need more than one previous key.
 var ErrGraceTooLong = errors.New("cookie: grace period longer than the rotation period")
 
+var errNegativePeriod = errors.New("cookie: negative rotation or grace period")
+
 // NewRing returns a Ring configured by cfg; nil means the defaults.
 func NewRing(cfg *RingConfig) (*Ring, error) {
 	var c RingConfig
@@ -86,7 +86,7 @@ func NewRing(cfg *RingConfig) (*Ring, error) {
 		c.Now = time.Now
 	}
 	if c.Rotate < 0 || c.Grace < 0 {
-		return nil, fmt.Errorf("cookie: negative rotation or grace period")
+		return nil, errNegativePeriod
 	}
 	if c.Grace == 0 {
 		c.Grace = DefaultGrace(c.Rotate)
@@ -224,24 +224,6 @@ func NewFleetSecret(b []byte) (FleetSecret, error) {
 	return f, nil
 }
 
-// LoadFleetSecretFile reads a fleet secret file (64 hex digits or 32 raw
-// bytes), refusing one that group or others may access.
-func LoadFleetSecretFile(path string) (FleetSecret, error) {
-	b, err := readSecretFile(path)
-	if err != nil {
-		return FleetSecret{}, err
-	}
-	if len(b) == FleetSecretSize {
-		return NewFleetSecret(b)
-	}
-	k, err := ParseKey(string(b))
-	if err != nil {
-		return FleetSecret{}, err
-	}
-	kb := k.Bytes()
-	return NewFleetSecret(kb[:])
-}
-
 // EpochKey derives the cookie key of an epoch: HKDF-SHA256 of the master
 // secret, with no salt and the info string
 // "synproxy-lite cookie key v1" || BE64(period in ns) || BE64(epoch).
@@ -264,6 +246,3 @@ func (f FleetSecret) String() string { return "cookie.FleetSecret(REDACTED)" }
 
 // GoString redacts the secret.
 func (f FleetSecret) GoString() string { return f.String() }
-
-// LogValue redacts the secret in log/slog output.
-func (f FleetSecret) LogValue() slog.Value { return slog.StringValue("REDACTED") }

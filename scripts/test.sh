@@ -18,6 +18,7 @@ go vet ./...
 GOOS=js GOARCH=wasm go vet ./cookie/... ./packet/... ./wasm/...
 # bench/ is a nested module: ./... above does not reach it.
 (cd bench && go vet ./... && go build -o /dev/null ./...)
+(cd wasm/browsertest && go vet ./...)
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -39,3 +40,8 @@ grep -E '^(---|ok|FAIL)|SKIP|samples|mismatch' "$log" || true
 
 echo "== go test -race"
 go test -race -count=1 -timeout 30m -skip '^TestKernelParityQemu$' ./...
+
+# The browser tests are a module of their own (chromedp stays out of the
+# main module's requirements).
+echo "== go test -race (wasm/browsertest)"
+(cd wasm/browsertest && go test -race -count=1 -timeout 10m ./...)

@@ -225,11 +225,11 @@ func parseUint(name, s string, max uint64) (uint64, error) {
 // explainCookie prints the check's arithmetic in words and bits, and reports
 // whether the cookie is valid.
 func explainCookie(w io.Writer, a cookieArgs) (bool, error) {
-	v, err := a.key.Check(a.tuple, a.seq, a.cookie, a.count)
+	tr, err := a.key.Trace(a.tuple, a.seq, a.cookie, a.count)
 	if err != nil {
 		return false, err
 	}
-	h0, _, _ := a.key.Hashes(a.tuple, 0)
+	v := tr.Verdict
 	v6 := a.tuple.Is6()
 	fam := "IPv4"
 	if v6 {
@@ -246,32 +246,28 @@ func explainCookie(w io.Writer, a cookieArgs) (bool, error) {
 	fmt.Fprintln(w, "The cookie is the ISN of the SYN-ACK: h0 + client ISN + slot<<24 + ((h1 + MSS index) mod 2^24).")
 	fmt.Fprintln(w, "Subtract the two terms that do not depend on time or MSS:")
 	row("cookie (ACK's ack number - 1)", a.cookie)
-	row("- h0 (SipHash, key half 0, count 0)", h0)
+	row("- h0 (SipHash, key half 0, count 0)", tr.H0)
 	row("- client ISN (ACK's seq - 1)", a.seq)
-	r := a.cookie - h0 - a.seq
-	row("= r", r)
-	fmt.Fprintf(w, "\nThe top 8 bits of r are the low byte of the slot the cookie was made in: %d.\n", r>>24)
-	age := (a.count - r>>24) & 0xff
-	fmt.Fprintf(w, "Age = (checker's slot - that) mod 256 = (%d - %d) mod 256 = %d.\n", a.count&0xff, r>>24, age)
+	row("= r", tr.R)
+	fmt.Fprintf(w, "\nThe top 8 bits of r are the low byte of the slot the cookie was made in: %d.\n", tr.SlotByte())
+	fmt.Fprintf(w, "Age = (checker's slot - that) mod 256 = (%d - %d) mod 256 = %d.\n", a.count&0xff, tr.SlotByte(), tr.Age)
 	if !v.Valid && v.Reason == cookie.ReasonStale {
-		fmt.Fprintf(w, "An age of %d is not 0 or 1: the cookie is stale (or from the future) and is rejected.\n", age)
+		fmt.Fprintf(w, "An age of %d is not 0 or 1: the cookie is stale (or from the future) and is rejected.\n", tr.Age)
 		fmt.Fprintln(w, "\nverdict: invalid (stale)")
 		return false, nil
 	}
-	made := a.count - age
-	_, h1, _ := a.key.Hashes(a.tuple, made)
+	made := a.count - tr.Age
 	fmt.Fprintf(w, "Accepted age: the cookie was made in slot %d. Recompute hash #1 for that slot:\n", made)
-	row("low 24 bits of r", r&cookie.HashMask)
-	row("- h1 (SipHash, key half 1, count "+strconv.FormatUint(uint64(made), 10)+")", h1)
-	idx := (r - h1) & cookie.HashMask
-	row("= MSS index (mod 2^24)", idx)
+	row("low 24 bits of r", tr.R&cookie.HashMask)
+	row("- h1 (SipHash, key half 1, count "+strconv.FormatUint(uint64(made), 10)+")", tr.H1)
+	row("= MSS index (mod 2^24)", tr.Index)
 	if !v.Valid {
-		fmt.Fprintf(w, "\nThe MSS index %d is not below 4: the hash does not match (forged or corrupted cookie,\nor a different tuple, sequence number or key). Rejected.\n", idx)
+		fmt.Fprintf(w, "\nThe MSS index %d is not below 4: the hash does not match (forged or corrupted cookie,\nor a different tuple, sequence number or key). Rejected.\n", tr.Index)
 		fmt.Fprintln(w, "\nverdict: invalid (mss-index)")
 		return false, nil
 	}
 	tab := cookie.MSSTable(v6)
-	fmt.Fprintf(w, "\nThe MSS index %d selects %d from the %s table %v.\n", idx, tab[idx], fam, tab)
+	fmt.Fprintf(w, "\nThe MSS index %d selects %d from the %s table %v.\n", tr.Index, tab[tr.Index], fam, tab)
 	fmt.Fprintf(w, "\nverdict: valid, MSS %d, made in slot %d, age %d\n", v.MSS, v.Count, v.Age)
 	return true, nil
 }

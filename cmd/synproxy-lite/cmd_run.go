@@ -27,6 +27,7 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/driver/metrics"
 	"github.com/synproxy-lite/synproxy-lite/driver/nfqueue"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
+	"github.com/synproxy-lite/synproxy-lite/internal/config"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
@@ -176,13 +177,13 @@ func (o *runOptions) ring() (*cookie.Ring, error) {
 	rc := &cookie.RingConfig{Rotate: o.rotate}
 	switch {
 	case o.keyFile != "":
-		k, err := cookie.LoadKeyFile(o.keyFile)
+		k, err := config.LoadKeyFile(o.keyFile)
 		if err != nil {
 			return nil, err
 		}
 		rc.Key = &k
 	case o.fleetFile != "":
-		f, err := cookie.LoadFleetSecretFile(o.fleetFile)
+		f, err := config.LoadFleetSecretFile(o.fleetFile)
 		if err != nil {
 			return nil, err
 		}

@@ -121,3 +121,97 @@ func allowed(dep string, ours, third []string) bool {
 	}
 	return false
 }
+
+// stdRules lists standard-library packages a package must not import, for
+// the packages that build for js/wasm: there each of them adds to the
+// explainer's binary, and key files and logging belong to the daemon. direct
+// forbids them among the package's own imports, deps among everything it
+// links (cookie reaches fmt and os through crypto/rand and math/big, which
+// the linker mostly drops; it must not reach them itself).
+var stdRules = []struct {
+	pkg    string
+	goos   string
+	direct []string
+	deps   []string
+}{
+	{"./cookie", "js", []string{"os", "io/fs", "fmt", "log/slog", "encoding/hex", "encoding/json"}, []string{"log/slog", "encoding/json", "encoding/hex"}},
+	{"./cookie", "", []string{"os", "io/fs", "fmt", "encoding/hex", "encoding/json"}, nil},
+	{"./packet", "js", nil, []string{"os", "io/fs", "fmt", "log/slog", "encoding/json"}},
+	{"./packet", "", nil, []string{"os", "io/fs", "fmt", "log/slog", "encoding/json"}},
+}
+
+func TestStandardLibrary(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("LAYERING NOT CHECKED: no go command on PATH")
+	}
+	for _, r := range stdRules {
+		for _, which := range []struct {
+			name, format string
+			banned       []string
+		}{
+			{"imports", "{{join .Imports \"\\n\"}}", r.direct},
+			{"links", "{{join .Deps \"\\n\"}}", r.deps},
+		} {
+			if len(which.banned) == 0 {
+				continue
+			}
+			cmd := exec.Command("go", "list", "-f", which.format, r.pkg)
+			cmd.Dir = "../.."
+			if r.goos != "" {
+				cmd.Env = append(cmd.Environ(), "GOOS="+r.goos, "GOARCH=wasm")
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list %s: %v\n%s", r.pkg, err, out)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				for _, b := range which.banned {
+					if dep == b {
+						t.Errorf("%s (GOOS=%s) %s %s, which the layering does not allow", r.pkg, r.goos, which.name, dep)
+					}
+				}
+			}
+		}
+	}
+}
+
+// importers lists packages of ours that only some of ours may import:
+// the daemon's configuration and the capture report serve the command.
+var importers = []struct {
+	pkg     string   // below the module
+	allowed []string // prefixes below the module, besides pkg itself
+}{
+	{"internal/config", []string{"cmd/"}},
+	{"internal/inspect", []string{"cmd/"}},
+}
+
+func TestImporters(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("LAYERING NOT CHECKED: no go command on PATH")
+	}
+	cmd := exec.Command("go", "list", "-test", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...")
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		// Test variants read "pkg [pkg.test]"; the test main is "pkg.test".
+		from := strings.TrimPrefix(f[0], module+"/")
+		for _, imp := range f[1:] {
+			for _, r := range importers {
+				if imp != module+"/"+r.pkg {
+					continue
+				}
+				ok := from == r.pkg || strings.HasPrefix(from, r.pkg+"_test") || strings.HasPrefix(from, r.pkg+".test")
+				for _, a := range r.allowed {
+					ok = ok || strings.HasPrefix(from, a)
+				}
+				if !ok {
+					t.Errorf("%s imports %s, which only %v may import", f[0], r.pkg, r.allowed)
+				}
+			}
+		}
+	}
+}

@@ -1,6 +1,6 @@
 //go:build !js
 
-package site_test
+package browsertest
 
 import (
 	"context"

@@ -1,0 +1,10 @@
+// Package config is the daemon's configuration: key and fleet-secret files.
+//
+// Secrets are read from files that only their owner may access: a file that
+// group or others can read or write is refused with a *KeyFileModeError
+// (chmod 600 fixes it). A file holds 64 hexadecimal digits (surrounding
+// white space ignored) or exactly 32 raw bytes; package cookie parses them.
+//
+// The package keeps file access out of package cookie, which builds for
+// js/wasm with the standard library's crypto and dchest/siphash only.
+package config

@@ -1,0 +1,16 @@
+module github.com/synproxy-lite/synproxy-lite/wasm/browsertest
+
+go 1.26.0
+
+require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
+	github.com/synproxy-lite/synproxy-lite v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/dchest/siphash v1.2.3 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
+
+replace github.com/synproxy-lite/synproxy-lite => ../..

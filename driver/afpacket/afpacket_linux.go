@@ -27,6 +27,8 @@ type Driver struct {
 	drops    atomic.Uint64 // ring overruns reported by the kernel
 	skipped  atomic.Uint64 // frames not served (truncated, tagged, not IP)
 	injected atomic.Uint64 // packets given back to the stack
+	idle     atomic.Uint64 // poll(2) returns with neither a block nor a wake-up
+	rxErrs   atomic.Uint64 // socket errors read from receive sockets
 	txRing   bool
 }
 
@@ -101,6 +103,14 @@ type Counters struct {
 	// socket (handshake ACKs and segments that arrived before their
 	// socket existed).
 	Injected uint64
+	// IdleWakeups counts the returns from poll(2) that found neither a
+	// ring block ready nor a wake-up: a socket error (see RxErrors) or a
+	// spurious wake-up. A few are normal; thousands a second are a worker
+	// spinning.
+	IdleWakeups uint64
+	// RxErrors counts the errors read from the receive sockets (SO_ERROR),
+	// such as ENETDOWN after the interface went down.
+	RxErrors uint64
 	// TxRing says whether transmission uses the mmap'd ring (true) or
 	// sendmmsg (false).
 	TxRing bool
@@ -108,7 +118,8 @@ type Counters struct {
 
 // Counters returns the driver's own counters.
 func (d *Driver) Counters() Counters {
-	return Counters{Skipped: d.skipped.Load(), Injected: d.injected.Load(), TxRing: d.txRing}
+	return Counters{Skipped: d.skipped.Load(), Injected: d.injected.Load(), IdleWakeups: d.idle.Load(),
+		RxErrors: d.rxErrs.Load(), TxRing: d.txRing}
 }
 
 // Close implements driver.Driver.
@@ -329,6 +340,8 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 				if q.pfds[1].Revents != 0 {
 					var b [8]byte
 					_, _ = unix.Read(q.efd, b[:])
+				} else if atomic.LoadUint32(q.blockStatus(q.cur))&unix.TP_STATUS_USER == 0 {
+					q.d.idle.Add(1)
 				}
 				continue
 			}

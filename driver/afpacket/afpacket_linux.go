@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +30,10 @@ type Driver struct {
 	injected atomic.Uint64 // packets given back to the stack
 	idle     atomic.Uint64 // poll(2) returns with neither a block nor a wake-up
 	rxErrs   atomic.Uint64 // socket errors read from receive sockets
-	txRing   bool
+
+	lastLog    atomic.Int64  // unix ns of the last error logged
+	loggedErrs atomic.Uint64 // rxErrs when it was logged
+	txRing     bool
 }
 
 // Open creates the workers' sockets and rings, attaches the filter, binds
@@ -174,6 +178,7 @@ type Queue struct {
 	left      int  // packets of the current block not yet read
 	pktOff    int  // offset of the next packet in the current block
 	pfds      [2]unix.PollFd
+	backoff   time.Duration // wait after a socket error, doubled while they repeat
 	// csum decodes a frame whose TCP checksum the driver completes.
 	csum packet.Packet
 
@@ -343,9 +348,13 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 				} else if atomic.LoadUint32(q.blockStatus(q.cur))&unix.TP_STATUS_USER == 0 {
 					q.d.idle.Add(1)
 				}
+				if q.pfds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+					q.socketError()
+				}
 				continue
 			}
 			base := q.cur * q.blockSize
+			q.backoff = 0
 			q.held = true
 			q.left = int(*(*uint32)(unsafe.Pointer(&q.rx[base+12])))
 			q.pktOff = int(*(*uint32)(unsafe.Pointer(&q.rx[base+16])))
@@ -596,6 +605,47 @@ func (q *Queue) kick() {
 		one := [8]byte{1}
 		_, _ = unix.Write(q.efd, one[:])
 	}
+}
+
+// socketError reads (and so clears) the receive socket's pending error. The
+// kernel sets one (ENETDOWN) when the interface goes down; until it is read,
+// poll(2) returns POLLERR at once, every time. The error is counted and
+// logged (at most once every errLogEvery per driver), and the worker waits
+// before it polls again: 1 ms, doubled while errors follow each other without
+// a packet in between, up to maxBackoff. Wake and Close cut the wait short.
+func (q *Queue) socketError() {
+	e, err := unix.GetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && e == 0 && q.pfds[0].Revents&unix.POLLNVAL == 0 {
+		return // cleared meanwhile: nothing to wait for
+	}
+	q.d.rxErrs.Add(1)
+	if err == nil {
+		err = syscall.Errno(e)
+	}
+	q.d.logError(err)
+	q.backoff = min(max(2*q.backoff, time.Millisecond), maxBackoff)
+	if _, err := unix.Poll(q.pfds[1:], int(q.backoff/time.Millisecond)); err == nil && q.pfds[1].Revents != 0 {
+		var b [8]byte
+		_, _ = unix.Read(q.efd, b[:])
+	}
+}
+
+const (
+	maxBackoff  = time.Second
+	errLogEvery = 10 * time.Second
+)
+
+// logError logs a receive socket error, rate-limited: the first one, then at
+// most one every errLogEvery with the number of errors since the last line.
+func (d *Driver) logError(err error) {
+	now := time.Now().UnixNano()
+	last := d.lastLog.Load()
+	if last != 0 && now-last < int64(errLogEvery) || !d.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	n := d.rxErrs.Load()
+	d.cfg.logger().Warn("afpacket: receive socket error; the worker backs off and carries on",
+		"interface", d.cfg.Interface, "err", err, "errors", n-d.loggedErrs.Swap(n))
 }
 
 // BatchSize implements driver.Queue.

@@ -1,6 +1,9 @@
 package afpacket
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // Config configures the driver. Interface and Port are required; the other
 // fields have defaults.
@@ -59,6 +62,18 @@ type Config struct {
 	// instead of sleeping in poll(2): lower latency under load, one CPU
 	// per worker burnt while idle.
 	BusyPoll bool
+
+	// Logger receives the driver's warnings (a receive socket error after
+	// the interface went down), rate-limited, never one per packet. Nil
+	// means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
 }
 
 func (c *Config) withDefaults() Config {

@@ -115,6 +115,34 @@ type DriverStats struct {
 	Overruns uint64
 	// TxErrors counts packets the driver failed to transmit.
 	TxErrors uint64
+	// RxErrors counts errors read from receive sockets, such as ENETDOWN
+	// after the interface went down.
+	RxErrors uint64
+	// IdleWakeups counts the times a worker woke up with nothing to read
+	// and no wake-up asked for (a socket error, a spurious wake-up). A
+	// count growing by thousands a second is a worker spinning.
+	IdleWakeups uint64
+	// Skipped counts received frames the driver did not hand to the
+	// engine, by reason. The kernel stack still gets them.
+	Skipped SkipStats
+}
+
+// SkipStats are the frames a driver received and did not hand to the
+// engine, by reason.
+type SkipStats struct {
+	// NotHost: frames not addressed to this host at the link layer (another
+	// host's, seen in promiscuous mode; broadcast; multicast).
+	NotHost uint64
+	// NotLocal: frames whose destination address is not a local address of
+	// the host (traffic it routes to others).
+	NotLocal uint64
+	// VLAN: tagged frames the driver could not hand over with their tags.
+	VLAN uint64
+	// Truncated: frames cut short by the ring or shorter than their
+	// headers.
+	Truncated uint64
+	// NotIP: frames that are neither IPv4 nor IPv6.
+	NotIP uint64
 }
 
 var (

@@ -26,7 +26,7 @@ type Driver struct {
 
 	txErrs   atomic.Uint64
 	drops    atomic.Uint64 // ring overruns reported by the kernel
-	skipped  atomic.Uint64 // frames not served (truncated, tagged, not IP)
+	skip     skipCounters  // frames not served, by reason
 	injected atomic.Uint64 // packets given back to the stack
 	idle     atomic.Uint64 // poll(2) returns with neither a block nor a wake-up
 	rxErrs   atomic.Uint64 // socket errors read from receive sockets
@@ -95,13 +95,23 @@ func (d *Driver) Stats() driver.DriverStats {
 	for _, q := range d.queues {
 		q.pollStats()
 	}
-	return driver.DriverStats{Overruns: d.drops.Load(), TxErrors: d.txErrs.Load()}
+	return driver.DriverStats{Overruns: d.drops.Load(), TxErrors: d.txErrs.Load(),
+		RxErrors: d.rxErrs.Load(), IdleWakeups: d.idle.Load(), Skipped: d.skip.load()}
+}
+
+type skipCounters struct {
+	notHost, notLocal, vlan, truncated, notIP atomic.Uint64
+}
+
+func (s *skipCounters) load() driver.SkipStats {
+	return driver.SkipStats{NotHost: s.notHost.Load(), NotLocal: s.notLocal.Load(), VLAN: s.vlan.Load(),
+		Truncated: s.truncated.Load(), NotIP: s.notIP.Load()}
 }
 
 // Counters are the driver's own counters beyond driver.DriverStats.
 type Counters struct {
-	// Skipped counts frames the driver did not hand to the engine:
-	// truncated, VLAN-tagged or not IPv4/IPv6.
+	// Skipped counts frames the driver did not hand to the engine, all
+	// reasons together (Driver.Stats has them one by one).
 	Skipped uint64
 	// Injected counts packets given back to the kernel stack on a raw
 	// socket (handshake ACKs and segments that arrived before their
@@ -122,7 +132,8 @@ type Counters struct {
 
 // Counters returns the driver's own counters.
 func (d *Driver) Counters() Counters {
-	return Counters{Skipped: d.skipped.Load(), Injected: d.injected.Load(), IdleWakeups: d.idle.Load(),
+	s := d.skip.load()
+	return Counters{Skipped: s.NotHost + s.NotLocal + s.VLAN + s.Truncated + s.NotIP, Injected: d.injected.Load(), IdleWakeups: d.idle.Load(),
 		RxErrors: d.rxErrs.Load(), TxRing: d.txRing}
 }
 
@@ -390,19 +401,19 @@ func (q *Queue) releaseBlock() {
 
 // frame returns the Ethernet frame at off.
 func (q *Queue) frame(off int, h *unix.Tpacket3Hdr) ([]byte, bool) {
-	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 || h.Snaplen != h.Len || h.Snaplen < ethLen+20 {
-		q.d.skipped.Add(1)
+	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
+		q.d.skip.vlan.Add(1)
 		return nil, false
 	}
 	mac := off + int(h.Mac)
 	end := mac + int(h.Snaplen)
-	if end > len(q.rx) {
-		q.d.skipped.Add(1)
+	if h.Snaplen != h.Len || h.Snaplen < ethLen+20 || end > len(q.rx) {
+		q.d.skip.truncated.Add(1)
 		return nil, false
 	}
 	et := uint16(q.rx[mac+12])<<8 | uint16(q.rx[mac+13])
 	if et != 0x0800 && et != 0x86dd {
-		q.d.skipped.Add(1)
+		q.d.skip.notIP.Add(1)
 		return nil, false
 	}
 	f := q.rx[mac:end:end]

@@ -1,10 +1,16 @@
 package afpacket
 
 import (
+	"encoding/binary"
+	"net"
+	"net/netip"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 // Addresses of the tests in this file: 10.99.50.0/24 .. 10.99.51.0/24,
@@ -65,5 +71,98 @@ func TestLinkFlap(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no SYN received after the flap")
 		}
+	}
+}
+
+// readUntil reads q until a frame for which stop returns true, and fails on
+// any frame for which ok returns false. It gives up after 10 s.
+func readUntil(t *testing.T, r *rig, q driver.Queue, ok, stop func(f []byte) bool) {
+	t.Helper()
+	pkts := make([]driver.Packet, q.BatchSize())
+	timer := time.AfterFunc(10*time.Second, func() { q.(*Queue).Wake() })
+	defer timer.Stop()
+	for done := false; !done; {
+		n := readBatch(t, r, q, pkts)
+		if n == 0 {
+			t.Fatal("timed out waiting for a frame")
+		}
+		for _, p := range pkts[:n] {
+			if !ok(p.Data) {
+				t.Errorf("frame handed to the engine: % x", p.Data[:min(len(p.Data), 64)])
+			}
+			if stop(p.Data) {
+				done = true
+			}
+		}
+		q.Release(pkts[:n])
+	}
+}
+
+// dstIP returns the destination address of an untagged frame.
+func dstIP(f []byte) netip.Addr {
+	ip := f[packet.EthernetHeaderLen:]
+	if ip[0]>>4 == 6 {
+		return netip.AddrFrom16([16]byte(ip[24:40]))
+	}
+	return netip.AddrFrom4([4]byte(ip[16:20]))
+}
+
+// TestNotForThisHost: SYNs routed through the host (to an address that is
+// not its own) and frames for another host's link-layer address (seen in
+// promiscuous mode) are not handed to the engine, and are counted; SYNs to
+// the host's own addresses are.
+func TestNotForThisHost(t *testing.T) {
+	r := newRig(t, 51, Config{})
+	other4, other6 := netip.MustParseAddr("10.99.59.9"), netip.MustParseAddr("fd00:99:59::9")
+	if err := r.p.A.AddRoute(netip.MustParsePrefix("10.99.59.0/24"), r.p.B4, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.p.A.AddRoute(netip.MustParsePrefix("fd00:99:59::/64"), r.p.B6, ""); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := r.p.B.CombinedOutput(t.Context(), "ip", "link", "set", "veth0", "promisc", "on"); err != nil {
+		t.Fatalf("promisc: %v %s", err, out)
+	}
+	// Routed through B: B's link-layer address, another IP address.
+	if err := unix.Sendto(r.raw, synPacket(r.p.A4, other4, 30000, 1), 0, &unix.SockaddrInet4{Addr: other4.As4()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Sendto(r.r6, synPacket(r.p.A6, other6, 30001, 1), 0, &unix.SockaddrInet6{Addr: other6.As16()}); err != nil {
+		t.Fatal(err)
+	}
+	// Another host's link-layer address, B's IP address.
+	var idx int
+	var src net.HardwareAddr
+	err := r.p.A.Do(func() error {
+		ifi, err := net.InterfaceByName("veth0")
+		if err != nil {
+			return err
+		}
+		idx, src = ifi.Index, ifi.HardwareAddr
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		other := [8]byte{0x02, 0, 0, 0, 0, 0x99}
+		f := append(append(append(other[:6:6], src...), 0x08, 0x00), synPacket(r.p.A4, r.p.B4, 30002, 1)...)
+		return unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: idx, Halen: 6, Addr: other})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Then one for B.
+	if err := unix.Sendto(r.raw, synPacket(r.p.A4, r.p.B4, 30003, 1), 0, &unix.SockaddrInet4{Addr: r.p.B4.As4()}); err != nil {
+		t.Fatal(err)
+	}
+	q := r.d.Queues()[0]
+	readUntil(t, r, q, func(f []byte) bool {
+		return dstIP(f) == r.p.B4 && f[0] != 0x02
+	}, func(f []byte) bool {
+		return binary.BigEndian.Uint16(f[packet.EthernetHeaderLen+20:]) == 30003
+	})
+	s := r.d.Stats().Skipped
+	if s.NotLocal != 2 || s.NotHost != 1 {
+		t.Errorf("skipped %+v, want 2 not local and 1 not for this host", s)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,9 @@ type Driver struct {
 	lastLog    atomic.Int64  // unix ns of the last error logged
 	loggedErrs atomic.Uint64 // rxErrs when it was logged
 	txRing     bool
+
+	local     *localWatch // the host's local addresses
+	closeOnce sync.Once
 }
 
 // Open creates the workers' sockets and rings, attaches the filter, binds
@@ -62,6 +66,9 @@ func Open(cfg *Config) (*Driver, error) {
 		return nil, fmt.Errorf("afpacket: interface %s has no Ethernet address", c.Interface)
 	}
 	d := &Driver{cfg: c, ifindex: ifi.Index, txRing: !c.SendMMsg}
+	if d.local, err = watchLocals(); err != nil {
+		return nil, err
+	}
 	group := c.FanoutGroup
 	if group == 0 {
 		group = uint16(os.Getpid())
@@ -143,6 +150,11 @@ func (d *Driver) Close() error {
 	for _, q := range d.queues {
 		errs = append(errs, q.Close())
 	}
+	d.closeOnce.Do(func() {
+		if d.local != nil {
+			d.local.close()
+		}
+	})
 	return errors.Join(errs...)
 }
 
@@ -154,6 +166,13 @@ type seen struct {
 }
 
 const seenSlots = 4096
+
+// The frame's struct sockaddr_ll follows its struct tpacket3_hdr, aligned
+// (TPACKET_ALIGN).
+var (
+	sllOff     = (unix.SizeofTpacket3Hdr + unix.TPACKET_ALIGNMENT - 1) &^ (unix.TPACKET_ALIGNMENT - 1)
+	pkttypeOff = int(unsafe.Offsetof(unix.RawSockaddrLinklayer{}.Pkttype))
+)
 
 const (
 	ethLen    = 14
@@ -414,6 +433,27 @@ func (q *Queue) frame(off int, h *unix.Tpacket3Hdr) ([]byte, bool) {
 	et := uint16(q.rx[mac+12])<<8 | uint16(q.rx[mac+13])
 	if et != 0x0800 && et != 0x86dd {
 		q.d.skip.notIP.Add(1)
+		return nil, false
+	}
+	// Only frames for this host, to one of its local addresses: the host
+	// may route (or, in promiscuous mode, overhear) others' traffic.
+	if q.rx[off+sllOff+pkttypeOff] != unix.PACKET_HOST {
+		q.d.skip.notHost.Add(1)
+		return nil, false
+	}
+	ip := q.rx[mac+ethLen : end]
+	var dst netip.Addr
+	switch {
+	case et == 0x0800:
+		dst = netip.AddrFrom4([4]byte(ip[16:20]))
+	case len(ip) >= 40:
+		dst = netip.AddrFrom16([16]byte(ip[24:40]))
+	default:
+		q.d.skip.truncated.Add(1)
+		return nil, false
+	}
+	if !q.d.local.cur.Load().has(dst) {
+		q.d.skip.notLocal.Add(1)
 		return nil, false
 	}
 	f := q.rx[mac:end:end]

@@ -166,3 +166,38 @@ func TestNotForThisHost(t *testing.T) {
 		t.Errorf("skipped %+v, want 2 not local and 1 not for this host", s)
 	}
 }
+
+// TestLocalAddressesFollowed: an address added to the host after Open, and a
+// prefix routed to the host as a whole (a local route), are served.
+func TestLocalAddressesFollowed(t *testing.T) {
+	r := newRig(t, 51, Config{})
+	if err := r.p.A.AddRoute(netip.MustParsePrefix("10.99.58.0/23"), r.p.B4, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"addr", "add", "10.99.59.9/32", "dev", "lo"},
+		{"route", "add", "local", "10.99.58.0/24", "dev", "lo"},
+	} {
+		if out, err := r.p.B.CombinedOutput(t.Context(), "ip", args...); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	q := r.d.Queues()[0]
+	for _, dst := range []netip.Addr{netip.MustParseAddr("10.99.59.9"), netip.MustParseAddr("10.99.58.7")} {
+		// The watch reloads within moments of the change; SYNs sent
+		// before that are skipped, as their retransmissions would not be.
+		stop := make(chan struct{})
+		go func() {
+			for i := uint32(0); ; i++ {
+				unix.Sendto(r.raw, synPacket(r.p.A4, dst, 31000, i), 0, &unix.SockaddrInet4{Addr: dst.As4()})
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}()
+		readUntil(t, r, q, func(f []byte) bool { return dstIP(f) == dst }, func(f []byte) bool { return true })
+		close(stop)
+	}
+}

@@ -201,3 +201,97 @@ func TestLocalAddressesFollowed(t *testing.T) {
 		close(stop)
 	}
 }
+
+// TestTaggedAndExtensionHeaders: a SYN on a VLAN (whose tag the kernel takes
+// out of the frame) reaches the engine with its tag back in place, so that
+// the reply goes out on the same VLAN; an IPv6 SYN behind extension headers
+// reaches it too, and decodes; a segment behind extension headers to another
+// port does not. A tagged frame given back to the stack is re-injected.
+func TestTaggedAndExtensionHeaders(t *testing.T) {
+	r := newRig(t, 50, Config{})
+	// This kernel may lack VLAN devices: the tagged frame is written on
+	// A's veth0 as it is. B's kernel takes the tag out before its taps.
+	bmac, err := r.p.B.HardwareAddr("veth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.p.A.Do(func() error {
+		ifi, err := net.InterfaceByName("veth0")
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		f := append(append([]byte(nil), bmac...), ifi.HardwareAddr...)
+		f = append(f, 0x81, 0x00, 0x00, 100, 0x08, 0x00)
+		f = append(f, synPacket(r.p.A4, r.p.B4, 32000, 1)...)
+		return unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6, Addr: [8]byte(append(bmac[:6:6], 0, 0))})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An IPv6 SYN behind a destination options header (8 bytes of
+	// padding), then the same to another port.
+	for _, port := range []uint16{testPort + 1, testPort} {
+		syn := synPacket(r.p.A6, r.p.B6, 32001, 1)
+		binary.BigEndian.PutUint16(syn[40+2:], port)
+		binary.BigEndian.PutUint16(syn[40+16:], 0)
+		var p packet.Packet
+		if err := p.Decode(syn, packet.LinkIP); err != nil {
+			t.Fatal(err)
+		}
+		c := packet.TCPChecksum(p.Src, p.Dst, p.Segment())
+		binary.BigEndian.PutUint16(syn[40+16:], c)
+		ext := []byte{packet.ProtoTCP, 0, 1, 4, 0, 0, 0, 0}
+		b := append(append(append([]byte(nil), syn[:40]...), ext...), syn[40:]...)
+		b[6] = packet.ProtoDstOpts
+		binary.BigEndian.PutUint16(b[4:], uint16(len(b)-40))
+		if err := unix.Sendto(r.r6, b, 0, &unix.SockaddrInet6{Addr: r.p.B6.As16()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := r.d.Queues()[0]
+	pkts := make([]driver.Packet, q.BatchSize())
+	timer := time.AfterFunc(10*time.Second, func() { q.(*Queue).Wake() })
+	defer timer.Stop()
+	var tagged, ext bool
+	for !tagged || !ext {
+		n := readBatch(t, r, q, pkts)
+		if n == 0 {
+			t.Fatalf("timed out: tagged SYN seen %v, SYN with extension headers seen %v; skipped %+v",
+				tagged, ext, r.d.Stats().Skipped)
+		}
+		for i := range pkts[:n] {
+			var p packet.Packet
+			if err := p.Decode(pkts[i].Data, packet.LinkEthernet); err != nil {
+				t.Fatalf("frame does not decode: %v: % x", err, pkts[i].Data)
+			}
+			if p.VerifyChecksums() != nil {
+				t.Errorf("bad checksum: % x", pkts[i].Data)
+			}
+			switch {
+			case p.DstPort != testPort:
+				t.Errorf("segment to port %d", p.DstPort)
+			case p.VLANTags == 1 && p.Dst == r.p.B4:
+				if got := binary.BigEndian.Uint16(pkts[i].Data[14:]) & 0xfff; got != 100 {
+					t.Errorf("VLAN id %d", got)
+				}
+				tagged = true
+				pkts[i].Verdict = driver.VerdictAccept
+			case p.ExtHeaders == 1 && p.Dst == r.p.B6:
+				ext = true
+			default:
+				t.Errorf("unexpected frame % x", pkts[i].Data)
+			}
+		}
+		if err := q.Release(pkts[:n]); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+	}
+	if got := r.d.Counters().Injected; got != 1 {
+		t.Errorf("%d packets re-injected, want 1", got)
+	}
+}

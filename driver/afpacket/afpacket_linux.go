@@ -1,6 +1,7 @@
 package afpacket
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -176,6 +177,7 @@ var (
 
 const (
 	ethLen    = 14
+	vlanLen   = 4
 	tx2Off    = 32 // TPACKET2_HDRLEN - sizeof(struct sockaddr_ll): frame data offset
 	txFrameSz = 2048
 	txBlockSz = 64 << 10
@@ -420,10 +422,6 @@ func (q *Queue) releaseBlock() {
 
 // frame returns the Ethernet frame at off.
 func (q *Queue) frame(off int, h *unix.Tpacket3Hdr) ([]byte, bool) {
-	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
-		q.d.skip.vlan.Add(1)
-		return nil, false
-	}
 	mac := off + int(h.Mac)
 	end := mac + int(h.Snaplen)
 	if h.Snaplen != h.Len || h.Snaplen < ethLen+20 || end > len(q.rx) {
@@ -455,6 +453,24 @@ func (q *Queue) frame(off int, h *unix.Tpacket3Hdr) ([]byte, bool) {
 	if !q.d.local.cur.Load().has(dst) {
 		q.d.skip.notLocal.Add(1)
 		return nil, false
+	}
+	if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
+		// The kernel took the frame's 802.1Q tag out (into the ring
+		// header). It goes back in, in the gap the ring leaves before
+		// the frame, so that the engine sees the frame as it was sent
+		// and its reply goes out on the same VLAN.
+		if mac-vlanLen < off+sllOff+unix.SizeofSockaddrLinklayer {
+			q.d.skip.vlan.Add(1)
+			return nil, false
+		}
+		tpid := uint16(0x8100)
+		if h.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && h.Hv1.Vlan_tpid != 0 {
+			tpid = h.Hv1.Vlan_tpid
+		}
+		copy(q.rx[mac-vlanLen:], q.rx[mac:mac+12])
+		mac -= vlanLen
+		binary.BigEndian.PutUint16(q.rx[mac+12:], tpid)
+		binary.BigEndian.PutUint16(q.rx[mac+14:], uint16(h.Hv1.Vlan_tci))
 	}
 	f := q.rx[mac:end:end]
 	if h.Status&unix.TP_STATUS_CSUMNOTREADY != 0 {
@@ -523,6 +539,15 @@ func flowKey(b []byte) uint64 {
 	return h | 1
 }
 
+// ipOffset returns the offset of the IP header in a frame the driver handed
+// out: behind the Ethernet header and the VLAN tag it put back, if any.
+func ipOffset(f []byte) int {
+	if et := binary.BigEndian.Uint16(f[12:]); et != 0x0800 && et != 0x86dd {
+		return ethLen + vlanLen
+	}
+	return ethLen
+}
+
 const seenTTL = 10e9 // ns, longer than the engine's memory of handed-over flows
 
 func (q *Queue) reinject(pkts []driver.Packet) error {
@@ -535,7 +560,7 @@ func (q *Queue) reinject(pkts []driver.Packet) error {
 		if now == 0 {
 			now = realtimeNS()
 		}
-		ip := p.Data[ethLen:] // frame checked untagged IPv4 or IPv6
+		ip := p.Data[ipOffset(p.Data):] // frame checked IPv4 or IPv6
 		h := q.hdr(int(p.ID))
 		tap := int64(h.Sec)*1e9 + int64(h.Nsec)
 		k := flowKey(ip)

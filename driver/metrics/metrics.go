@@ -69,8 +69,17 @@ func (c *Collector) metrics() []metric {
 		{"malformed", "Packets dropped as malformed, by reason.", "not_tcp", k.MalformedNotTCP.Load()},
 		{"tx_errors", "Packets the engine failed to transmit.", "", k.TxErrors.Load() + ds.TxErrors},
 		{"rx_overruns", "Receive buffer overruns (ENOBUFS): packets the kernel could not queue to userspace.", "", ds.Overruns},
+		{"driver_rx_errors", "Errors read from the driver's receive sockets (ENETDOWN after a link went down).", "", ds.RxErrors},
+		{"driver_idle_wakeups", "Driver wake-ups with nothing to read and no wake-up asked for; thousands a second are a worker spinning.", "", ds.IdleWakeups},
+		{"driver_skipped", skippedHelp, "not_host", ds.Skipped.NotHost},
+		{"driver_skipped", skippedHelp, "not_local", ds.Skipped.NotLocal},
+		{"driver_skipped", skippedHelp, "vlan", ds.Skipped.VLAN},
+		{"driver_skipped", skippedHelp, "truncated", ds.Skipped.Truncated},
+		{"driver_skipped", skippedHelp, "not_ip", ds.Skipped.NotIP},
 	}
 }
+
+const skippedHelp = "Frames the driver received and left to the kernel without showing them to the engine, by reason."
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {

@@ -46,7 +46,8 @@ func TestCollector(t *testing.T) {
 	}
 	want := []string{"packets", "syn_received", "synack_sent", "synack_resent", "window_update_sent",
 		"cookie_valid", "cookie_invalid", "cookie_retrans", "conn_reopened", "handed_over", "handoff_failed",
-		"passed", "malformed", "tx_errors", "rx_overruns"}
+		"passed", "malformed", "tx_errors", "rx_overruns",
+		"driver_rx_errors", "driver_idle_wakeups", "driver_skipped"}
 	for i, w := range want {
 		want[i] = "synproxy_lite_" + w + "_total"
 	}
@@ -55,12 +56,15 @@ func TestCollector(t *testing.T) {
 		t.Errorf("metrics\n got %v\nwant %v", names, want)
 	}
 	for k, v := range map[string]float64{
-		"synproxy_lite_syn_received_total":         3,
-		"synproxy_lite_cookie_invalid_total/stale": 2,
-		"synproxy_lite_cookie_invalid_total/hash":  0,
-		"synproxy_lite_malformed_total/checksum":   1,
-		"synproxy_lite_malformed_total/not_tcp":    0,
-		"synproxy_lite_cookie_valid_total":         0,
+		"synproxy_lite_syn_received_total":             3,
+		"synproxy_lite_cookie_invalid_total/stale":     2,
+		"synproxy_lite_cookie_invalid_total/hash":      0,
+		"synproxy_lite_malformed_total/checksum":       1,
+		"synproxy_lite_malformed_total/not_tcp":        0,
+		"synproxy_lite_cookie_valid_total":             0,
+		"synproxy_lite_driver_skipped_total/not_local": 0,
+		"synproxy_lite_driver_skipped_total/vlan":      0,
+		"synproxy_lite_driver_idle_wakeups_total":      0,
 	} {
 		if got, ok := values[k]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/internal/drivertest"
 )
@@ -65,6 +66,61 @@ func TestCollector(t *testing.T) {
 		"synproxy_lite_driver_skipped_total/not_local": 0,
 		"synproxy_lite_driver_skipped_total/vlan":      0,
 		"synproxy_lite_driver_idle_wakeups_total":      0,
+	} {
+		if got, ok := values[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+}
+
+// statsDriver is a fake driver with counters of its own.
+type statsDriver struct {
+	*drivertest.Driver
+	s driver.DriverStats
+}
+
+func (d statsDriver) Stats() driver.DriverStats { return d.s }
+
+// TestDriverStats: the driver's own counters are exported, skipped frames
+// by reason.
+func TestDriverStats(t *testing.T) {
+	ring, err := cookie.NewRing(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := statsDriver{drivertest.New(1, 8), driver.DriverStats{Overruns: 1, TxErrors: 2, RxErrors: 3, IdleWakeups: 4,
+		Skipped: driver.SkipStats{NotHost: 5, NotLocal: 6, VLAN: 7, Truncated: 8, NotIP: 9}}}
+	e, err := engine.New(d, &engine.Config{Port: 8080, Ring: ring,
+		Handoff: engine.HandoffFunc(func(*engine.Handshake) error { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(e))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			k := mf.GetName()
+			for _, l := range m.GetLabel() {
+				k += "/" + l.GetValue()
+			}
+			values[k] = m.GetCounter().GetValue()
+		}
+	}
+	for k, v := range map[string]float64{
+		"synproxy_lite_rx_overruns_total":              1,
+		"synproxy_lite_tx_errors_total":                2,
+		"synproxy_lite_driver_rx_errors_total":         3,
+		"synproxy_lite_driver_idle_wakeups_total":      4,
+		"synproxy_lite_driver_skipped_total/not_host":  5,
+		"synproxy_lite_driver_skipped_total/not_local": 6,
+		"synproxy_lite_driver_skipped_total/vlan":      7,
+		"synproxy_lite_driver_skipped_total/truncated": 8,
+		"synproxy_lite_driver_skipped_total/not_ip":    9,
 	} {
 		if got, ok := values[k]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)

@@ -15,8 +15,28 @@
 // allocates nothing.
 //
 // A classic BPF filter, attached before the socket is bound, lets only TCP
-// segments to the protected port into the ring; the kernel's own copies of
-// outgoing packets are ignored (PACKET_IGNORE_OUTGOING).
+// segments to the protected port into the ring (IPv6 ones behind up to four
+// extension headers); the kernel's own copies of outgoing packets are
+// ignored (PACKET_IGNORE_OUTGOING).
+//
+// # This host's traffic only
+//
+// The interface may carry traffic for other hosts: a router forwards it, a
+// promiscuous interface overhears it. The driver hands the engine only
+// frames the kernel marks as for this host (PACKET_HOST) whose destination
+// is a local address: one of the routes of type local, which a netlink
+// watch keeps current as addresses and routes change. The other frames are
+// left to the kernel and counted (driver.DriverStats.Skipped, by reason).
+//
+// # Socket errors
+//
+// When the interface goes down the kernel sets an error (ENETDOWN) on every
+// receive socket bound to it, and poll(2) reports POLLERR until the error is
+// read. A worker reads it (SO_ERROR, which clears it), counts it, logs it
+// (rate-limited, Config.Logger) and waits before it polls again, 1 ms
+// doubling up to 1 s while errors repeat; once the interface is up again,
+// packets flow. Idle wake-ups (neither a packet nor a Wake) are counted so
+// that a spinning worker shows.
 //
 // # Layer 2
 //
@@ -27,8 +47,11 @@
 // request was sent to (the interface's own) back to the hop it came from, as
 // a router or an ECMP fabric expects, and
 // a re-sent SYN-ACK goes where its SYN came from; the driver parses no
-// reply. Frames with an 802.1Q tag that the kernel stripped are not served
-// (they are counted as skipped).
+// reply. The kernel takes the 802.1Q (or 802.1ad) tag out of a tagged frame
+// before the ring; the driver writes it back in, in the gap the ring leaves
+// before each frame, so the engine sees the frame as sent and the reply
+// leaves on the same VLAN. (A frame with two tags keeps its inner one in the
+// data, which the filter does not let in.)
 //
 // Segments a local sender left with a partial checksum (checksum offload on
 // veth and loopback, flagged TP_STATUS_CSUMNOTREADY) get their TCP checksum

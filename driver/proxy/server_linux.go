@@ -95,9 +95,9 @@ func (s *Server) start() error {
 	if err := s.serveEngine(); err != nil {
 		return err
 	}
-	to := []any{"listener", s.ln.Addr().String()}
-	if s.px != nil {
-		to = []any{"backend", c.Backend.String()}
+	to := []any{"backend", c.Backend.String()}
+	if s.ln != nil {
+		to = []any{"listener", s.ln.Addr().String()}
 	}
 	s.log.Info("proxy running", append(append([]any{"port", c.Port}, to...), "workers", c.Workers,
 		"proxy_protocol", c.ProxyProtocol, "pid", os.Getpid())...)

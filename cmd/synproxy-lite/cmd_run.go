@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,12 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
-	"github.com/synproxy-lite/synproxy-lite/driver"
-	"github.com/synproxy-lite/synproxy-lite/driver/afpacket"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/metrics"
-	"github.com/synproxy-lite/synproxy-lite/driver/nfqueue"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
+	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
 	"github.com/synproxy-lite/synproxy-lite/internal/config"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
@@ -74,7 +73,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
 	port := fs.Uint("port", 0, "protected TCP `port` (required)")
 	backend := fs.String("backend", "", "backend `HOST:PORT` the connections are spliced to (required)")
-	fs.StringVar(&o.driverName, "driver", "nfqueue", "packet I/O driver: nfqueue or afpacket")
+	fs.StringVar(&o.driverName, "driver", "nfqueue", "packet I/O driver: "+strings.Join(driverNames(), " or "))
 	fs.StringVar(&o.iface, "interface", "", "`name` of the interface clients arrive on (--driver afpacket)")
 	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "number of queues and worker threads")
 	queue := fs.Uint("queue", 100, "first netfilter queue `number`")
@@ -114,17 +113,15 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 		return nil, fmt.Errorf("--backend: %v", err)
 	}
 	o.backend = ap
-	switch o.driverName {
-	case "nfqueue":
-	case "afpacket":
-		if o.iface == "" {
-			return nil, errors.New("--driver afpacket needs --interface")
-		}
-		if o.failOpen {
-			return nil, errors.New("--fail-open needs --driver nfqueue (AF_PACKET cannot hand packets back when the daemon is gone)")
-		}
-	default:
-		return nil, fmt.Errorf("--driver %q: nfqueue or afpacket", o.driverName)
+	d, ok := proxy.LookupDriver(o.driverName)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("--driver %q: %s", o.driverName, strings.Join(driverNames(), " or "))
+	case d.NeedsInterface && o.iface == "":
+		return nil, fmt.Errorf("--driver %s needs --interface", o.driverName)
+	case o.failOpen && !d.FailOpen:
+		return nil, fmt.Errorf("--fail-open needs --driver %s (%s cannot hand packets back when the daemon is gone)",
+			strings.Join(driverNames(func(d proxy.Driver) bool { return d.FailOpen }), " or "), o.driverName)
 	}
 	if o.workers < 1 || o.workers > 256 || int(o.queue)+o.workers > 65536 {
 		return nil, errors.New("--workers must be 1-256 and fit above --queue")
@@ -160,19 +157,43 @@ func resolveAddrPort(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ips[0].Unmap(), uint16(p)), nil
 }
 
-func (o *runOptions) nftConfig() *nft.Config {
-	return &nft.Config{Table: o.table, Port: o.port, QueueNum: o.queue, QueueTotal: uint16(o.workers),
-		FailOpen: o.failOpen, Fallback: o.backend, Drop: o.driverName == "afpacket"}
-}
-
-// openDriver opens the packet I/O driver o names.
-func (o *runOptions) openDriver() (driver.Driver, error) {
-	if o.driverName == "afpacket" {
-		return afpacket.Open(&afpacket.Config{Interface: o.iface, Port: o.port, Workers: o.workers})
+// driverNames lists the drivers of proxy.Drivers (those keep says yes to).
+func driverNames(keep ...func(proxy.Driver) bool) []string {
+	var names []string
+	for _, d := range proxy.Drivers() {
+		if len(keep) == 0 || keep[0](d) {
+			names = append(names, d.Name)
+		}
 	}
-	return nfqueue.Open(&nfqueue.Config{QueueNum: o.queue, Queues: o.workers, FailOpen: o.failOpen})
+	return names
 }
 
+// serverConfig is the proxy.ServerConfig the flags describe.
+func (o *runOptions) serverConfig(log *slog.Logger) (*proxy.ServerConfig, error) {
+	ring, err := o.ring()
+	if err != nil {
+		return nil, err
+	}
+	return &proxy.ServerConfig{Port: o.port, Backend: o.backend, ProxyProtocol: o.proxyProtocol,
+		Driver: o.driverName, Interface: o.iface, Workers: o.workers, Queue: o.queue, Table: o.table,
+		FailOpen: o.failOpen, Ring: ring, Rule: o.rule(o.mss, 1460), Rule6: o.rule(o.mss6, 1440), Logger: log,
+		OnEngine: o.serveMetrics(log)}, nil
+}
+
+// rule is the synproxy rule of the flags for one family: mss as given
+// (--mss or --mss6; 0 means defMSS, -1 no MSS option), --wscale (-1: no
+// window scaling), --timestamp and --sack.
+func (o *runOptions) rule(mss, defMSS int) *packet.Rule {
+	if mss == 0 {
+		mss = defMSS
+	}
+	return &packet.Rule{MSS: uint16(max(mss, 0)), HasMSS: mss > 0, WScale: uint8(max(o.wscale, 0)),
+		HasWScale: o.wscale >= 0, Timestamp: o.timestamp, SACKPerm: o.sack, TTL: packet.DefaultTTL}
+}
+
+// ring returns the cookie ring of --key-file, --fleet-secret-file and
+// --rotate; nil (the server's own key, passed on by a graceful restart)
+// without them.
 func (o *runOptions) ring() (*cookie.Ring, error) {
 	rc := &cookie.RingConfig{Rotate: o.rotate}
 	switch {
@@ -188,8 +209,32 @@ func (o *runOptions) ring() (*cookie.Ring, error) {
 			return nil, err
 		}
 		rc.Fleet = &f
+	case o.rotate == 0:
+		return nil, nil
 	}
 	return cookie.NewRing(rc)
+}
+
+// serveMetrics returns the server's OnEngine: it serves the engine's
+// counters on --metrics until the engine stops.
+func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func(), error) {
+	if o.metrics == "" {
+		return nil
+	}
+	return func(eng *engine.Engine) (func(), error) {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(metrics.NewCollector(eng))
+		ln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		log.Info("metrics", "addr", ln.Addr().String())
+		return func() { srv.Close() }, nil
+	}
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -201,189 +246,51 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "synproxy-lite run: %v\n", err)
 		return exitUsage
 	}
-	if o.dryRun {
-		m, perr := nft.ProbeQueue(o.nftConfig())
-		note := "# queueing: " + m.String()
-		if perr != nil {
-			note = "# queueing: " + m.String() + " (nft_queue not probed: " + perr.Error() + ")"
-		}
-		text, err := nft.Render(o.nftConfig(), m)
-		if err != nil {
-			fmt.Fprintf(stderr, "synproxy-lite run: %v\n", err)
-			return exitUsage
-		}
-		fmt.Fprintln(stdout, note)
-		fmt.Fprint(stdout, text)
-		return exitOK
-	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil && !o.dryRun {
 		fmt.Fprintf(stderr, "synproxy-lite run: --log-level: %v\n", err)
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if err := daemon(ctx, o, log, nil); err != nil {
+	if o.dryRun {
+		cfg := &proxy.ServerConfig{Port: o.port, Backend: o.backend, Driver: o.driverName, Interface: o.iface,
+			Workers: o.workers, Queue: o.queue, Table: o.table, FailOpen: o.failOpen}
+		text, err := proxy.Ruleset(cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "synproxy-lite run: %v\n", err)
+			return exitUsage
+		}
+		fmt.Fprint(stdout, text)
+		return exitOK
+	}
+	if err := daemon(ctx, o, log); err != nil {
 		log.Error("stopped with an error", "err", err)
 		return exitFailure
 	}
 	return exitOK
 }
 
-// rule is the synproxy rule the flags spell for clients of one family, mss
-// being --mss or --mss6 (defMSS its default): -1 sends no MSS option, 0
-// means defMSS; --wscale -1 turns window scaling off.
-func (o *runOptions) rule(mss, defMSS int) *packet.Rule {
-	if mss == 0 {
-		mss = defMSS
-	}
-	return &packet.Rule{MSS: uint16(max(mss, 0)), HasMSS: mss > 0, WScale: uint8(max(o.wscale, 0)),
-		HasWScale: o.wscale >= 0, Timestamp: o.timestamp, SACKPerm: o.sack, TTL: packet.DefaultTTL}
-}
-
-// daemon runs the proxy until ctx is done. started, when not nil, receives
-// the engine once traffic flows (the demo reads its counters).
-func daemon(ctx context.Context, o *runOptions, log *slog.Logger, started chan<- *engine.Engine) error {
-	in, err := inherited()
+// daemon runs the proxy until ctx is done, or until a graceful restart
+// (SIGHUP) handed over to a new process.
+func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
+	cfg, err := o.serverConfig(log)
 	if err != nil {
 		return err
 	}
-	ring, key, err := o.ringFor(in)
+	srv, err := proxy.NewServer(cfg)
 	if err != nil {
 		return err
 	}
-	ho, err := newProxyHandoff(ctx, o, log)
-	if err != nil {
+	if err := srv.Start(); err != nil {
 		return err
-	}
-	defer ho.Close()
-	if in != nil {
-		ho.adopt(in)
-		log.Info("graceful restart: adopted the open connections", "connections", len(in.splices))
-	}
-	var (
-		eng        *engine.Engine
-		stopEngine = func() {}
-		engDone    chan error
-	)
-	startEngine := func() error {
-		drv, err := o.openDriver()
-		if err != nil {
-			return err
-		}
-		eng, err = engine.New(drv, &engine.Config{Port: o.port, Ring: ring, Handoff: ho,
-			Rule4: o.rule(o.mss, 1460), Rule6: o.rule(o.mss6, 1440), Logger: log})
-		if err != nil {
-			drv.Close()
-			return err
-		}
-		var engCtx context.Context
-		engCtx, stopEngine = context.WithCancel(context.Background())
-		engDone = make(chan error, 1)
-		go func() { engDone <- eng.Run(engCtx) }()
-		return nil
-	}
-	if err := startEngine(); err != nil {
-		return err
-	}
-	defer func() { stopEngine() }()
-
-	rules, err := nft.Install(o.nftConfig())
-	if err != nil {
-		stopEngine()
-		<-engDone
-		return err
-	}
-	if rules.Stale && in == nil {
-		log.Warn("removed a stale nft table left by an earlier run", "table", o.table)
-	}
-	log.Info("nft rules installed", "table", "inet "+o.table, "queueing", rules.Method.String(),
-		"queues", fmt.Sprintf("%d-%d", o.queue, int(o.queue)+o.workers-1), "fail_open", o.failOpen)
-	keepRules := false // a graceful restart leaves them to the new process
-	defer func() {
-		if keepRules {
-			return
-		}
-		if err := rules.Remove(); err != nil {
-			log.Error("removing nft table", "err", err)
-		} else {
-			log.Info("nft table removed", "table", "inet "+o.table)
-		}
-	}()
-
-	var metricsSrv *http.Server
-	startMetrics := func() error {
-		if o.metrics == "" {
-			return nil
-		}
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(metrics.NewCollector(eng))
-		ln, err := net.Listen("tcp", o.metrics)
-		if err != nil {
-			return fmt.Errorf("metrics listener: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go metricsSrv.Serve(ln)
-		log.Info("metrics", "addr", ln.Addr().String())
-		return nil
-	}
-	stopMetrics := func() {
-		if metricsSrv != nil {
-			metricsSrv.Close()
-			metricsSrv = nil
-		}
-	}
-	if err := startMetrics(); err != nil {
-		stopEngine()
-		<-engDone
-		return err
-	}
-	defer stopMetrics()
-	log.Info("proxy running", "port", o.port, "backend", o.backend.String(), "workers", o.workers,
-		"proxy_protocol", o.proxyProtocol, "pid", os.Getpid())
-	in.signalReady()
-	if started != nil {
-		started <- eng
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("stopping")
-			// Rules first, so the kernel stops queueing, then the queues.
-			if err := rules.Remove(); err != nil {
-				log.Error("removing nft table", "err", err)
-			}
-			stopEngine()
-			return <-engDone
-		case err := <-engDone:
-			return fmt.Errorf("engine stopped: %w", err)
-		case <-hup:
+	defer func() { signal.Stop(hup); close(hup) }()
+	go func() {
+		for range hup {
+			srv.Restart() // it logs how it went
 		}
-		log.Info("graceful restart: handing over to a new process")
-		// Release the queues and the metrics address for the new process;
-		// the table stays, open connections keep reaching their sockets.
-		stopEngine()
-		<-engDone
-		stopMetrics()
-		_, kept, err := ho.handOver(key, log)
-		if err == nil {
-			keepRules = true
-			if kept > 0 {
-				log.Info("graceful restart: serving the remaining connections to their end", "connections", kept)
-			}
-			ho.Wait()
-			return nil
-		}
-		log.Error("graceful restart failed; carrying on", "err", err)
-		if err := startEngine(); err != nil {
-			return err
-		}
-		if err := startMetrics(); err != nil {
-			log.Error("metrics", "err", err)
-		}
-	}
+	}()
+	return srv.Run(ctx)
 }

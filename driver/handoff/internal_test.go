@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
 func TestTSClock(t *testing.T) {
@@ -45,6 +47,7 @@ func refChecksum(src, dst netip.Addr, seg []byte) uint16 {
 	return ^uint16(s)
 }
 
+// TestTCPChecksum checks the checksum the window update carries.
 func TestTCPChecksum(t *testing.T) {
 	addrs := [][2]netip.Addr{
 		{netip.MustParseAddr("10.99.1.2"), netip.MustParseAddr("10.99.1.1")},
@@ -53,7 +56,7 @@ func TestTCPChecksum(t *testing.T) {
 	seg := make([]byte, 0, 1600)
 	for n := range 1500 {
 		for _, a := range addrs {
-			if got, want := tcpChecksum(a[0], a[1], seg), refChecksum(a[0], a[1], seg); got != want {
+			if got, want := packet.TCPChecksum(a[0], a[1], seg), refChecksum(a[0], a[1], seg); got != want {
 				t.Fatalf("length %d %v: %#x, want %#x", n, a[0], got, want)
 			}
 		}

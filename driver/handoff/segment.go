@@ -2,30 +2,9 @@ package handoff
 
 import (
 	"encoding/binary"
-	"net/netip"
-)
 
-// tcpChecksum is the TCP checksum of seg (its checksum field zero) from src
-// to dst (RFC 793 and RFC 8200 section 8.1 pseudo-headers).
-func tcpChecksum(src, dst netip.Addr, seg []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for i := 0; i+1 < len(b); i += 2 {
-			sum += uint32(b[i])<<8 | uint32(b[i+1])
-		}
-		if len(b)%2 == 1 {
-			sum += uint32(b[len(b)-1]) << 8
-		}
-	}
-	add(src.AsSlice())
-	add(dst.AsSlice())
-	sum += 6 + uint32(len(seg))
-	add(seg)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
-}
+	"github.com/synproxy-lite/synproxy-lite/packet"
+)
 
 // tsClock returns the value the socket's timestamp clock is set to: the
 // kernel's clock now, unless the SYN-ACK's TSval (echoed as tsecr) is ahead
@@ -61,6 +40,6 @@ func windowUpdate(h *Handshake, ack uint32, win uint16, tsval uint32) []byte {
 		binary.BigEndian.PutUint32(b[24:], tsval)
 		binary.BigEndian.PutUint32(b[28:], h.TSval)
 	}
-	binary.BigEndian.PutUint16(b[16:], tcpChecksum(h.Tuple.Server.Addr(), h.Tuple.Client.Addr(), b))
+	binary.BigEndian.PutUint16(b[16:], packet.TCPChecksum(h.Tuple.Server.Addr(), h.Tuple.Client.Addr(), b))
 	return b
 }

@@ -6,9 +6,13 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 )
+
+// dialTimeout bounds the dial of a backend.
+const dialTimeout = 10 * time.Second
 
 // Splice connects client to backend (a TCP "host:port") and copies both
 // ways until both directions have ended, then closes both connections.
@@ -19,13 +23,10 @@ import (
 // splice(2). Cancelling ctx closes both connections. The error is the
 // first failure other than the connections' normal end.
 func Splice(ctx context.Context, client net.Conn, backend string, proxyProtocol bool) error {
-	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	bc, err := d.DialContext(dctx, "tcp", backend)
-	cancel()
+	bc, err := dial(ctx, nil, backend)
 	if err != nil {
 		client.Close()
-		return &OpError{Op: "dial backend " + backend, Err: err}
+		return err
 	}
 	return SpliceConn(ctx, client, bc, proxyProtocol)
 }
@@ -33,17 +34,10 @@ func Splice(ctx context.Context, client net.Conn, backend string, proxyProtocol 
 // SpliceConn is Splice with the backend connection already made.
 func SpliceConn(ctx context.Context, client, backend net.Conn, proxyProtocol bool) error {
 	if proxyProtocol {
-		c, ok1 := addrPort(client.RemoteAddr())
-		s, ok2 := addrPort(client.LocalAddr())
-		if !ok1 || !ok2 {
+		if err := writeProxyHeader(client, backend); err != nil {
 			client.Close()
 			backend.Close()
-			return &OpError{Op: "PROXY header", Err: errors.New("client connection without TCP addresses")}
-		}
-		if _, err := backend.Write(AppendProxyHeader(make([]byte, 0, ProxyHeaderLen), c, s)); err != nil {
-			client.Close()
-			backend.Close()
-			return &OpError{Op: "write PROXY header", Err: err}
+			return err
 		}
 	}
 	return Pipe(ctx, client, backend)
@@ -52,32 +46,35 @@ func SpliceConn(ctx context.Context, client, backend net.Conn, proxyProtocol boo
 // Pipe copies a to b and b to a until both directions have ended, passing
 // half-closes through, and closes both. Cancelling ctx closes both at once.
 func Pipe(ctx context.Context, a, b net.Conn) error {
-	stop := context.AfterFunc(ctx, func() { a.Close(); b.Close() })
-	defer stop()
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	one := func(i int, dst, src net.Conn) {
-		defer wg.Done()
-		_, err := io.Copy(dst, src)
-		if err != nil && !errors.Is(err, net.ErrClosed) {
-			errs[i] = err
-			// A broken direction ends the other one too.
-			a.Close()
-			b.Close()
-			return
-		}
-		closeWrite(dst)
+	s := newSplice(a)
+	s.b = b
+	_, err := s.run(ctx)
+	return err
+}
+
+func dial(ctx context.Context, d func(ctx context.Context, network, address string) (net.Conn, error), backend string) (net.Conn, error) {
+	if d == nil {
+		d = (&net.Dialer{}).DialContext
 	}
-	wg.Add(2)
-	go one(0, b, a)
-	go one(1, a, b)
-	wg.Wait()
-	a.Close()
-	b.Close()
-	if ctx.Err() != nil {
-		return ctx.Err()
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	bc, err := d(dctx, "tcp", backend)
+	if err != nil {
+		return nil, &OpError{Op: "dial backend " + backend, Err: err}
 	}
-	return errors.Join(errs[0], errs[1])
+	return bc, nil
+}
+
+func writeProxyHeader(client, backend net.Conn) error {
+	c, ok1 := addrPort(client.RemoteAddr())
+	s, ok2 := addrPort(client.LocalAddr())
+	if !ok1 || !ok2 {
+		return &OpError{Op: "PROXY header", Err: errors.New("client connection without TCP addresses")}
+	}
+	if _, err := backend.Write(AppendProxyHeader(make([]byte, 0, ProxyHeaderLen), c, s)); err != nil {
+		return &OpError{Op: "write PROXY header", Err: err}
+	}
+	return nil
 }
 
 func closeWrite(c net.Conn) {
@@ -93,81 +90,132 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-// Proxy hands connections over to a backend: each Handoff materialises the
-// connection and splices it to Backend on a goroutine of its own.
-type Proxy struct {
-	// Backend is the "host:port" every connection is spliced to.
-	Backend string
-	// Dial makes the backend connection; nil means a net.Dialer with a
-	// 10-second timeout.
-	Dial func(ctx context.Context, network, address string) (net.Conn, error)
-	// ProxyProtocol sends a PROXY protocol v2 header to the backend first.
-	ProxyProtocol bool
-	// Config configures the materialised sockets.
-	Config *Config
-	// OnError, if set, receives the errors of the splices (a backend that
-	// refuses, a reset). It is called from the splice goroutines.
-	OnError func(client netip.AddrPort, err error)
-
-	once   sync.Once
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	closed bool
+// splice is one connection copied both ways between a (the client) and b
+// (the backend). Both directions can be paused at a clean point (reads
+// interrupted, a write in progress finished, so no byte sits in a buffer
+// here) and then resumed or given up to another process: that is how a
+// graceful restart moves connections.
+type splice struct {
+	a  net.Conn
+	mu sync.Mutex
+	b  net.Conn // nil until dialled
+	// aDone and bDone: the direction from a (from b) reached its end and
+	// the other side's write half was shut.
+	aDone, bDone bool
+	pausing      bool
+	parked       chan struct{} // closed when both directions stopped for a pause
+	resume       chan bool     // true: go on here; false: given away, close
+	ended        chan struct{} // closed when run returns
 }
 
-func (p *Proxy) init() {
-	p.once.Do(func() { p.ctx, p.cancel = context.WithCancel(context.Background()) })
+func newSplice(a net.Conn) *splice {
+	return &splice{a: a, parked: make(chan struct{}), resume: make(chan bool, 1), ended: make(chan struct{})}
 }
 
-// Handoff materialises the connection and starts splicing it. It returns
-// once the socket exists; dialling the backend happens afterwards.
-func (p *Proxy) Handoff(h *Handshake) error {
-	p.init()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return ErrClosed
+// past is a read deadline that has expired: it interrupts a blocked read.
+var past = time.Unix(1, 0)
+
+// setBackend records the dialled backend; a pause that came first
+// applies to it too.
+func (s *splice) setBackend(b net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = b
+	if s.pausing {
+		b.SetReadDeadline(past)
 	}
-	p.wg.Add(1)
-	p.mu.Unlock()
-	c, err := Materialise(h, p.Config)
-	if err != nil {
-		p.wg.Done()
-		return err
-	}
-	client := h.Tuple.Client
-	go func() {
-		defer p.wg.Done()
-		if err := p.splice(c); err != nil && p.OnError != nil && p.ctx.Err() == nil {
-			p.OnError(client, err)
+}
+
+// run copies both ways until both directions have ended, or until the
+// splice is paused and given away (moved is then true). Either way it
+// closes both connections (after a hand-over they live on in the other
+// process). Cancelling ctx closes both at once.
+func (s *splice) run(ctx context.Context) (moved bool, err error) {
+	defer close(s.ended)
+	stop := context.AfterFunc(ctx, s.closeBoth)
+	defer stop()
+	var errs [2]error
+	for {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go s.copy(&wg, s.b, s.a, &s.aDone, &errs[0])
+		go s.copy(&wg, s.a, s.b, &s.bDone, &errs[1])
+		wg.Wait()
+		s.mu.Lock()
+		park := s.pausing && !(s.aDone && s.bDone)
+		s.mu.Unlock()
+		if !park {
+			break
 		}
-	}()
-	return nil
+		close(s.parked)
+		var here bool
+		select {
+		case here = <-s.resume:
+		case <-ctx.Done():
+		}
+		if !here {
+			moved = true
+			break
+		}
+		s.mu.Lock()
+		s.pausing = false
+		s.parked = make(chan struct{})
+		s.a.SetReadDeadline(time.Time{})
+		s.b.SetReadDeadline(time.Time{})
+		s.mu.Unlock()
+	}
+	s.closeBoth()
+	if ctx.Err() != nil {
+		return moved, ctx.Err()
+	}
+	return moved, errors.Join(errs[0], errs[1])
 }
 
-// Close closes every spliced connection and waits for the splices to end.
-func (p *Proxy) Close() error {
-	p.init()
-	p.mu.Lock()
-	p.closed = true
-	p.mu.Unlock()
-	p.cancel()
-	p.wg.Wait()
-	return nil
+// copy copies src to dst until src ends, then shuts dst's write half and
+// sets *done. A pause leaves *done clear; a broken direction (an error
+// other than the connections being closed) closes both connections.
+func (s *splice) copy(wg *sync.WaitGroup, dst, src net.Conn, done *bool, errp *error) {
+	defer wg.Done()
+	s.mu.Lock()
+	ended := *done
+	s.mu.Unlock()
+	if ended {
+		return
+	}
+	_, err := io.Copy(dst, src)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pausing && errors.Is(err, os.ErrDeadlineExceeded) {
+		return
+	}
+	*done = true
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		*errp = err
+		s.a.Close()
+		s.b.Close()
+		return
+	}
+	closeWrite(dst)
 }
 
-func (p *Proxy) splice(c net.Conn) error {
-	if p.Dial == nil {
-		return Splice(p.ctx, c, p.Backend, p.ProxyProtocol)
+func (s *splice) closeBoth() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.a.Close()
+	if s.b != nil {
+		s.b.Close()
 	}
-	dctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-	bc, err := p.Dial(dctx, "tcp", p.Backend)
-	cancel()
-	if err != nil {
-		c.Close()
-		return &OpError{Op: "dial backend " + p.Backend, Err: err}
+}
+
+// pause stops both directions at a clean point and returns the channel
+// closed once they have stopped.
+func (s *splice) pause() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pausing = true
+	s.a.SetReadDeadline(past)
+	if s.b != nil {
+		s.b.SetReadDeadline(past)
 	}
-	return SpliceConn(p.ctx, c, bc, p.ProxyProtocol)
+	return s.parked
 }

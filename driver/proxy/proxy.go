@@ -14,11 +14,13 @@ import (
 )
 
 var (
-	// ErrNotSupported is returned by Listen on systems without nfqueue,
-	// nftables and TCP_REPAIR.
+	// ErrNotSupported is returned by Listen and Server on systems without
+	// nfqueue, nftables and TCP_REPAIR.
 	ErrNotSupported = errors.New("proxy: not supported on this system")
-	// ErrConfig is returned by Listen for a Config it cannot run.
+	// ErrConfig is returned for a Config or ServerConfig that cannot run.
 	ErrConfig = errors.New("proxy: invalid config")
+	// ErrClosed is returned by Start on a closed Server.
+	ErrClosed = errors.New("proxy: server closed")
 )
 
 // Config configures Listen. Port is required.
@@ -59,40 +61,49 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-func (c *Config) validate() error {
-	if c == nil || c.Port == 0 {
-		return errors.Join(ErrConfig, errors.New("proxy: Port is required"))
+// server is the ServerConfig of c: a Server without a Backend, which
+// hands the connections to its Listener.
+func (c *Config) server() *ServerConfig {
+	if c == nil {
+		return nil
 	}
-	if c.Workers < 0 || c.Workers > 1024 {
-		return errors.Join(ErrConfig, errors.New("proxy: Workers must be 0-1024"))
+	queue := c.Queue
+	if queue == 0 {
+		queue = 100
 	}
-	if int(c.Queue)+max(c.Workers, 1) > 65536 {
-		return errors.Join(ErrConfig, errors.New("proxy: Queue+Workers exceeds the queue numbers"))
-	}
-	if c.Backlog < 0 {
-		return errors.Join(ErrConfig, errors.New("proxy: Backlog must not be negative"))
-	}
-	return nil
+	return &ServerConfig{Port: c.Port, Addr: c.Addr, Workers: c.Workers, Ring: c.Ring, Queue: queue,
+		Table: c.Table, Backlog: c.Backlog, FailOpen: c.FailOpen, Engine: c.Engine, Logger: c.Logger}
 }
 
-// remover is the installed ruleset (*nft.Rules).
-type remover interface{ Remove() error }
+func (c *Config) validate() error { return c.server().validate() }
+
+// Listen protects cfg.Port on this host: it starts a Server without a
+// Backend (the nfqueue driver, the engine, the nft table) and returns a
+// Listener whose Accept returns the kernel sockets (materialised with
+// TCP_REPAIR) of the clients that proved their cookie. Close, or the end
+// of ctx, stops everything and removes the nft table.
+func Listen(ctx context.Context, cfg *Config) (*Listener, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s, err := NewServer(cfg.server())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		return nil, err
+	}
+	l := &Listener{s: s, ln: s.Listener()}
+	l.stopCtx = context.AfterFunc(ctx, func() { l.Close() })
+	return l, nil
+}
 
 // Listener is the net.Listener Listen returns. Its Accept returns
 // *net.TCPConn values.
 type Listener struct {
-	ln    *handoff.Listener
-	eng   *engine.Engine
-	rules remover
-	log   *slog.Logger
-	table string
-
-	stop context.CancelFunc
-	done chan struct{} // closed when the engine's Run returned
-	err  error         // Run's error, set before done is closed
-
+	s         *Server
+	ln        *handoff.Listener
 	closeOnce sync.Once
-	closeErr  error
 	stopCtx   func() bool // stops the context.AfterFunc of Listen's ctx
 }
 
@@ -104,33 +115,16 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
 // Counters returns the engine's counters (SYNs, cookies, connections
 // handed over).
-func (l *Listener) Counters() *engine.Counters { return l.eng.Counters() }
+func (l *Listener) Counters() *engine.Counters { return l.s.Engine().Counters() }
 
 // Engine returns the engine, e.g. for metrics.NewCollector.
-func (l *Listener) Engine() *engine.Engine { return l.eng }
+func (l *Listener) Engine() *engine.Engine { return l.s.Engine() }
 
 // Close removes the nft table, so the kernel stops queueing the port's
 // packets, stops the engine and its driver, and closes the Listener. The
 // connections Accept returned stay open; those not yet accepted are closed.
 // Close is idempotent and also runs when the context given to Listen ends.
 func (l *Listener) Close() error {
-	l.closeOnce.Do(func() {
-		if l.stopCtx != nil {
-			l.stopCtx()
-		}
-		var errs []error
-		if err := l.rules.Remove(); err != nil {
-			l.log.Error("proxy: removing nft table", "table", l.table, "err", err)
-			errs = append(errs, err)
-		}
-		l.stop()
-		<-l.done
-		if l.err != nil {
-			errs = append(errs, l.err)
-		}
-		l.ln.Close()
-		l.closeErr = errors.Join(errs...)
-		l.log.Info("proxy: stopped", "table", l.table)
-	})
-	return l.closeErr
+	l.closeOnce.Do(func() { l.stopCtx() })
+	return l.s.Close()
 }

@@ -1,0 +1,189 @@
+package handoff
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+)
+
+// Proxy hands connections over to a backend: each Handoff materialises the
+// connection and splices it to Backend on a goroutine of its own. It keeps
+// track of its splices, so that a graceful restart can park them at a
+// clean point and pass them to another process (HandOver), which takes
+// them on with Adopt.
+type Proxy struct {
+	// Backend is the "host:port" every connection is spliced to.
+	Backend string
+	// Dial makes the backend connection; nil means a net.Dialer. The dial
+	// is given 10 seconds.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// ProxyProtocol sends a PROXY protocol v2 header to the backend first.
+	ProxyProtocol bool
+	// Config configures the materialised sockets.
+	Config *Config
+	// OnError, if set, receives the errors of the splices (a backend that
+	// refuses, a reset). It is called from the splice goroutines.
+	OnError func(client netip.AddrPort, err error)
+
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+	conns  map[*splice]struct{}
+}
+
+// Parked is a spliced connection stopped at a clean point, as it passes
+// from one process to another: its two sockets as files, and which of its
+// directions have already ended.
+type Parked struct {
+	// Client and Backend are the connection's two sockets.
+	Client, Backend *os.File
+	// ClientDone says the client finished sending: its end of stream was
+	// passed on (the backend's write half is shut). BackendDone is the
+	// same for the other direction.
+	ClientDone, BackendDone bool
+}
+
+func (p *Proxy) init() {
+	p.once.Do(func() {
+		p.ctx, p.cancel = context.WithCancel(context.Background())
+		p.conns = map[*splice]struct{}{}
+	})
+}
+
+// Handoff materialises the connection and starts splicing it. It returns
+// once the socket exists; dialling the backend happens afterwards.
+func (p *Proxy) Handoff(h *Handshake) error {
+	p.init()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	c, err := Materialise(h, p.Config)
+	if err != nil {
+		p.wg.Done()
+		return err
+	}
+	// h belongs to the caller and is reused: the goroutine gets copies.
+	p.start(newSplice(c), h.Tuple.Client, true)
+	return nil
+}
+
+// start tracks s and runs it; dial says the backend is still to be made.
+// The caller did p.wg.Add(1).
+func (p *Proxy) start(s *splice, client netip.AddrPort, dial bool) {
+	p.mu.Lock()
+	p.conns[s] = struct{}{}
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		err := p.serve(s, dial)
+		p.mu.Lock()
+		delete(p.conns, s)
+		p.mu.Unlock()
+		if err != nil && p.OnError != nil && p.ctx.Err() == nil {
+			p.OnError(client, err)
+		}
+	}()
+}
+
+func (p *Proxy) serve(s *splice, dial bool) error {
+	if dial {
+		bc, err := p.dialBackend(s)
+		if err != nil {
+			close(s.ended)
+			return err
+		}
+		s.setBackend(bc)
+	}
+	_, err := s.run(p.ctx)
+	return err
+}
+
+// dialBackend dials the backend of s and writes the PROXY header; on
+// failure it closes the client.
+func (p *Proxy) dialBackend(s *splice) (net.Conn, error) {
+	bc, err := dial(p.ctx, p.Dial, p.Backend)
+	if err != nil {
+		s.a.Close()
+		return nil, err
+	}
+	if p.ProxyProtocol {
+		if err := writeProxyHeader(s.a, bc); err != nil {
+			s.a.Close()
+			bc.Close()
+			return nil, err
+		}
+	}
+	return bc, nil
+}
+
+// Close closes every spliced connection and waits for the splices to end.
+func (p *Proxy) Close() error {
+	p.init()
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	return nil
+}
+
+// Wait waits until every splice has ended.
+func (p *Proxy) Wait() {
+	p.init()
+	p.wg.Wait()
+}
+
+// park pauses every splice and waits up to timeout for each to stop at a
+// clean point. The ones that did not (a write blocked on a slow peer) are
+// resumed at once and counted in kept; the ones that ended meanwhile are
+// left out.
+func (p *Proxy) park(timeout time.Duration) (parked []*splice, kept int) {
+	p.init()
+	p.mu.Lock()
+	all := make([]*splice, 0, len(p.conns))
+	for s := range p.conns {
+		all = append(all, s)
+	}
+	p.mu.Unlock()
+	waits := make([]<-chan struct{}, len(all))
+	for i, s := range all {
+		waits[i] = s.pause()
+	}
+	deadline := time.After(timeout)
+	for i, s := range all {
+		select {
+		case <-waits[i]:
+			parked = append(parked, s)
+			continue
+		case <-s.ended:
+			continue
+		default:
+		}
+		select {
+		case <-waits[i]:
+			parked = append(parked, s)
+		case <-s.ended:
+		case <-deadline:
+			s.resume <- true
+			kept++
+			deadline = closedTime
+		}
+	}
+	return parked, kept
+}
+
+var closedTime = func() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()

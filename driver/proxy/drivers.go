@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/afpacket"
+	"github.com/synproxy-lite/synproxy-lite/driver/nfqueue"
+)
+
+// Driver is a packet I/O driver a Server can run on, chosen by name
+// (ServerConfig.Driver, the daemon's --driver). A new driver is one package
+// and one entry of the table Drivers returns.
+type Driver struct {
+	// Name selects the driver.
+	Name string
+	// Drop says the driver taps packets below netfilter: the nft rules
+	// drop the port's handshake packets (so that the kernel does not
+	// answer them too) instead of queueing them to the driver.
+	Drop bool
+	// NeedsInterface says the driver receives on one interface,
+	// ServerConfig.Interface.
+	NeedsInterface bool
+	// FailOpen says the driver can let packets bypass it while the
+	// process is gone (ServerConfig.FailOpen). A driver that taps packets
+	// cannot: the drop rules stay when it is gone.
+	FailOpen bool
+
+	open func(c *ServerConfig) (driver.Driver, error)
+}
+
+var drivers = []Driver{
+	{Name: "nfqueue", FailOpen: true, open: func(c *ServerConfig) (driver.Driver, error) {
+		d, err := nfqueue.Open(&nfqueue.Config{QueueNum: c.Queue, Queues: c.Workers, FailOpen: c.FailOpen})
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	}},
+	{Name: "afpacket", Drop: true, NeedsInterface: true, open: func(c *ServerConfig) (driver.Driver, error) {
+		d, err := afpacket.Open(&afpacket.Config{Interface: c.Interface, Port: c.Port, Workers: c.Workers, Logger: c.Logger})
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	}},
+}
+
+// Drivers returns the drivers a Server can run on, the default first.
+func Drivers() []Driver { return append([]Driver(nil), drivers...) }
+
+// LookupDriver returns the driver called name.
+func LookupDriver(name string) (Driver, bool) {
+	for _, d := range drivers {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Driver{}, false
+}

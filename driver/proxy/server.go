@@ -1,0 +1,220 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os/exec"
+	"sync"
+
+	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
+	"github.com/synproxy-lite/synproxy-lite/packet"
+)
+
+// ServerConfig configures a Server. Port is required; every other field's
+// zero value means its default.
+type ServerConfig struct {
+	// Port is the protected TCP port.
+	Port uint16
+
+	// Backend, when valid, makes the Server a proxy: every proven
+	// connection is spliced to Backend (handoff.Proxy), and the Server
+	// supports graceful restart. When not valid, the Server hands the
+	// connections to a Listener (handoff.Listener) for the process to
+	// serve itself; proxy.Listen works that way.
+	Backend netip.AddrPort
+
+	// ProxyProtocol sends a PROXY protocol v2 header to the Backend first.
+	ProxyProtocol bool
+
+	// Addr is the address the Listener reports as its own (no Backend).
+	// The zero Addr means the unspecified IPv6 address. The rules protect
+	// Port on every local address whatever Addr says.
+	Addr netip.Addr
+
+	// Backlog is how many proven connections wait for the Listener's
+	// Accept (no Backend); a handshake that finds it full is lost (the
+	// client's retransmission tries again). Zero means 128.
+	Backlog int
+
+	// Driver names the packet I/O driver (see Drivers). Empty means
+	// "nfqueue".
+	Driver string
+
+	// Interface is the interface the clients' packets arrive on, for a
+	// driver that receives on one interface (afpacket).
+	Interface string
+
+	// Workers is the number of queues and engine workers. Zero means 1.
+	Workers int
+
+	// Queue is the first netfilter queue number (zero is queue 0);
+	// Workers queues from it are used.
+	Queue uint16
+
+	// Table is the name of the nft table (inet family) the Server owns.
+	// Empty means nft.DefaultTable. Two Servers in one network namespace
+	// need a Table and Queue each.
+	Table string
+
+	// FailOpen lets packets bypass the queues while nothing listens on
+	// them (the process died, or is overloaded): they then reach the
+	// Backend directly (by destination NAT), or whatever the kernel has on
+	// the port. Only a driver whose Driver.FailOpen is set supports it.
+	FailOpen bool
+
+	// Ring makes and checks the cookies. Nil means a ring with a random
+	// key of the Server's own, which a graceful restart passes on, so
+	// that handshakes in flight complete in the new process. A Ring made
+	// from a key file or a fleet secret is made again by the new process.
+	Ring *cookie.Ring
+
+	// Rule is the synproxy rule for IPv4 clients: the MSS advertised,
+	// window scaling, timestamps, SACK and the SYN-ACK's TTL, taken as
+	// written (HasMSS false sends no MSS option). Nil means Engine's
+	// Rule4, or engine.DefaultRule (MSS 1460, window scale 7, timestamps,
+	// SACK, TTL 64).
+	Rule *packet.Rule
+
+	// Rule6 is the synproxy rule for IPv6 clients. Nil means Engine's
+	// Rule6, or engine.DefaultRule (MSS 1440, the rest as for IPv4).
+	Rule6 *packet.Rule
+
+	// Engine, if set, supplies the engine's other options (SYN-ACK
+	// retries, pending slots). Its Port, Ring, Handoff and Logger are the
+	// Server's; Rule and Rule6, when set, replace its rules.
+	Engine *engine.Config
+
+	// Logger receives start/stop and error summaries. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// OnEngine, if set, is called each time an engine starts serving: at
+	// start, and again when a graceful restart failed and a new engine
+	// took over. It is the place to export the engine's counters (a
+	// metrics collector and its listener). The Server calls release when
+	// that engine stops, before a graceful restart hands over, so that a
+	// listener frees its address for the new process. An error at start
+	// stops the Server.
+	OnEngine func(e *engine.Engine) (release func(), err error)
+
+	// RestartCommand returns the command a graceful restart starts as the
+	// new process. Nil means this program's executable with the same
+	// arguments.
+	RestartCommand func() (*exec.Cmd, error)
+}
+
+// Server runs the SYN proxy on a port of this host: it opens the packet
+// I/O driver, runs the engine, installs the nft rules (a stale table of an
+// earlier run removed first) and hands each proven connection, a kernel
+// socket made with TCP_REPAIR, to a Backend or to a Listener. Close, or
+// the end of Run's context, stops everything and removes the rules.
+type Server struct {
+	cfg  ServerConfig // defaults applied
+	drv  Driver
+	log  *slog.Logger
+	ring *cookie.Ring
+	key  *cookie.Key // the Server's own key, passed on by a graceful restart
+	ln   *handoff.Listener
+	px   *handoff.Proxy
+
+	mu         sync.Mutex
+	started    bool
+	handedOver bool // a graceful restart moved the connections away
+	eng        *engine.Engine
+	run        *engineRun
+	release    func()
+	rules      remover
+	in         *inheritance
+
+	died      chan error    // an engine that stopped on its own
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// engineRun is one engine's Run.
+type engineRun struct {
+	stop func()
+	done chan struct{}
+	err  error
+}
+
+// remover is the installed ruleset (*nft.Rules).
+type remover interface{ Remove() error }
+
+// NewServer checks cfg and returns a Server that has opened nothing yet:
+// Start or Run starts it.
+func NewServer(cfg *ServerConfig) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := *cfg
+	if c.Driver == "" {
+		c.Driver = "nfqueue"
+	}
+	d, _ := LookupDriver(c.Driver)
+	c.Workers = max(c.Workers, 1)
+	if c.Backlog == 0 {
+		c.Backlog = 128
+	}
+	if !c.Addr.IsValid() {
+		c.Addr = netip.IPv6Unspecified()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return &Server{cfg: c, drv: d, log: c.Logger, ring: c.Ring,
+		died: make(chan error, 1), done: make(chan struct{})}, nil
+}
+
+// Engine returns the engine serving now (nil before Start), e.g. for its
+// counters. A failed graceful restart replaces it; OnEngine follows that.
+func (s *Server) Engine() *engine.Engine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng
+}
+
+// Listener returns the Listener whose Accept returns the proven
+// connections (nil with a Backend, or before Start).
+func (s *Server) Listener() *handoff.Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ln
+}
+
+func (c *ServerConfig) validate() error {
+	bad := func(format string, a ...any) error {
+		return errors.Join(ErrConfig, fmt.Errorf("proxy: "+format, a...))
+	}
+	switch {
+	case c == nil || c.Port == 0:
+		return bad("Port is required")
+	case c.Workers < 0 || c.Workers > 1024:
+		return bad("Workers must be 0-1024")
+	case int(c.Queue)+max(c.Workers, 1) > 65536:
+		return bad("Queue+Workers exceeds the queue numbers")
+	case c.Backlog < 0:
+		return bad("Backlog must not be negative")
+	case c.ProxyProtocol && !c.Backend.IsValid():
+		return bad("ProxyProtocol needs a Backend")
+	}
+	name := c.Driver
+	if name == "" {
+		name = "nfqueue"
+	}
+	d, ok := LookupDriver(name)
+	switch {
+	case !ok:
+		return bad("unknown Driver %q", name)
+	case d.NeedsInterface && c.Interface == "":
+		return bad("Driver %s needs an Interface", name)
+	case c.FailOpen && !d.FailOpen:
+		return bad("Driver %s cannot fail open", name)
+	}
+	return c.validateRules()
+}

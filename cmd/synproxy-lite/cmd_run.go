@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -17,9 +16,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
@@ -221,20 +217,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 	if o.metrics == "" {
 		return nil
 	}
-	return func(eng *engine.Engine) (func(), error) {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(metrics.NewCollector(eng))
-		ln, err := net.Listen("tcp", o.metrics)
-		if err != nil {
-			return nil, fmt.Errorf("metrics listener: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		log.Info("metrics", "addr", ln.Addr().String())
-		return func() { srv.Close() }, nil
-	}
+	return func(eng *engine.Engine) (func(), error) { return metrics.Serve(o.metrics, eng, log) }
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -33,6 +33,11 @@ func TestInstallDrop(t *testing.T) {
 			t.Errorf("ruleset lacks %q:\n%s", want, got)
 		}
 	}
+	// FailOpen does not apply to drop mode: no conntrack, the chain
+	// stays before it.
+	if !strings.Contains(got, "priority raw;") || strings.Contains(got, "ct state") {
+		t.Errorf("drop mode moved after conntrack:\n%s", got)
+	}
 	if strings.Contains(got, "queue") || strings.Contains(got, "NFQUEUE") {
 		t.Errorf("drop mode installed a queue:\n%s", got)
 	}

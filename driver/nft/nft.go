@@ -58,6 +58,10 @@ func (c *Config) table() string {
 	return c.Table
 }
 
+// failOpen reports whether the queues may let packets through: FailOpen
+// on a queueing (not Drop) ruleset.
+func (c *Config) failOpen() bool { return c.FailOpen && !c.Drop }
+
 func (c *Config) mark() uint32 {
 	if c.Mark == 0 {
 		return DefaultMark
@@ -149,6 +153,18 @@ func synOnly() (string, []expr.Any) {
 	}
 }
 
+// established matches the packets of a connection that conntrack has seen
+// answered: in the ruleset only those the kernel let through, since every
+// other segment to the port is queued (or handed to a marked socket).
+func established() (string, []expr.Any) {
+	return "ct state established", []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: ne32(expr.CtStateBitESTABLISHED), Xor: ne32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ne32(0)},
+	}
+}
+
 // queueStmt returns the queue statement for method m.
 func (c *Config) queueStmt(m QueueMethod) (string, expr.Any) {
 	if c.Drop {
@@ -200,6 +216,7 @@ func (c *Config) chains(m QueueMethod) []chain {
 		return out
 	}
 	counter := func() []expr.Any { return []expr.Any{&expr.Counter{}} }
+	accept := func() []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}} }
 	pre := chain{
 		name: "prerouting", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityRaw, prioText: "raw",
@@ -210,12 +227,24 @@ func (c *Config) chains(m QueueMethod) []chain {
 				join(base, []expr.Any{
 					&expr.Socket{Key: expr.SocketKeyMark, Register: 1},
 					cmpEq(1, ne32(c.mark())),
-				}, counter(), []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}})},
-			{baseText + " counter " + qText, join(base, counter(), []expr.Any{q})},
+				}, counter(), accept())},
 		},
 	}
+	if c.failOpen() {
+		// A flow the kernel let through (and the nat chain sent to the
+		// Fallback) must keep going around the queue once the daemon
+		// reads it again: the chain runs after connection tracking
+		// (priority mangle, -150), which knows those flows, and before
+		// the nat chain (dstnat, -100), which a bypassed SYN reaches
+		// once the queue statement lets it go.
+		pre.prio, pre.prioText = nftables.ChainPriorityMangle, "mangle"
+		ctText, ct := established()
+		pre.rules = append(pre.rules, rule{baseText + " " + ctText + " counter accept",
+			join(base, ct, counter(), accept())})
+	}
+	pre.rules = append(pre.rules, rule{baseText + " counter " + qText, join(base, counter(), []expr.Any{q})})
 	chains := []chain{pre}
-	if c.FailOpen && c.Fallback.IsValid() && !c.Drop {
+	if c.failOpen() && c.Fallback.IsValid() {
 		fb := c.Fallback
 		addr := fb.Addr().Unmap()
 		nfproto, fam, famText := uint8(unix.NFPROTO_IPV4), uint32(unix.NFPROTO_IPV4), "ipv4"
@@ -331,9 +360,13 @@ type Rules struct {
 }
 
 // Install removes a stale table, probes the queue method and installs the
-// ruleset in one transaction.
+// ruleset in one transaction. It refuses (ErrLoopbackFallback) a FailOpen
+// ruleset whose loopback Fallback the bypassed packets could not reach.
 func Install(cfg *Config) (*Rules, error) {
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkFallback(); err != nil {
 		return nil, err
 	}
 	stale, err := Remove(cfg)

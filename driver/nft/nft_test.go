@@ -3,6 +3,7 @@ package nft
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -64,7 +65,8 @@ func TestInstallRemove(t *testing.T) {
 	got := nftList(t, ns)
 	for _, want := range []string{
 		"table inet synproxy_lite",
-		"hook prerouting priority raw",
+		"hook prerouting priority mangle",
+		"tcp dport 8080 ct state established counter packets 0 bytes 0 accept",
 		"fib daddr type local",
 		"tcp dport 8080",
 		"socket mark 0x0053504c",
@@ -109,10 +111,20 @@ func TestRender(t *testing.T) {
 		not  []string
 	}{
 		{"xt", Config{Port: 443, QueueTotal: 1}, QueueXT,
-			[]string{"table inet synproxy_lite {", "tcp dport 443", "queue num 0  # xt NFQUEUE v3"}, []string{"bypass", "dnat"}},
+			[]string{"table inet synproxy_lite {", "tcp dport 443", "queue num 0  # xt NFQUEUE v3",
+				"hook prerouting priority raw;"},
+			[]string{"bypass", "dnat", "ct state", "priority mangle"}},
 		{"native-balanced-failopen", Config{Port: 80, QueueNum: 4, QueueTotal: 4, FailOpen: true,
 			Fallback: netip.MustParseAddrPort("[fd00::2]:81")}, QueueNative,
-			[]string{"queue num 4-7 bypass", "dnat ipv6 to [fd00::2]:81", "chain failopen"}, []string{"xt NFQUEUE"}},
+			[]string{"queue num 4-7 bypass", "dnat ipv6 to [fd00::2]:81", "chain failopen",
+				// The flows let through go around the queue for good:
+				// after conntrack, before the nat chain, ahead of the
+				// rule that queues the rest.
+				"type filter hook prerouting priority mangle;",
+				"tcp dport 80 ct state established counter accept\n\t\tfib daddr type local meta l4proto tcp tcp dport 80 counter queue num 4-7 bypass\n"},
+			[]string{"xt NFQUEUE", "priority raw"}},
+		{"xt-failopen-no-fallback", Config{Port: 80, QueueTotal: 1, FailOpen: true}, QueueXT,
+			[]string{"priority mangle;", "ct state established counter accept"}, []string{"dnat", "failopen"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Render(&tc.cfg, tc.m)
@@ -133,5 +145,62 @@ func TestRender(t *testing.T) {
 	}
 	if _, err := Render(&Config{QueueTotal: 1}, QueueXT); err == nil {
 		t.Error("port 0 accepted")
+	}
+}
+
+// TestInstallLoopbackFallback: a fail-open ruleset whose fallback is on
+// loopback is refused unless route_localnet lets the bypassed packets reach
+// it (IPv6 never does); a routable fallback or no fail-open is installed.
+func TestInstallLoopbackFallback(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name          string
+		fallback      string
+		failOpen      bool
+		routeLocalnet string // sysctl set first, if any
+		ok            bool
+	}{
+		{"loopback", "127.0.0.1:8081", true, "", false},
+		{"loopback-elsewhere", "127.0.0.53:8081", true, "", false},
+		{"loopback-route-localnet-all", "127.0.0.1:8081", true, "net.ipv4.conf.all.route_localnet=1", true},
+		{"loopback-route-localnet-iface", "127.0.0.1:8081", true, "net.ipv4.conf.d0.route_localnet=1", true},
+		{"loopback-route-localnet-lo", "127.0.0.1:8081", true, "net.ipv4.conf.lo.route_localnet=1", false},
+		{"loopback6", "[::1]:8081", true, "net.ipv4.conf.all.route_localnet=1", false},
+		{"routable", "10.99.10.2:8081", true, "", true},
+		{"no-failopen", "127.0.0.1:8081", false, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns, fd := netns(t)
+			if out, err := exec.Command("ip", "-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1").CombinedOutput(); err != nil {
+				t.Fatalf("ip link add: %v: %s", err, out)
+			}
+			if tc.routeLocalnet != "" {
+				if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", tc.routeLocalnet).CombinedOutput(); err != nil {
+					t.Fatalf("sysctl: %v: %s", err, out)
+				}
+			}
+			cfg := &Config{Port: 8080, QueueNum: 10, QueueTotal: 1, FailOpen: tc.failOpen,
+				Fallback: netip.MustParseAddrPort(tc.fallback), NetNS: fd}
+			r, err := Install(cfg)
+			if !tc.ok {
+				if !errors.Is(err, ErrLoopbackFallback) {
+					t.Fatalf("Install: %v, want ErrLoopbackFallback", err)
+				}
+				if !strings.Contains(err.Error(), "route_localnet") && !strings.Contains(err.Error(), "IPv6") {
+					t.Errorf("error does not say why: %v", err)
+				}
+				t.Logf("refused: %v", err)
+				if got := nftList(t, ns); strings.Contains(got, "synproxy_lite") {
+					t.Errorf("refused config left a table:\n%s", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Remove(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -153,9 +153,16 @@ func synOnly() (string, []expr.Any) {
 	}
 }
 
-// established matches the packets of a connection that conntrack has seen
-// answered: in the ruleset only those the kernel let through, since every
-// other segment to the port is queued (or handed to a marked socket).
+// notSYNOnly matches every segment synOnly does not.
+func notSYNOnly() (string, []expr.Any) {
+	_, e := synOnly()
+	e[2] = &expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{tcpSYN}}
+	return "tcp flags & (fin|syn|rst|ack) != syn", e
+}
+
+// established matches the packets of a connection that connection tracking
+// has seen answered: on the protected port, a handed-over connection or one
+// the kernel let through, since the daemon answers every other SYN itself.
 func established() (string, []expr.Any) {
 	return "ct state established", []expr.Any{
 		&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
@@ -220,31 +227,40 @@ func (c *Config) chains(m QueueMethod) []chain {
 	pre := chain{
 		name: "prerouting", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityRaw, prioText: "raw",
+		rules: []rule{{baseText + " " + synText + " counter " + qText, join(base, syn, counter(), []expr.Any{q})}},
+	}
+	marked := rule{baseText + fmt.Sprintf(" socket mark 0x%08x counter accept", c.mark()),
+		join(base, []expr.Any{
+			&expr.Socket{Key: expr.SocketKeyMark, Register: 1},
+			cmpEq(1, ne32(c.mark())),
+		}, counter(), accept())}
+	if !c.failOpen() {
+		pre.rules = append(pre.rules, marked,
+			rule{baseText + " counter " + qText, join(base, counter(), []expr.Any{q})})
+		return []chain{pre}
+	}
+	// A flow the kernel let through (and the nat chain sent to the
+	// Fallback) must keep going around the queue once the daemon reads it
+	// again. Connection tracking knows those flows, so the segments after
+	// the SYN are queued by a chain after it (priority mangle, -150) that
+	// accepts the flows it has seen answered, and before the nat chain
+	// (dstnat, -100). SYNs are still queued before connection tracking, so
+	// a SYN flood never reaches it while the daemon reads the queues; a
+	// bypassed SYN goes on through this chain, which does not queue it
+	// again, to the nat chain.
+	nsynText, nsyn := notSYNOnly()
+	ctText, ct := established()
+	tracked := chain{
+		name: "tracked", typ: nftables.ChainTypeFilter,
+		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityMangle, prioText: "mangle",
 		rules: []rule{
-			{baseText + " " + synText + " counter " + qText,
-				join(base, syn, counter(), []expr.Any{q})},
-			{baseText + fmt.Sprintf(" socket mark 0x%08x counter accept", c.mark()),
-				join(base, []expr.Any{
-					&expr.Socket{Key: expr.SocketKeyMark, Register: 1},
-					cmpEq(1, ne32(c.mark())),
-				}, counter(), accept())},
+			marked,
+			{baseText + " " + ctText + " counter accept", join(base, ct, counter(), accept())},
+			{baseText + " " + nsynText + " counter " + qText, join(base, nsyn, counter(), []expr.Any{q})},
 		},
 	}
-	if c.failOpen() {
-		// A flow the kernel let through (and the nat chain sent to the
-		// Fallback) must keep going around the queue once the daemon
-		// reads it again: the chain runs after connection tracking
-		// (priority mangle, -150), which knows those flows, and before
-		// the nat chain (dstnat, -100), which a bypassed SYN reaches
-		// once the queue statement lets it go.
-		pre.prio, pre.prioText = nftables.ChainPriorityMangle, "mangle"
-		ctText, ct := established()
-		pre.rules = append(pre.rules, rule{baseText + " " + ctText + " counter accept",
-			join(base, ct, counter(), accept())})
-	}
-	pre.rules = append(pre.rules, rule{baseText + " counter " + qText, join(base, counter(), []expr.Any{q})})
-	chains := []chain{pre}
-	if c.failOpen() && c.Fallback.IsValid() {
+	chains := []chain{pre, tracked}
+	if c.Fallback.IsValid() {
 		fb := c.Fallback
 		addr := fb.Addr().Unmap()
 		nfproto, fam, famText := uint8(unix.NFPROTO_IPV4), uint32(unix.NFPROTO_IPV4), "ipv4"

@@ -65,6 +65,7 @@ func TestInstallRemove(t *testing.T) {
 	got := nftList(t, ns)
 	for _, want := range []string{
 		"table inet synproxy_lite",
+		"hook prerouting priority raw",
 		"hook prerouting priority mangle",
 		"tcp dport 8080 ct state established counter packets 0 bytes 0 accept",
 		"fib daddr type local",
@@ -117,12 +118,17 @@ func TestRender(t *testing.T) {
 		{"native-balanced-failopen", Config{Port: 80, QueueNum: 4, QueueTotal: 4, FailOpen: true,
 			Fallback: netip.MustParseAddrPort("[fd00::2]:81")}, QueueNative,
 			[]string{"queue num 4-7 bypass", "dnat ipv6 to [fd00::2]:81", "chain failopen",
-				// The flows let through go around the queue for good:
-				// after conntrack, before the nat chain, ahead of the
-				// rule that queues the rest.
-				"type filter hook prerouting priority mangle;",
-				"tcp dport 80 ct state established counter accept\n\t\tfib daddr type local meta l4proto tcp tcp dport 80 counter queue num 4-7 bypass\n"},
-			[]string{"xt NFQUEUE", "priority raw"}},
+				// SYNs are queued before conntrack; the flows let
+				// through go around the queue for good: after
+				// conntrack, before the nat chain, ahead of the rule
+				// that queues the other segments.
+				"chain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n" +
+					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 tcp flags & (fin|syn|rst|ack) == syn counter queue num 4-7 bypass\n\t}",
+				"chain tracked {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n" +
+					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 socket mark 0x0053504c counter accept\n" +
+					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 ct state established counter accept\n" +
+					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 tcp flags & (fin|syn|rst|ack) != syn counter queue num 4-7 bypass\n\t}"},
+			[]string{"xt NFQUEUE"}},
 		{"xt-failopen-no-fallback", Config{Port: 80, QueueTotal: 1, FailOpen: true}, QueueXT,
 			[]string{"priority mangle;", "ct state established counter accept"}, []string{"dnat", "failopen"}},
 	} {

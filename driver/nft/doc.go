@@ -26,4 +26,24 @@
 // instead of dropping them. A nat chain then sends those SYNs to the
 // Fallback address (the backend), so service continues without SYN
 // protection until the daemon is back.
+//
+// A flow let through must keep working once the daemon reads the queue
+// again, and only connection tracking knows it. So with FailOpen the raw
+// chain queues only the SYNs (a SYN flood stays untracked), and the other
+// segments go through a second filter chain, after connection tracking and
+// before the nat chain:
+//
+//	chain prerouting, priority raw (-300):
+//	fib daddr type local tcp dport P tcp flags & (fin|syn|rst|ack) == syn  queue bypass
+//	chain tracked, priority mangle (-150):
+//	fib daddr type local tcp dport P socket mark M                         accept
+//	fib daddr type local tcp dport P ct state established                  accept  # let through earlier
+//	fib daddr type local tcp dport P tcp flags & (fin|syn|rst|ack) != syn  queue bypass
+//	chain failopen, type nat, priority dstnat (-100):
+//	fib daddr type local tcp dport P tcp flags & (fin|syn|rst|ack) == syn  dnat to Fallback
+//
+// A bypassed SYN goes on from the raw chain through the tracked chain,
+// which does not queue it again, to the nat chain. Install refuses
+// (ErrLoopbackFallback) a loopback Fallback that bypassed packets cannot
+// reach: 127.0.0.0/8 without route_localnet, and ::1.
 package nft

@@ -169,9 +169,9 @@ func TestE2EOneConnectionPerHandshake(t *testing.T) {
 			if d := delta("synproxy_lite_handed_over_total"); d != float64(len(convs)) {
 				t.Errorf("%v connections handed over, want %d", d, len(convs))
 			}
-			t.Logf("valid cookies %v, handed over %v, retransmitted %v, invalid %v, failed %v",
+			t.Logf("valid cookies %v, handed over %v, retransmitted %v, established %v, invalid %v, failed %v",
 				delta("synproxy_lite_cookie_valid_total"), delta("synproxy_lite_handed_over_total"),
-				delta("synproxy_lite_cookie_retrans_total"), invalidCookies(after)-invalidCookies(before),
+				delta("synproxy_lite_cookie_retrans_total"), delta("synproxy_lite_established_total"), invalidCookies(after)-invalidCookies(before),
 				delta("synproxy_lite_handoff_failed_total"))
 		})
 	}

@@ -113,6 +113,7 @@ func TestNoAllocs(t *testing.T) {
 	w := testWorker(t)
 	syn, ack := handshake(t, w)
 	forged := ipv4TCP(1001, 12345, flagACK, nil, nil)
+	fin := ipv4TCP(1001, 12345, flagACK|flagFIN, nil, nil)
 	trunc := syn[:30]
 	synEth, ackEth := ethernet(syn), ethernet(ack)
 	tup := cookie.Tuple{Client: tClient, Server: tServer}
@@ -137,6 +138,15 @@ func TestNoAllocs(t *testing.T) {
 				t.Fatal("valid ACK in a frame not accepted")
 			}
 		}},
+		{"segment of a handed-over connection", func() {
+			w.tx, w.acks = w.tx[:0], w.acks[:0]
+			forget(w, tup)
+			w.handle(ack, driver.LinkIP)
+			w.nowMS += recentTTL
+			w.handle(ack, driver.LinkIP)
+			w.nowMS -= recentTTL
+		}},
+		{"FIN of an unknown connection", func() { w.handle(fin, driver.LinkIP) }},
 		{"truncated", func() { w.handle(trunc, driver.LinkIP) }},
 		{"batch with re-send scan", func() {
 			w.nextScan = 0

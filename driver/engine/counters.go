@@ -14,8 +14,10 @@ type Counters struct {
 	WindowUpdates atomic.Uint64 // window-opening ACKs sent to handed-over clients
 	CookieValid   atomic.Uint64 // cookie_valid
 	CookieInvalid atomic.Uint64 // cookie_invalid (sum of the three below)
-	CookieRetrans atomic.Uint64 // cookie_retrans: segments of a just-handed-over connection
-	ConnReopened  atomic.Uint64 // conn_reopened: a SYN on a tuple handed over seconds ago
+	CookieRetrans atomic.Uint64 // cookie_retrans: segments of a just-handed-over connection, or of one whose socket exists
+	Established   atomic.Uint64 // segments of connections handed over earlier (never checked as cookies)
+	Strays        atomic.Uint64 // FIN segments of connections the engine does not know (never a handshake): dropped
+	ConnReopened  atomic.Uint64 // conn_reopened: a SYN on the tuple of a connection handed over before
 	HandedOver    atomic.Uint64 // connections handed over
 	HandoffFailed atomic.Uint64
 	Passed        atomic.Uint64 // given back to the kernel (resets, strays)

@@ -62,11 +62,26 @@ type Config struct {
 	// first (a Linux client answers the repeated SYN-ACK with an ACK that
 	// carries the cookie). The pending SYN-ACKs sit in a fixed table per
 	// worker (PendingSlots entries): a flood overwrites it, memory stays
-	// flat. Zero means 3; negative disables re-sending.
+	// flat. Re-sends are bounded by ResendMaxSYNRate. Zero means 3;
+	// negative disables re-sending.
 	SYNACKRetries int
 	// PendingSlots is the size of each worker's table of SYN-ACKs that may
 	// be re-sent. Zero means 1024.
 	PendingSlots int
+	// ResendMaxSYNRate bounds what a spoofed SYN can reflect: a worker
+	// re-sends SYN-ACKs only while it receives at most this many SYNs a
+	// second (in the current second and the one before); above it every
+	// SYN is answered exactly once, and the SYN-ACKs pending from such a
+	// second are never re-sent. While re-sending, a worker sends at most
+	// 64 re-sent SYN-ACKs per quarter of a second. Zero means 1000.
+	ResendMaxSYNRate int
+	// FlowSlots is the size of each worker's memory of the connections it
+	// handed over (see docs/handoff.md, "One handshake, one connection"):
+	// a segment of a remembered connection is never checked as a cookie
+	// again. A connection is remembered for ten minutes after the last
+	// segment the worker saw of it, or until a fuller table reuses its
+	// slot for a newer one. Zero means 16384 (56 bytes each).
+	FlowSlots int
 	// Logger receives start/stop and error summaries, never one line per
 	// packet. Nil means slog.Default().
 	Logger *slog.Logger
@@ -104,8 +119,11 @@ type Engine struct {
 	ctrs Counters
 	// rule4 and rule6 are the SYN-ACK rules for IPv4 and IPv6 clients.
 	rule4, rule6 packet.Rule
-	wg           sync.WaitGroup
-	workers      []*worker
+	// seed keys the hash of the workers' flow tables, so that nobody
+	// outside can aim at one slot.
+	seed    [2]uint64
+	wg      sync.WaitGroup
+	workers []*worker
 }
 
 // New returns an engine running on d's queues once Run is called.
@@ -114,7 +132,7 @@ func New(d driver.Driver, cfg *Config) (*Engine, error) {
 		return nil, errors.New("engine: needs Port, Ring and Handoff")
 	}
 	c := *cfg
-	e := &Engine{drv: d, rule4: DefaultRule(false), rule6: DefaultRule(true)}
+	e := &Engine{drv: d, rule4: DefaultRule(false), rule6: DefaultRule(true), seed: newSeed()}
 	if c.Rule4 != nil {
 		e.rule4 = *c.Rule4
 	}
@@ -141,6 +159,12 @@ func New(d driver.Driver, cfg *Config) (*Engine, error) {
 	}
 	if c.PendingSlots <= 0 {
 		c.PendingSlots = 1024
+	}
+	if c.ResendMaxSYNRate <= 0 {
+		c.ResendMaxSYNRate = 1000
+	}
+	if c.FlowSlots <= 0 {
+		c.FlowSlots = 16384
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -194,16 +218,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	return err
 }
 
-const recentSlots = 4096
-
-// recent remembers the tuples handed over in the last few seconds, so that
-// segments of a connection that were queued before its socket existed go to
-// that socket instead of being handed over twice.
-type recent struct {
-	tuple   cookie.Tuple
-	expires int64
-}
-
 // pending is a SYN-ACK that may be sent again.
 type pending struct {
 	tuple cookie.Tuple
@@ -225,11 +239,15 @@ type worker struct {
 	nSYNACK, nResent int
 	seg              segment
 	hs               Handshake
-	recent           []recent
+	flows            flowTable
 	pend             []pending
 	// nextScan is when the pending table is next looked at (ms).
 	nextScan int64
 	nowMS    int64
+	// The SYN rate, which decides whether SYN-ACKs are re-sent: the SYNs
+	// of the second that began at synWin (ms) and of the second before.
+	synWin          int64
+	synCur, synPrev int
 }
 
 const (
@@ -245,7 +263,7 @@ func newWorker(e *Engine, q driver.Queue, id int) *worker {
 	b := q.BatchSize()
 	w := &worker{e: e, q: q, id: id, pkts: make([]driver.Packet, b), tx: make([][]byte, 0, 2*b+resendBudget),
 		txbuf: make([]byte, (b+resendBudget)*txSlot), acks: make([][]byte, 0, b), ackbuf: make([]byte, b*txSlot),
-		recent: make([]recent, recentSlots)}
+		flows: newFlowTable(e.cfg.FlowSlots, e.seed)}
 	if e.cfg.SYNACKRetries > 0 {
 		w.pend = make([]pending, e.cfg.PendingSlots)
 	}
@@ -298,6 +316,13 @@ func (w *worker) process(n int) {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	w.nowMS = ts.Nano() / 1e6
+	if d := w.nowMS - w.synWin; d >= 1000 {
+		w.synPrev = w.synCur
+		if d >= 2000 {
+			w.synPrev = 0
+		}
+		w.synCur, w.synWin = 0, w.nowMS
+	}
 	w.tx = w.tx[:0]
 	w.acks = w.acks[:0]
 	for i := range w.pkts[:n] {
@@ -313,13 +338,30 @@ func (w *worker) process(n int) {
 	w.tx = append(w.tx, w.acks...)
 }
 
-// resend queues the pending SYN-ACKs that are due, within the budget.
+// quiet reports whether the worker's SYN rate allows re-sending: at most
+// ResendMaxSYNRate SYNs in the current second and in the one before.
+func (w *worker) quiet() bool {
+	limit := w.e.cfg.ResendMaxSYNRate
+	return w.synCur <= limit && w.synPrev <= limit
+}
+
+// resend queues the pending SYN-ACKs that are due, within the budget. Under
+// a flood (not quiet) the due ones are forgotten instead: a SYN-ACK that
+// was pending during a flood is never sent again, so that each SYN of a
+// flood is answered once. A pending SYN-ACK is due at most a second after
+// it was last sent and the scan runs every wakeEvery, so the flood's second
+// is still the current or the previous one when its SYN-ACKs fall due.
 func (w *worker) resend() {
 	retries := uint8(w.e.cfg.SYNACKRetries)
+	quiet := w.quiet()
 	k := 0 // re-send slots of txbuf follow the batch's SYN-ACK slots
 	for i := range w.pend {
 		p := &w.pend[i]
 		if p.due == 0 || p.due > w.nowMS {
+			continue
+		}
+		if !quiet {
+			p.due = 0
 			continue
 		}
 		if k == resendBudget {
@@ -337,14 +379,13 @@ func (w *worker) resend() {
 	}
 }
 
-func pendSlot(t *cookie.Tuple, n int) int { return slot(t) % n }
-
-// remember the SYN-ACK just built, for re-sending.
+// remember the SYN-ACK just built, for re-sending, unless the SYN rate
+// rules re-sending out.
 func (w *worker) pendAdd(t cookie.Tuple, pkt []byte) {
-	if w.pend == nil || len(pkt) > txSlot {
+	if w.pend == nil || len(pkt) > txSlot || !w.quiet() {
 		return
 	}
-	p := &w.pend[pendSlot(&t, len(w.pend))]
+	p := &w.pend[w.flows.slot(&t, len(w.pend))]
 	p.tuple, p.due, p.tries, p.n = t, w.nowMS+1000, 0, uint8(len(pkt))
 	copy(p.pkt[:], pkt)
 }
@@ -354,7 +395,7 @@ func (w *worker) pendDone(t cookie.Tuple) {
 	if w.pend == nil {
 		return
 	}
-	if p := &w.pend[pendSlot(&t, len(w.pend))]; p.tuple == t {
+	if p := &w.pend[w.flows.slot(&t, len(w.pend))]; p.tuple == t {
 		p.due = 0
 	}
 }
@@ -395,8 +436,13 @@ func (w *worker) syn(t cookie.Tuple) driver.Verdict {
 	cfg := &w.e.cfg
 	s := &w.seg
 	c.SYNReceived.Add(1)
-	if w.lookup(t) {
+	w.synCur++
+	if f := w.flows.find(&t, w.nowMS); f != nil {
+		// A new connection on the tuple of one handed over before: its
+		// handshake ACK must be checked, not taken for a segment of the
+		// old one.
 		c.ConnReopened.Add(1)
+		f.expires = 0
 	}
 	o := w.e.rule(s.v6).Offer(&s.pkt)
 	isn, err := cfg.Ring.Encode(t, s.seq, o.CookieMSS)
@@ -423,15 +469,39 @@ func (w *worker) syn(t cookie.Tuple) driver.Verdict {
 	return driver.VerdictDrop
 }
 
+// ack decides a segment with ACK and without SYN or RST: the handshake ACK
+// of a new connection, or a segment of one that exists or existed.
 func (w *worker) ack(t cookie.Tuple) driver.Verdict {
 	c := &w.e.ctrs
 	cfg := &w.e.cfg
 	s := &w.seg
-	if w.lookup(t) {
-		// Queued before its socket existed (or a retransmitted handshake
-		// ACK): the socket takes it now.
-		c.CookieRetrans.Add(1)
-		return driver.VerdictAccept
+	if f := w.flows.find(&t, w.nowMS); f != nil {
+		f.expires = w.nowMS + flowTTL
+		if w.nowMS < f.handed+recentTTL {
+			// Queued before its socket existed (or a retransmitted
+			// handshake ACK): the socket takes it now.
+			c.CookieRetrans.Add(1)
+			return driver.VerdictAccept
+		}
+		// A segment of a connection handed over earlier, which reaches
+		// the engine on a driver that taps below netfilter (the kernel
+		// has its own copy for the socket) or, on a netfilter queue,
+		// once the socket is no longer an ordinary one (TIME_WAIT) or is
+		// gone. A FIN is given to the kernel, so that a socket in
+		// TIME_WAIT answers it; anything else is left to the kernel's
+		// copy or dropped, as the kernel would reset it.
+		c.Established.Add(1)
+		if s.flags&flagFIN != 0 {
+			return driver.VerdictAccept
+		}
+		return driver.VerdictDrop
+	}
+	if s.flags&flagFIN != 0 {
+		// A handshake ACK never carries a FIN: a FIN ends a connection,
+		// it never opens one (whatever its numbers say about the
+		// cookie). Of a connection the engine does not know.
+		c.Strays.Add(1)
+		return driver.VerdictDrop
 	}
 	v, err := cfg.Ring.Check(t, s.seq-1, s.ack-1)
 	if err != nil || !v.Valid {
@@ -460,12 +530,22 @@ func (w *worker) ack(t cookie.Tuple) driver.Verdict {
 		}
 	}
 	if err := cfg.Handoff.Handoff(h); err != nil {
+		if errors.Is(err, handoff.ErrExists) {
+			// The connection has its socket: this segment is one of
+			// it whose numbers pass the check (it has sent as many
+			// bytes as it received), or a handshake ACK handed over
+			// once already. It goes to that socket; nothing failed.
+			c.CookieRetrans.Add(1)
+			w.flows.add(&t, w.nowMS, w.nowMS-recentTTL)
+			w.pendDone(t)
+			return driver.VerdictAccept
+		}
 		c.HandoffFailed.Add(1)
 		w.e.logHandoffErr(err)
 		return driver.VerdictDrop
 	}
 	c.HandedOver.Add(1)
-	w.remember(t)
+	w.flows.add(&t, w.nowMS, w.nowMS)
 	w.pendDone(t)
 	// Announce the socket's window, now with the scale in force (the
 	// SYN-ACK's window is unscaled), as the kernel's synproxy opens its
@@ -491,28 +571,6 @@ func (e *Engine) rule(v6 bool) *packet.Rule {
 		return &e.rule6
 	}
 	return &e.rule4
-}
-
-func slot(t *cookie.Tuple) int {
-	a := t.Client.Addr().As16()
-	h := uint32(2166136261)
-	for _, x := range a {
-		h = (h ^ uint32(x)) * 16777619
-	}
-	h = (h ^ uint32(t.Client.Port())) * 16777619
-	h = (h ^ uint32(t.Server.Port())) * 16777619
-	return int(h % recentSlots)
-}
-
-const recentTTL = 5000 // ms
-
-func (w *worker) lookup(t cookie.Tuple) bool {
-	r := &w.recent[slot(&t)]
-	return r.tuple == t && r.expires > w.nowMS
-}
-
-func (w *worker) remember(t cookie.Tuple) {
-	w.recent[slot(&t)] = recent{tuple: t, expires: w.nowMS + recentTTL}
 }
 
 var handoffLogMu sync.Mutex

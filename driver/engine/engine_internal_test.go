@@ -101,11 +101,19 @@ func handshake(tb testing.TB, w *worker) (syn, ack []byte) {
 	return syn, ack
 }
 
+// forget clears the worker's memory of the connection tup.
+func forget(w *worker, tup cookie.Tuple) {
+	if f := w.flows.find(&tup, w.nowMS); f != nil {
+		f.expires = 0
+	}
+}
+
 // TestNoAllocs pins the engine's per-packet path at zero allocations.
 func TestNoAllocs(t *testing.T) {
 	w := testWorker(t)
 	syn, ack := handshake(t, w)
 	forged := ipv4TCP(1001, 12345, flagACK, nil, nil)
+	fin := ipv4TCP(1001, 12345, flagACK|flagFIN, nil, nil)
 	trunc := syn[:30]
 	synEth, ackEth := ethernet(syn), ethernet(ack)
 	tup := cookie.Tuple{Client: tClient, Server: tServer}
@@ -116,7 +124,7 @@ func TestNoAllocs(t *testing.T) {
 		{"SYN", func() { w.tx, w.acks = w.tx[:0], w.acks[:0]; w.handle(syn, driver.LinkIP) }},
 		{"ACK valid and handed over", func() {
 			w.tx, w.acks = w.tx[:0], w.acks[:0]
-			w.recent[slot(&tup)] = recent{}
+			forget(w, tup)
 			if w.handle(ack, driver.LinkIP) != driver.VerdictAccept {
 				t.Fatal("valid ACK not accepted")
 			}
@@ -125,11 +133,20 @@ func TestNoAllocs(t *testing.T) {
 		{"SYN in an Ethernet frame", func() { w.tx, w.acks = w.tx[:0], w.acks[:0]; w.handle(synEth, driver.LinkEthernet) }},
 		{"ACK in an Ethernet frame", func() {
 			w.tx, w.acks = w.tx[:0], w.acks[:0]
-			w.recent[slot(&tup)] = recent{}
+			forget(w, tup)
 			if w.handle(ackEth, driver.LinkEthernet) != driver.VerdictAccept || len(w.acks) != 1 {
 				t.Fatal("valid ACK in a frame not accepted")
 			}
 		}},
+		{"segment of a handed-over connection", func() {
+			w.tx, w.acks = w.tx[:0], w.acks[:0]
+			forget(w, tup)
+			w.handle(ack, driver.LinkIP)
+			w.nowMS += recentTTL
+			w.handle(ack, driver.LinkIP)
+			w.nowMS -= recentTTL
+		}},
+		{"FIN of an unknown connection", func() { w.handle(fin, driver.LinkIP) }},
 		{"truncated", func() { w.handle(trunc, driver.LinkIP) }},
 		{"batch with re-send scan", func() {
 			w.nextScan = 0
@@ -160,7 +177,7 @@ func BenchmarkEngineACKValid(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		w.acks = w.acks[:0]
-		w.recent[slot(&tup)] = recent{}
+		forget(w, tup)
 		w.handle(ack, driver.LinkIP)
 	}
 }

@@ -58,6 +58,8 @@ func (c *Collector) metrics() []metric {
 		{"cookie_invalid", "ACKs with an invalid cookie (kernel synproxy: cookie_invalid), by reason.", "tuple", k.InvalidMalformed.Load()},
 		{"cookie_retrans", "Segments of a connection queued before its socket existed (kernel synproxy: cookie_retrans).", "", k.CookieRetrans.Load()},
 		{"conn_reopened", "SYNs on a tuple handed over moments before (kernel synproxy: conn_reopened).", "", k.ConnReopened.Load()},
+		{"established", "Segments of connections handed over earlier, never checked as cookies.", "", k.Established.Load()},
+		{"strays", "FIN segments of connections the engine does not know: never a handshake, dropped.", "", k.Strays.Load()},
 		{"handed_over", "Connections materialised as kernel sockets.", "", k.HandedOver.Load()},
 		{"handoff_failed", "Valid handshakes whose handoff failed.", "", k.HandoffFailed.Load()},
 		{"passed", "Packets given back to the kernel untouched.", "", k.Passed.Load()},

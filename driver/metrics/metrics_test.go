@@ -46,7 +46,7 @@ func TestCollector(t *testing.T) {
 		}
 	}
 	want := []string{"packets", "syn_received", "synack_sent", "synack_resent", "window_update_sent",
-		"cookie_valid", "cookie_invalid", "cookie_retrans", "conn_reopened", "handed_over", "handoff_failed",
+		"cookie_valid", "cookie_invalid", "cookie_retrans", "conn_reopened", "established", "strays", "handed_over", "handoff_failed",
 		"passed", "malformed", "tx_errors", "rx_overruns",
 		"driver_rx_errors", "driver_idle_wakeups", "driver_skipped"}
 	for i, w := range want {

@@ -20,19 +20,6 @@ import (
 // it.
 const exchangeWait = 20 * time.Second
 
-// startEcho serves ln, echoing every connection's bytes back.
-func startEcho(t *testing.T, ln net.Listener) {
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-}
-
 // exchange sends msg on c and reads it back.
 func exchange(t *testing.T, c net.Conn, msg string) {
 	t.Helper()

@@ -216,5 +216,8 @@ func (c *ServerConfig) validate() error {
 	case c.FailOpen && !d.FailOpen:
 		return bad("Driver %s cannot fail open", name)
 	}
+	if err := c.validateBackend(); err != nil {
+		return err
+	}
 	return c.validateRules()
 }

@@ -129,6 +129,7 @@ type Server struct {
 	release    func()
 	rules      remover
 	in         *inheritance
+	watch      tableWatch // the nft table's watch (Linux)
 
 	died      chan error    // an engine that stopped on its own
 	done      chan struct{} // closed by Close

@@ -17,8 +17,9 @@ import (
 type Proxy struct {
 	// Backend is the "host:port" every connection is spliced to.
 	Backend string
-	// Dial makes the backend connection; nil means a net.Dialer. The dial
-	// is given 10 seconds.
+	// Dial makes the backend connection; nil means a net.Dialer whose
+	// sockets carry Config.Mark (a Dial of one's own should set it too).
+	// The dial is given 10 seconds.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// ProxyProtocol sends a PROXY protocol v2 header to the backend first.
 	ProxyProtocol bool
@@ -111,7 +112,7 @@ func (p *Proxy) serve(s *splice, dial bool) error {
 // dialBackend dials the backend of s and writes the PROXY header; on
 // failure it closes the client.
 func (p *Proxy) dialBackend(s *splice) (net.Conn, error) {
-	bc, err := dial(p.ctx, p.Dial, p.Backend)
+	bc, err := dial(p.ctx, p.dialer(), p.Backend)
 	if err != nil {
 		s.a.Close()
 		return nil, err

@@ -1,16 +1,22 @@
 // Package nft programs the netfilter rules of synproxy-lite through
 // github.com/google/nftables, in a table of its own ("inet synproxy_lite" by
-// default) that is created at start, deleted at stop, and deleted again at
-// the next start when a crash left it behind.
+// default) that is created at start and deleted at stop. The table carries
+// an owner mark (see Owner): a table synproxy-lite did not create, or one
+// that another running instance owns, is never replaced or deleted
+// (ErrNotOwned, ErrInUse); a stale one, left by a process that is gone, is
+// replaced in the same transaction that installs the new rules.
 //
 // The rules, in a filter chain at the prerouting hook, priority raw (-300:
 // after defragmentation, before connection tracking and NAT):
 //
+//	fib daddr type local tcp dport P meta mark M                            accept     # the daemon's own packets
 //	fib daddr type local tcp dport P tcp flags & (fin|syn|rst|ack) == syn  queue      # every SYN
 //	fib daddr type local tcp dport P socket mark M                         accept     # handed-off connections
 //	fib daddr type local tcp dport P                                       queue      # handshake ACKs, strays
 //
-// A handed-off connection is a kernel socket carrying the mark M (SO_MARK),
+// The daemon's own sockets (its backend connections) carry the mark M
+// too, so a backend on this host never has its packets queued, even on the
+// protected port. A handed-off connection is a kernel socket carrying the mark M (SO_MARK),
 // so once it exists its packets reach it directly and never the queue. Every
 // other segment to the port goes to userspace, where the cookie is checked;
 // the kernel's own TCP stack never sees a protected SYN and therefore never

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/google/nftables"
@@ -18,7 +19,9 @@ import (
 // DefaultTable is the name of the table synproxy-lite owns.
 const DefaultTable = "synproxy_lite"
 
-// DefaultMark is the socket mark handed-off connections carry.
+// DefaultMark is the socket mark handed-off connections carry, and the
+// daemon's own connections to the backend: packets with it (socket mark or
+// packet mark) are never queued.
 const DefaultMark = 0x53504c /* "SPL" */
 
 // Config describes the rules. Port and QueueTotal must be set.
@@ -49,6 +52,12 @@ type Config struct {
 	// segments of handed-over connections still reach their sockets.
 	// QueueNum, QueueTotal, FailOpen and Fallback do not apply.
 	Drop bool
+	// Inherit, when non-zero, is the pid of the process that started this
+	// one by a graceful restart: Install may replace the table it owns
+	// although it still runs.
+	Inherit int
+
+	owner Owner // the table's owner; zero means this process
 }
 
 func (c *Config) table() string {
@@ -224,10 +233,17 @@ func (c *Config) chains(m QueueMethod) []chain {
 	}
 	counter := func() []expr.Any { return []expr.Any{&expr.Counter{}} }
 	accept := func() []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}} }
+	// The daemon's own packets (its backend connections carry the mark)
+	// are never queued.
+	own := rule{baseText + fmt.Sprintf(" meta mark 0x%08x counter accept", c.mark()),
+		join(base, []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			cmpEq(1, ne32(c.mark())),
+		}, counter(), accept())}
 	pre := chain{
 		name: "prerouting", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityRaw, prioText: "raw",
-		rules: []rule{{baseText + " " + synText + " counter " + qText, join(base, syn, counter(), []expr.Any{q})}},
+		rules: []rule{own, {baseText + " " + synText + " counter " + qText, join(base, syn, counter(), []expr.Any{q})}},
 	}
 	marked := rule{baseText + fmt.Sprintf(" socket mark 0x%08x counter accept", c.mark()),
 		join(base, []expr.Any{
@@ -254,6 +270,7 @@ func (c *Config) chains(m QueueMethod) []chain {
 		name: "tracked", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityMangle, prioText: "mangle",
 		rules: []rule{
+			own,
 			marked,
 			{baseText + " " + ctText + " counter accept", join(base, ct, counter(), accept())},
 			{baseText + " " + nsynText + " counter " + qText, join(base, nsyn, counter(), []expr.Any{q})},
@@ -331,7 +348,10 @@ func ProbeQueue(cfg *Config) (QueueMethod, error) {
 	if err != nil {
 		return QueueXT, err
 	}
-	t := cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table() + "_probe"})
+	// A name of this process's own, created only if it does not exist, so
+	// that the probe never touches a table it did not make.
+	t := cc.CreateTable(&nftables.Table{Family: nftables.TableFamilyINet,
+		Name: fmt.Sprintf("%s_probe_%d", cfg.table(), os.Getpid())})
 	ch := cc.AddChain(&nftables.Chain{Name: "probe", Table: t})
 	cc.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{&expr.Queue{Num: cfg.QueueNum, Total: 1}}})
 	if err := cc.Flush(); err != nil {
@@ -344,49 +364,50 @@ func ProbeQueue(cfg *Config) (QueueMethod, error) {
 	return QueueNative, driver.NewOpError("delete probe table", cc.Flush())
 }
 
-// Remove deletes the table if it exists. It reports whether it did.
+// Remove deletes the table if it exists and this process may delete it:
+// it is its own, or its owner is gone (see Owner). It reports whether it
+// did. A table synproxy-lite did not create, or one another running
+// process owns, is left alone: ErrNotOwned, ErrInUse.
 func Remove(cfg *Config) (bool, error) {
 	cc, err := cfg.conn()
 	if err != nil {
 		return false, err
 	}
-	tables, err := cc.ListTablesOfFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return false, driver.NewOpError("list nft tables", err)
+	exists, err := cfg.mayReplace(cc)
+	if !exists || err != nil {
+		return false, err
 	}
-	for _, t := range tables {
-		if t.Name == cfg.table() {
-			cc.DelTable(t)
-			if err := cc.Flush(); err != nil {
-				return false, driver.NewOpError("delete nft table "+t.Name, err)
-			}
-			return true, nil
+	cc.DelTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()})
+	if err := cc.Flush(); err != nil {
+		if errors.Is(err, unix.ENOENT) { // gone meanwhile
+			return false, nil
 		}
+		return false, driver.NewOpError("delete nft table "+cfg.table(), err)
 	}
-	return false, nil
+	return true, nil
 }
 
 // Rules is an installed ruleset.
 type Rules struct {
 	cfg    Config
 	Method QueueMethod
-	// Stale is set when Install found and removed a table that an earlier
-	// run left behind.
+	// Stale is set when Install found and replaced a table of its own, of
+	// a process that is gone, or inherited in a graceful restart.
 	Stale bool
 }
 
-// Install removes a stale table, probes the queue method and installs the
-// ruleset in one transaction. It refuses (ErrLoopbackFallback) a FailOpen
-// ruleset whose loopback Fallback the bypassed packets could not reach.
+// Install probes the queue method and installs the ruleset, marked with
+// this process as its owner, in one transaction. A table of the same name
+// that this process may replace (see Owner) is deleted in that same
+// transaction, so the port is never without rules; any other table of
+// that name makes Install fail with ErrNotOwned or ErrInUse and is left
+// as it is. It refuses (ErrLoopbackFallback) a FailOpen ruleset whose
+// loopback Fallback the bypassed packets could not reach.
 func Install(cfg *Config) (*Rules, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	if err := cfg.checkFallback(); err != nil {
-		return nil, err
-	}
-	stale, err := Remove(cfg)
-	if err != nil {
 		return nil, err
 	}
 	m, err := ProbeQueue(cfg)
@@ -397,7 +418,15 @@ func Install(cfg *Config) (*Rules, error) {
 	if err != nil {
 		return nil, err
 	}
+	stale, err := cfg.mayReplace(cc)
+	if err != nil {
+		return nil, err
+	}
+	if stale {
+		cc.DelTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()})
+	}
 	t := cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()})
+	cfg.addOwner(cc, t)
 	for _, ch := range cfg.chains(m) {
 		c := cc.AddChain(&nftables.Chain{Name: ch.name, Table: t, Type: ch.typ, Hooknum: ch.hook,
 			Priority: ch.prio, Policy: policyAccept()})
@@ -416,7 +445,8 @@ func policyAccept() *nftables.ChainPolicy {
 	return &p
 }
 
-// Remove deletes the installed table. It is idempotent.
+// Remove deletes the installed table, unless another process has made it
+// its own since (ErrInUse). It is idempotent.
 func (r *Rules) Remove() error {
 	_, err := Remove(&r.cfg)
 	return err

@@ -122,9 +122,12 @@ func TestRender(t *testing.T) {
 				// through go around the queue for good: after
 				// conntrack, before the nat chain, ahead of the rule
 				// that queues the other segments.
+				// The daemon's own packets are never queued.
 				"chain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n" +
+					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 meta mark 0x0053504c counter accept\n" +
 					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 tcp flags & (fin|syn|rst|ack) == syn counter queue num 4-7 bypass\n\t}",
 				"chain tracked {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n" +
+					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 meta mark 0x0053504c counter accept\n" +
 					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 socket mark 0x0053504c counter accept\n" +
 					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 ct state established counter accept\n" +
 					"\t\tfib daddr type local meta l4proto tcp tcp dport 80 tcp flags & (fin|syn|rst|ack) != syn counter queue num 4-7 bypass\n\t}"},

@@ -129,6 +129,7 @@ type Server struct {
 	release    func()
 	rules      remover
 	in         *inheritance
+	watch      tableWatch // the nft table's watch (Linux)
 
 	died      chan error    // an engine that stopped on its own
 	done      chan struct{} // closed by Close
@@ -215,6 +216,9 @@ func (c *ServerConfig) validate() error {
 		return bad("Driver %s needs an Interface", name)
 	case c.FailOpen && !d.FailOpen:
 		return bad("Driver %s cannot fail open", name)
+	}
+	if err := c.validateBackend(); err != nil {
+		return err
 	}
 	return c.validateRules()
 }

@@ -82,11 +82,15 @@ func (s *Server) start() error {
 		return err
 	}
 	nc := s.nftConfig()
+	if s.in != nil { // the table is the old process's, this one's parent
+		nc.Inherit = os.Getppid()
+	}
 	rules, err := nft.Install(nc)
 	if err != nil {
 		return err
 	}
 	s.rules = rules
+	s.watchTable()
 	if rules.Stale && s.in == nil {
 		s.log.Warn("removed a stale nft table left by an earlier run", "table", nc.Table)
 	}

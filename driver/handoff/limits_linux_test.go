@@ -162,13 +162,16 @@ func TestProxyMaxConns(t *testing.T) {
 	if ka != 1 || idle != 60 || ut != 120000 {
 		t.Errorf("backend socket: SO_KEEPALIVE %d, TCP_KEEPIDLE %d, TCP_USER_TIMEOUT %d; want 1, 60, 120000", ka, idle, ut)
 	}
-	out, err := exec.Command("ip", "netns", "exec", n.srv.Name(), "ss", "-tnoH", "state", "established",
-		"( sport = :8080 )").CombinedOutput()
-	if err != nil {
-		t.Errorf("ss: %v: %s", err, out)
-	} else if got := strings.Count(string(out), "timer:(keepalive"); got != 2 {
-		t.Errorf("client sockets with a keepalive timer: %d, want 2:\n%s", got, out)
-	}
+	// (A socket with data unacknowledged shows its retransmission timer
+	// instead, hence the wait.)
+	waitFor(t, "two client sockets with a keepalive timer", func() bool {
+		out, err := exec.Command("ip", "netns", "exec", n.srv.Name(), "ss", "-tnoH", "state", "established",
+			"( sport = :8080 )").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ss: %v: %s", err, out)
+		}
+		return strings.Count(string(out), "timer:(keepalive") == 2
+	})
 
 	c1.Close()
 	waitFor(t, "the first connection to end", func() bool { return be.ended.Load() >= 1 })

@@ -19,6 +19,7 @@ import (
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 	"github.com/synproxy-lite/synproxy-lite/driver/metrics"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
 	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
@@ -60,6 +61,9 @@ type runOptions struct {
 	failOpen      bool
 	table         string
 	logLevel      string
+	limits        *handoff.Limits
+	// handoffStats are the Server's, for the metrics (set once it exists).
+	handoffStats func() handoff.ProxyStats
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
@@ -87,9 +91,15 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.BoolVar(&o.failOpen, "fail-open", false, "let traffic bypass the proxy (straight to the backend) while the daemon is down or overloaded")
 	fs.StringVar(&o.table, "table", nft.DefaultTable, "name of the nft table (inet family) the daemon owns")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	lf := addLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	lim, err := lf.limits()
+	if err != nil {
+		return nil, err
+	}
+	o.limits = lim
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -173,7 +183,7 @@ func (o *runOptions) serverConfig(log *slog.Logger) (*proxy.ServerConfig, error)
 	return &proxy.ServerConfig{Port: o.port, Backend: o.backend, ProxyProtocol: o.proxyProtocol,
 		Driver: o.driverName, Interface: o.iface, Workers: o.workers, Queue: o.queue, Table: o.table,
 		FailOpen: o.failOpen, Ring: ring, Rule: o.rule(o.mss, 1460), Rule6: o.rule(o.mss6, 1440), Logger: log,
-		OnEngine: o.serveMetrics(log)}, nil
+		Limits: o.limits, OnEngine: o.serveMetrics(log)}, nil
 }
 
 // rule is the synproxy rule of the flags for one family: mss as given
@@ -217,7 +227,11 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 	if o.metrics == "" {
 		return nil
 	}
-	return func(eng *engine.Engine) (func(), error) { return metrics.Serve(o.metrics, eng, log) }
+	return func(eng *engine.Engine) (func(), error) {
+		c := metrics.NewCollector(eng)
+		c.Handoff = o.handoffStats
+		return metrics.ServeCollector(o.metrics, c, log)
+	}
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -264,6 +278,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	o.handoffStats = srv.HandoffStats
 	if err := srv.Start(); err != nil {
 		return err
 	}

@@ -1,6 +1,11 @@
 package engine
 
-import "sync/atomic"
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
+)
 
 // Counters are the engine's counters: atomics, read at any time from any
 // goroutine (driver/metrics exports them to Prometheus at scrape time). The
@@ -20,8 +25,17 @@ type Counters struct {
 	ConnReopened  atomic.Uint64 // conn_reopened: a SYN on the tuple of a connection handed over before
 	HandedOver    atomic.Uint64 // connections handed over
 	HandoffFailed atomic.Uint64
-	Passed        atomic.Uint64 // given back to the kernel (resets, strays)
-	TxErrors      atomic.Uint64
+	// HandoffRefused counts the handshakes the handoff refused at one of
+	// its limits (handoff.ErrRefused): no socket was made, the ACK was
+	// dropped, and the client's retransmission is checked again. By
+	// reason below; RefusedOther is a refusal of another Handoff.
+	HandoffRefused   atomic.Uint64
+	RefusedMaxConns  atomic.Uint64
+	RefusedPerSource atomic.Uint64
+	RefusedDials     atomic.Uint64
+	RefusedOther     atomic.Uint64
+	Passed           atomic.Uint64 // given back to the kernel (resets, strays)
+	TxErrors         atomic.Uint64
 
 	InvalidStale     atomic.Uint64 // cookie older than two slots or from the future
 	InvalidHash      atomic.Uint64 // MSS index >= 4: forged or mismatched
@@ -49,5 +63,20 @@ func (c *Counters) countMalformed(r parseErr) {
 		c.MalformedNotTCP.Add(1)
 	default:
 		c.MalformedHeader.Add(1)
+	}
+}
+
+// countRefused counts a refused handoff by its reason.
+func (c *Counters) countRefused(err error) {
+	c.HandoffRefused.Add(1)
+	switch {
+	case errors.Is(err, handoff.ErrMaxConns):
+		c.RefusedMaxConns.Add(1)
+	case errors.Is(err, handoff.ErrPerSource):
+		c.RefusedPerSource.Add(1)
+	case errors.Is(err, handoff.ErrMaxDials):
+		c.RefusedDials.Add(1)
+	default:
+		c.RefusedOther.Add(1)
 	}
 }

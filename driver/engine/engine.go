@@ -530,6 +530,14 @@ func (w *worker) ack(t cookie.Tuple) driver.Verdict {
 		}
 	}
 	if err := cfg.Handoff.Handoff(h); err != nil {
+		if errors.Is(err, handoff.ErrRefused) {
+			// At a limit: no socket. Neither remembered nor failed, and
+			// the SYN-ACK stays pending: the client's retransmission (or
+			// its ACK to the repeated SYN-ACK) is checked again.
+			c.countRefused(err)
+			w.e.logRefused(err)
+			return driver.VerdictDrop
+		}
 		if errors.Is(err, handoff.ErrExists) {
 			// The connection has its socket: this segment is one of
 			// it whose numbers pass the check (it has sent as many
@@ -585,4 +593,19 @@ func (e *Engine) logHandoffErr(err error) {
 	handoffLogLast = time.Now()
 	e.log.Warn("handoff failed (further failures within 5s are only counted)", "err", err,
 		"handoff_failed_total", e.ctrs.HandoffFailed.Load())
+}
+
+var refusedLogMu sync.Mutex
+var refusedLogLast time.Time
+
+func (e *Engine) logRefused(err error) {
+	refusedLogMu.Lock()
+	defer refusedLogMu.Unlock()
+	if time.Since(refusedLogLast) < 5*time.Second {
+		return
+	}
+	refusedLogLast = time.Now()
+	e.log.Warn("handoff refused at a limit; the ACK is dropped, the client's retransmission tries again "+
+		"(further refusals within 5s are only counted)", "err", err,
+		"handoffs_refused_total", e.ctrs.HandoffRefused.Load())
 }

@@ -53,5 +53,16 @@
 // second Materialise of the same connection (the ACK and the client's
 // first data segment both pass the cookie check) fails with ErrExists.
 //
+// # Limits
+//
+// A client that completes handshakes costs a Proxy two sockets, two
+// pipes and three goroutines each. Proxy.Limits bounds the open
+// connections (in all, by default from the descriptor limit, and per
+// source prefix, in a fixed table), the backend dials in flight and their
+// timeout, and sets an idle timeout, keepalive and TCP_USER_TIMEOUT on
+// both sockets. A Handoff over a limit makes no socket and returns a
+// *RefusedError wrapping ErrRefused: the caller drops the ACK, and the
+// client's retransmission gets in once there is room.
+//
 // docs/handoff.md has the reasoning, the failure modes and the tests.
 package handoff

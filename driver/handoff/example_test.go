@@ -1,8 +1,10 @@
 package handoff_test
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 )
@@ -20,4 +22,19 @@ func ExampleAppendProxyHeader() {
 	// Output:
 	// 28 bytes: 21 11 00 0c
 	// 192.0.2.7:51234 198.51.100.1:443 28 <nil>
+}
+
+// A Proxy bounded for an exposed service: at most 10,000 open connections
+// and 50 per /24 or /48, idle ones closed after five minutes, backend dials
+// given two seconds. A Handoff over a limit makes no socket and returns a
+// *RefusedError; the caller drops the ACK and waits for the client's
+// retransmission.
+func ExampleLimits() {
+	px := &handoff.Proxy{Backend: "127.0.0.1:8081", Limits: &handoff.Limits{
+		MaxConns: 10000, MaxConnsPerSource: 50, SourcePrefix4: 24, SourcePrefix6: 48,
+		IdleTimeout: 5 * time.Minute, DialTimeout: 2 * time.Second}}
+	defer px.Close()
+	fmt.Println(px.Stats().MaxConns, handoff.ErrPerSource, errors.Is(handoff.ErrPerSource, handoff.ErrRefused))
+	// Output:
+	// 10000 handoff: refused: per_source true
 }

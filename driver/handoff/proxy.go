@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -19,7 +20,7 @@ type Proxy struct {
 	Backend string
 	// Dial makes the backend connection; nil means a net.Dialer whose
 	// sockets carry Config.Mark (a Dial of one's own should set it too).
-	// The dial is given 10 seconds.
+	// The dial is given Limits.DialTimeout.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// ProxyProtocol sends a PROXY protocol v2 header to the backend first.
 	ProxyProtocol bool
@@ -28,7 +29,16 @@ type Proxy struct {
 	// OnError, if set, receives the errors of the splices (a backend that
 	// refuses, a reset). It is called from the splice goroutines.
 	OnError func(client netip.AddrPort, err error)
+	// Limits bound the open connections (in all, and per source), the
+	// backend dials in flight and the time a connection may idle, and set
+	// keepalive on both sockets; nil means the defaults of Limits. They
+	// are read once, by the first call of a method.
+	Limits *Limits
+	// Logger receives the failed backend dials (at warn level, at most
+	// one line every 5 seconds). Nil means slog.Default().
+	Logger *slog.Logger
 
+	lim    limiter
 	once   sync.Once
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -54,11 +64,14 @@ func (p *Proxy) init() {
 	p.once.Do(func() {
 		p.ctx, p.cancel = context.WithCancel(context.Background())
 		p.conns = map[*splice]struct{}{}
+		p.lim.init(p.Limits, p.Logger)
 	})
 }
 
 // Handoff materialises the connection and starts splicing it. It returns
-// once the socket exists; dialling the backend happens afterwards.
+// once the socket exists; dialling the backend happens afterwards. At a
+// limit of Limits it makes no socket and returns a *RefusedError (which
+// wraps ErrRefused).
 func (p *Proxy) Handoff(h *Handshake) error {
 	p.init()
 	p.mu.Lock()
@@ -66,15 +79,25 @@ func (p *Proxy) Handoff(h *Handshake) error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
+	held, err := p.lim.admit(h.Tuple.Client.Addr())
+	if err != nil {
+		p.mu.Unlock()
+		return err
+	}
 	p.wg.Add(1)
 	p.mu.Unlock()
 	c, err := Materialise(h, p.Config)
 	if err != nil {
+		p.mu.Lock()
+		p.lim.release(&held)
+		p.mu.Unlock()
 		p.wg.Done()
 		return err
 	}
 	// h belongs to the caller and is reused: the goroutine gets copies.
-	p.start(newSplice(c), h.Tuple.Client, true)
+	s := newSplice(c)
+	s.held = held
+	p.start(s, h.Tuple.Client, true)
 	return nil
 }
 
@@ -83,12 +106,16 @@ func (p *Proxy) Handoff(h *Handshake) error {
 func (p *Proxy) start(s *splice, client netip.AddrPort, dial bool) {
 	p.mu.Lock()
 	p.conns[s] = struct{}{}
+	if !s.held.counted {
+		p.lim.adopt(&s.held, client.Addr())
+	}
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		err := p.serve(s, dial)
+		err := p.serve(s, client, dial)
 		p.mu.Lock()
 		delete(p.conns, s)
+		p.lim.release(&s.held)
 		p.mu.Unlock()
 		if err != nil && p.OnError != nil && p.ctx.Err() == nil {
 			p.OnError(client, err)
@@ -96,15 +123,23 @@ func (p *Proxy) start(s *splice, client netip.AddrPort, dial bool) {
 	}()
 }
 
-func (p *Proxy) serve(s *splice, dial bool) error {
+func (p *Proxy) serve(s *splice, client netip.AddrPort, dial bool) error {
 	if dial {
 		bc, err := p.dialBackend(s)
+		p.mu.Lock()
+		p.lim.dialDone(&s.held)
+		p.mu.Unlock()
 		if err != nil {
+			if p.ctx.Err() == nil {
+				p.lim.dialFailed(client, err)
+			}
 			close(s.ended)
 			return err
 		}
 		s.setBackend(bc)
 	}
+	stop := p.lim.tune(s)
+	defer stop()
 	_, err := s.run(p.ctx)
 	return err
 }
@@ -112,7 +147,9 @@ func (p *Proxy) serve(s *splice, dial bool) error {
 // dialBackend dials the backend of s and writes the PROXY header; on
 // failure it closes the client.
 func (p *Proxy) dialBackend(s *splice) (net.Conn, error) {
-	bc, err := dial(p.ctx, p.dialer(), p.Backend)
+	ctx, cancel := p.lim.dialContext(p.ctx)
+	defer cancel()
+	bc, err := dial(ctx, p.dialer(), p.Backend)
 	if err != nil {
 		s.a.Close()
 		return nil, err

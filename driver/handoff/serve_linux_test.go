@@ -27,9 +27,10 @@ import (
 // port, and hands every ACK that completes one of its handshakes to
 // handoff, called inside the server namespace. It stops when ctx ends.
 type synProxy struct {
-	handed atomic.Int64
-	errs   chan error
-	done   chan struct{}
+	handed  atomic.Int64
+	refused atomic.Int64
+	errs    chan error
+	done    chan struct{}
 }
 
 func runSynProxy(ctx context.Context, t *testing.T, n *testNet, hand func(*handoff.Handshake) error) *synProxy {
@@ -74,6 +75,12 @@ func runSynProxy(ctx context.Context, t *testing.T, n *testNet, hand func(*hando
 				delete(open, s.src)
 				h := handshakeOf(pd.syn, pd.synack, s)
 				if err := n.srv.Do(func() error { return hand(&h) }); err != nil {
+					if errors.Is(err, handoff.ErrRefused) {
+						// At a limit: the client's retransmission tries again.
+						open[s.src] = pd
+						p.refused.Add(1)
+						continue
+					}
 					p.errs <- fmt.Errorf("handoff %v: %w", s.src, err)
 					continue
 				}

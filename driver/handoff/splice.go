@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// dialTimeout bounds the dial of a backend.
+// dialTimeout bounds the dial of a backend whose context has no deadline.
 const dialTimeout = 10 * time.Second
 
 // Splice connects client to backend (a TCP "host:port") and copies both
@@ -56,9 +56,12 @@ func dial(ctx context.Context, d func(ctx context.Context, network, address stri
 	if d == nil {
 		d = (&net.Dialer{}).DialContext
 	}
-	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	bc, err := d(dctx, "tcp", backend)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+	}
+	bc, err := d(ctx, "tcp", backend)
 	if err != nil {
 		return nil, &OpError{Op: "dial backend " + backend, Err: err}
 	}
@@ -106,6 +109,7 @@ type splice struct {
 	parked       chan struct{} // closed when both directions stopped for a pause
 	resume       chan bool     // true: go on here; false: given away, close
 	ended        chan struct{} // closed when run returns
+	held         hold          // its share of the Proxy's limits
 }
 
 func newSplice(a net.Conn) *splice {

@@ -6,7 +6,10 @@
 //
 // Every metric is a counter named synproxy_lite_<thing>_total; those with
 // a kernel counterpart in /proc/net/stat/synproxy say so in their help
-// text. The cookie_invalid and malformed families carry a "reason" label.
+// text. The cookie_invalid, malformed and handoffs_refused families carry
+// a "reason" label. The exceptions are three gauges of the handoff.Proxy
+// (Collector.Handoff): connections_open, connections_max and
+// backend_dials_in_flight.
 //
 // This is the only package of driver/ that imports the Prometheus client,
 // so the engine, the drivers and driver/proxy stay free of it.

@@ -5,11 +5,18 @@ import (
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 )
 
 // Collector exports an engine's counters (and its driver's) to Prometheus at
 // scrape time. Register it on a dedicated registry.
 type Collector struct {
+	// Handoff, if set, supplies the stats of the handoff.Proxy the engine
+	// hands its connections to (Proxy.Stats): open connections, backend
+	// dials in flight and failed, connections closed idle. Nil exports
+	// zeros. Set it before the first scrape.
+	Handoff func() handoff.ProxyStats
+
 	e     *engine.Engine
 	descs map[string]*prometheus.Desc
 }
@@ -21,7 +28,11 @@ func NewCollector(e *engine.Engine) *Collector {
 		if _, ok := c.descs[m.name]; ok {
 			continue
 		}
-		c.descs[m.name] = prometheus.NewDesc("synproxy_lite_"+m.name+"_total", m.help, m.labels(), nil)
+		name := "synproxy_lite_" + m.name
+		if !m.gauge {
+			name += "_total"
+		}
+		c.descs[m.name] = prometheus.NewDesc(name, m.help, m.labels(), nil)
 	}
 	return c
 }
@@ -30,6 +41,7 @@ type metric struct {
 	name, help string
 	label      string // value of the "reason" label, if any
 	v          uint64
+	gauge      bool // a gauge, not a counter
 }
 
 func (m metric) labels() []string {
@@ -46,40 +58,55 @@ func (c *Collector) metrics() []metric {
 		k = c.e.Counters()
 		ds = c.e.Driver().Stats()
 	}
+	var hs handoff.ProxyStats
+	if c.Handoff != nil {
+		hs = c.Handoff()
+	}
 	return []metric{
-		{"packets", "Packets the engine examined.", "", k.Packets.Load()},
-		{"syn_received", "SYNs received (kernel synproxy: syn_received).", "", k.SYNReceived.Load()},
-		{"synack_sent", "Cookie SYN-ACKs transmitted.", "", k.SYNACKSent.Load()},
-		{"synack_resent", "SYN-ACKs sent again because no valid ACK came back.", "", k.SYNACKResent.Load()},
-		{"window_update_sent", "Window-opening ACKs sent to clients once their connection was handed over.", "", k.WindowUpdates.Load()},
-		{"cookie_valid", "ACKs with a valid cookie (kernel synproxy: cookie_valid).", "", k.CookieValid.Load()},
-		{"cookie_invalid", "ACKs with an invalid cookie (kernel synproxy: cookie_invalid), by reason.", "stale", k.InvalidStale.Load()},
-		{"cookie_invalid", "ACKs with an invalid cookie (kernel synproxy: cookie_invalid), by reason.", "hash", k.InvalidHash.Load()},
-		{"cookie_invalid", "ACKs with an invalid cookie (kernel synproxy: cookie_invalid), by reason.", "tuple", k.InvalidMalformed.Load()},
-		{"cookie_retrans", "Segments of a connection queued before its socket existed (kernel synproxy: cookie_retrans).", "", k.CookieRetrans.Load()},
-		{"conn_reopened", "SYNs on a tuple handed over moments before (kernel synproxy: conn_reopened).", "", k.ConnReopened.Load()},
-		{"established", "Segments of connections handed over earlier, never checked as cookies.", "", k.Established.Load()},
-		{"strays", "FIN segments of connections the engine does not know: never a handshake, dropped.", "", k.Strays.Load()},
-		{"handed_over", "Connections materialised as kernel sockets.", "", k.HandedOver.Load()},
-		{"handoff_failed", "Valid handshakes whose handoff failed.", "", k.HandoffFailed.Load()},
-		{"passed", "Packets given back to the kernel untouched.", "", k.Passed.Load()},
-		{"malformed", "Packets dropped as malformed, by reason.", "truncated", k.MalformedTrunc.Load()},
-		{"malformed", "Packets dropped as malformed, by reason.", "header", k.MalformedHeader.Load()},
-		{"malformed", "Packets dropped as malformed, by reason.", "checksum", k.MalformedChecksum.Load()},
-		{"malformed", "Packets dropped as malformed, by reason.", "options", k.MalformedOptions.Load()},
-		{"malformed", "Packets dropped as malformed, by reason.", "flags", k.MalformedFlags.Load()},
-		{"malformed", "Packets dropped as malformed, by reason.", "not_tcp", k.MalformedNotTCP.Load()},
-		{"tx_errors", "Packets the engine failed to transmit.", "", k.TxErrors.Load() + ds.TxErrors},
-		{"rx_overruns", "Receive buffer overruns (ENOBUFS): packets the kernel could not queue to userspace.", "", ds.Overruns},
-		{"driver_rx_errors", "Errors read from the driver's receive sockets (ENETDOWN after a link went down).", "", ds.RxErrors},
-		{"driver_idle_wakeups", "Driver wake-ups with nothing to read and no wake-up asked for; thousands a second are a worker spinning.", "", ds.IdleWakeups},
-		{"driver_skipped", skippedHelp, "not_host", ds.Skipped.NotHost},
-		{"driver_skipped", skippedHelp, "not_local", ds.Skipped.NotLocal},
-		{"driver_skipped", skippedHelp, "vlan", ds.Skipped.VLAN},
-		{"driver_skipped", skippedHelp, "truncated", ds.Skipped.Truncated},
-		{"driver_skipped", skippedHelp, "not_ip", ds.Skipped.NotIP},
+		{"packets", "Packets the engine examined.", "", k.Packets.Load(), false},
+		{"syn_received", "SYNs received (kernel synproxy: syn_received).", "", k.SYNReceived.Load(), false},
+		{"synack_sent", "Cookie SYN-ACKs transmitted.", "", k.SYNACKSent.Load(), false},
+		{"synack_resent", "SYN-ACKs sent again because no valid ACK came back.", "", k.SYNACKResent.Load(), false},
+		{"window_update_sent", "Window-opening ACKs sent to clients once their connection was handed over.", "", k.WindowUpdates.Load(), false},
+		{"cookie_valid", "ACKs with a valid cookie (kernel synproxy: cookie_valid).", "", k.CookieValid.Load(), false},
+		{"cookie_invalid", "ACKs with an invalid cookie (kernel synproxy: cookie_invalid), by reason.", "stale", k.InvalidStale.Load(), false},
+		{"cookie_invalid", "ACKs with an invalid cookie (kernel synproxy: cookie_invalid), by reason.", "hash", k.InvalidHash.Load(), false},
+		{"cookie_invalid", "ACKs with an invalid cookie (kernel synproxy: cookie_invalid), by reason.", "tuple", k.InvalidMalformed.Load(), false},
+		{"cookie_retrans", "Segments of a connection queued before its socket existed (kernel synproxy: cookie_retrans).", "", k.CookieRetrans.Load(), false},
+		{"conn_reopened", "SYNs on a tuple handed over moments before (kernel synproxy: conn_reopened).", "", k.ConnReopened.Load(), false},
+		{"established", "Segments of connections handed over earlier, never checked as cookies.", "", k.Established.Load(), false},
+		{"strays", "FIN segments of connections the engine does not know: never a handshake, dropped.", "", k.Strays.Load(), false},
+		{"handed_over", "Connections materialised as kernel sockets.", "", k.HandedOver.Load(), false},
+		{"handoff_failed", "Valid handshakes whose handoff failed.", "", k.HandoffFailed.Load(), false},
+		{"handoffs_refused", refusedHelp, "max_conns", k.RefusedMaxConns.Load(), false},
+		{"handoffs_refused", refusedHelp, "per_source", k.RefusedPerSource.Load(), false},
+		{"handoffs_refused", refusedHelp, "dials", k.RefusedDials.Load(), false},
+		{"handoffs_refused", refusedHelp, "other", k.RefusedOther.Load(), false},
+		{"backend_dial_failures", "Backend dials that failed or timed out; each closed its client's connection.", "", hs.DialFailures, false},
+		{"connections_idle_closed", "Connections closed because neither direction moved data for the idle timeout.", "", hs.IdleClosed, false},
+		{"connections_open", "Handed-over connections open now (client and backend sockets).", "", uint64(max(hs.Conns, 0)), true},
+		{"connections_max", "The limit on open connections in force (0: none).", "", uint64(max(hs.MaxConns, 0)), true},
+		{"backend_dials_in_flight", "Backend dials in progress.", "", uint64(max(hs.Dials, 0)), true},
+		{"passed", "Packets given back to the kernel untouched.", "", k.Passed.Load(), false},
+		{"malformed", "Packets dropped as malformed, by reason.", "truncated", k.MalformedTrunc.Load(), false},
+		{"malformed", "Packets dropped as malformed, by reason.", "header", k.MalformedHeader.Load(), false},
+		{"malformed", "Packets dropped as malformed, by reason.", "checksum", k.MalformedChecksum.Load(), false},
+		{"malformed", "Packets dropped as malformed, by reason.", "options", k.MalformedOptions.Load(), false},
+		{"malformed", "Packets dropped as malformed, by reason.", "flags", k.MalformedFlags.Load(), false},
+		{"malformed", "Packets dropped as malformed, by reason.", "not_tcp", k.MalformedNotTCP.Load(), false},
+		{"tx_errors", "Packets the engine failed to transmit.", "", k.TxErrors.Load() + ds.TxErrors, false},
+		{"rx_overruns", "Receive buffer overruns (ENOBUFS): packets the kernel could not queue to userspace.", "", ds.Overruns, false},
+		{"driver_rx_errors", "Errors read from the driver's receive sockets (ENETDOWN after a link went down).", "", ds.RxErrors, false},
+		{"driver_idle_wakeups", "Driver wake-ups with nothing to read and no wake-up asked for; thousands a second are a worker spinning.", "", ds.IdleWakeups, false},
+		{"driver_skipped", skippedHelp, "not_host", ds.Skipped.NotHost, false},
+		{"driver_skipped", skippedHelp, "not_local", ds.Skipped.NotLocal, false},
+		{"driver_skipped", skippedHelp, "vlan", ds.Skipped.VLAN, false},
+		{"driver_skipped", skippedHelp, "truncated", ds.Skipped.Truncated, false},
+		{"driver_skipped", skippedHelp, "not_ip", ds.Skipped.NotIP, false},
 	}
 }
+
+const refusedHelp = "Valid handshakes refused at a limit, by reason: no socket was made, the ACK was dropped, the client's retransmission tries again."
 
 const skippedHelp = "Frames the driver received and left to the kernel without showing them to the engine, by reason."
 
@@ -94,10 +121,14 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.metrics() {
 		d := c.descs[m.name]
+		vt := prometheus.CounterValue
+		if m.gauge {
+			vt = prometheus.GaugeValue
+		}
 		if m.label != "" {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(m.v), m.label)
+			ch <- prometheus.MustNewConstMetric(d, vt, float64(m.v), m.label)
 		} else {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(m.v))
+			ch <- prometheus.MustNewConstMetric(d, vt, float64(m.v))
 		}
 	}
 }

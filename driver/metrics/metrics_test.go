@@ -9,6 +9,7 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 	"github.com/synproxy-lite/synproxy-lite/driver/internal/drivertest"
 )
 
@@ -47,11 +48,14 @@ func TestCollector(t *testing.T) {
 	}
 	want := []string{"packets", "syn_received", "synack_sent", "synack_resent", "window_update_sent",
 		"cookie_valid", "cookie_invalid", "cookie_retrans", "conn_reopened", "established", "strays", "handed_over", "handoff_failed",
+		"handoffs_refused", "backend_dial_failures", "connections_idle_closed",
 		"passed", "malformed", "tx_errors", "rx_overruns",
 		"driver_rx_errors", "driver_idle_wakeups", "driver_skipped"}
 	for i, w := range want {
 		want[i] = "synproxy_lite_" + w + "_total"
 	}
+	want = append(want, "synproxy_lite_connections_open", "synproxy_lite_connections_max",
+		"synproxy_lite_backend_dials_in_flight")
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("metrics\n got %v\nwant %v", names, want)
@@ -121,6 +125,56 @@ func TestDriverStats(t *testing.T) {
 		"synproxy_lite_driver_skipped_total/vlan":      7,
 		"synproxy_lite_driver_skipped_total/truncated": 8,
 		"synproxy_lite_driver_skipped_total/not_ip":    9,
+	} {
+		if got, ok := values[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+}
+
+// TestCollectorLimits: refused handoffs by reason come from the engine's
+// counters, dial failures and the open connections from the Proxy's stats.
+func TestCollectorLimits(t *testing.T) {
+	ring, err := cookie.NewRing(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(drivertest.New(1, 8), &engine.Config{Port: 8080, Ring: ring,
+		Handoff: engine.HandoffFunc(func(*engine.Handshake) error { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCollector(e)
+	c.Handoff = func() handoff.ProxyStats {
+		return handoff.ProxyStats{Conns: 3, MaxConns: 3, Dials: 1, DialFailures: 7, IdleClosed: 2}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	e.Counters().RefusedMaxConns.Add(4)
+	e.Counters().RefusedPerSource.Add(5)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			k := mf.GetName()
+			for _, l := range m.GetLabel() {
+				k += "/" + l.GetValue()
+			}
+			values[k] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for k, v := range map[string]float64{
+		"synproxy_lite_handoffs_refused_total/max_conns":  4,
+		"synproxy_lite_handoffs_refused_total/per_source": 5,
+		"synproxy_lite_handoffs_refused_total/dials":      0,
+		"synproxy_lite_backend_dial_failures_total":       7,
+		"synproxy_lite_connections_idle_closed_total":     2,
+		"synproxy_lite_connections_open":                  3,
+		"synproxy_lite_connections_max":                   3,
+		"synproxy_lite_backend_dials_in_flight":           1,
 	} {
 		if got, ok := values[k]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)

@@ -18,8 +18,14 @@ import (
 // so frees addr (a graceful restart's new process binds it next). log, if
 // not nil, receives the address served.
 func Serve(addr string, e *engine.Engine, log *slog.Logger) (stop func(), err error) {
+	return ServeCollector(addr, NewCollector(e), log)
+}
+
+// ServeCollector is Serve with a Collector made by the caller (one whose
+// Handoff is set, say).
+func ServeCollector(addr string, c *Collector, log *slog.Logger) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(NewCollector(e)); err != nil {
+	if err := reg.Register(c); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)

@@ -30,6 +30,15 @@ type ServerConfig struct {
 	// ProxyProtocol sends a PROXY protocol v2 header to the Backend first.
 	ProxyProtocol bool
 
+	// Limits bound the connections spliced to the Backend: how many may
+	// be open (in all and per source prefix), the backend dials in flight
+	// and their timeout, the idle timeout and keepalive (see
+	// handoff.Limits). A handshake over a limit is refused: no socket,
+	// the ACK dropped and counted, the client's retransmission tries
+	// again. Nil means handoff.Limits' defaults (open connections bounded
+	// by the descriptor limit). Without a Backend they do not apply.
+	Limits *handoff.Limits
+
 	// Addr is the address the Listener reports as its own (no Backend).
 	// The zero Addr means the unspecified IPv6 address. The rules protect
 	// Port on every local address whatever Addr says.

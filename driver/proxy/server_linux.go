@@ -50,6 +50,7 @@ func (s *Server) start() error {
 		}
 		s.in = in
 		s.px = &handoff.Proxy{Backend: c.Backend.String(), ProxyProtocol: c.ProxyProtocol, Config: hc,
+			Limits: c.Limits, Logger: s.log,
 			OnError: func(client netip.AddrPort, err error) {
 				s.log.Debug("connection ended with an error", "client", client.String(), "err", err)
 			}}

@@ -129,6 +129,7 @@ type Server struct {
 	release    func()
 	rules      remover
 	in         *inheritance
+	rs         restartState
 
 	died      chan error    // an engine that stopped on its own
 	done      chan struct{} // closed by Close

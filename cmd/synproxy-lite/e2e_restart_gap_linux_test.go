@@ -113,22 +113,32 @@ func TestE2ERestartNoGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(sc, "STREAM %d\n", 1<<30)
-	// Wait until the proxy's socket towards it holds unsent bytes (the
-	// client's window is full).
+	// Wait until the download stalls: the client's receive queue stops
+	// growing (its window is closed) while the proxy's socket towards it
+	// holds bytes it cannot send, so the splice is blocked in a write.
 	port := sc.LocalAddr().(*net.TCPAddr).Port
-	sendQ := regexp.MustCompile(`^ESTAB\s+\d+\s+(\d+)`)
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		out := sh(t, "ip", "netns", "exec", l.proxy, "ss", "-tnH", "state", "established",
-			"dst", fmt.Sprintf("%s:%d", l.clientIP, port))
-		if m := sendQ.FindStringSubmatch(strings.TrimSpace("ESTAB " + out)); m != nil {
-			if n, _ := strconv.Atoi(m[1]); n > 0 {
-				break
-			}
+	queues := func(ns, filter string) (recvQ, sendQ int) {
+		out := strings.Fields(sh(t, "ip", "netns", "exec", ns, "ss", "-tnH", "state", "established", filter,
+			fmt.Sprintf("%s:%d", l.clientIP, port)))
+		if len(out) >= 2 {
+			recvQ, _ = strconv.Atoi(out[0])
+			sendQ, _ = strconv.Atoi(out[1])
 		}
+		return recvQ, sendQ
+	}
+	for deadline, last, still := time.Now().Add(60*time.Second), -1, 0; still < 3; {
 		if time.Now().After(deadline) {
-			t.Fatalf("the download never filled the client's window: %q", out)
+			t.Fatal("the download never stalled")
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
+		recvQ, _ := queues(l.client, "src")
+		_, sendQ := queues(l.proxy, "dst")
+		if recvQ > 0 && recvQ == last && sendQ > 0 {
+			still++
+		} else {
+			still = 0
+		}
+		last = recvQ
 	}
 	if err := l.d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)

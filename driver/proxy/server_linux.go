@@ -194,6 +194,9 @@ func (s *Server) shutdown() error {
 		s.restoreInherited()
 		s.rules = nil
 	}
+	if s.in != nil && s.in.ch != nil {
+		s.in.ch.Close() // the old process learns that this one gave up
+	}
 	if s.rules != nil && !s.handedOver {
 		table := s.nftConfig().Table
 		if err := s.rules.Remove(); err != nil {

@@ -32,9 +32,11 @@ import (
 //     stops reading holds this up to parkTimeout, but handshakes are
 //     answered by the new process meanwhile) and passes them in batches
 //     of descriptors (SCM_RIGHTS);
-//  6. new: adopts them, says "ready"; old: commits and says so. The old
-//     process then stops its engine and serves only the splices it could
-//     not park, to their end.
+//  6. new: has them all, says "ready"; old: commits and says so, and
+//     only then does the new process adopt them (so that a new process
+//     the old one gave up on has read nothing from them). The old process
+//     then stops its engine and serves only the splices it could not
+//     park, to their end.
 //
 // Until the commit, the new process treats the rules as inherited: if it
 // fails, it puts them back on the old process's queues and never removes
@@ -123,15 +125,21 @@ func (s *Server) takeOver() error {
 		}
 		return err
 	}
+	// The old process alone decides; no commit means it gave up and
+	// resumed the connections, which this process then never touched.
+	err = in.ch.signal(msgReady)
+	if err == nil {
+		_, err = in.ch.expect(msgCommit)
+	}
+	if err != nil {
+		for _, p := range conns {
+			p.Client.Close()
+			p.Backend.Close()
+		}
+		return fmt.Errorf("proxy: restart: the old process did not confirm: %w", err)
+	}
 	if err := s.px.Adopt(conns); err != nil {
 		return err
-	}
-	if err := in.ch.signal(msgReady); err != nil {
-		return err
-	}
-	// The old process alone decides; no answer means it gave up.
-	if _, err := in.ch.expect(msgCommit); err != nil {
-		return fmt.Errorf("proxy: restart: the old process did not confirm: %w", err)
 	}
 	s.rs.inherited = false
 	in.ch.Close()

@@ -30,10 +30,10 @@ import (
 //	                                         client and backend sockets by SCM_RIGHTS
 //	new -> old  'A'                          that batch arrived
 //	old -> new  'E' total(4)                 no more connections
-//	new -> old  'R'                          the new process adopted them
+//	new -> old  'R'                          the new process has them all
 //	old -> new  'K'                          the old process commits: the new one
-//	                                         has taken over (without it, the old one
-//	                                         gave up and resumed the connections)
+//	                                         adopts them and has taken over (without
+//	                                         it, the old one gave up and resumed them)
 //
 // Each batch is acknowledged before the next goes, so at most one batch
 // of descriptors is in flight (the kernel bounds descriptors in flight per

@@ -38,11 +38,25 @@ type restartLab struct {
 	newPid int
 }
 
-func newRestartLab(t *testing.T, octet int, queue string, extra ...string) *restartLab {
+// restartDrivers are the drivers the restart tests run on: each gives
+// the daemon's arguments in a lab (octet: the lab's third octet, for
+// each driver its own).
+var restartDrivers = []struct {
+	name  string
+	octet int
+	args  func(l *lab) []string
+}{
+	{"nfqueue", 0, func(l *lab) []string {
+		return []string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "2",
+			"--queue", strconv.Itoa(100 + l.net4)}
+	}},
+	{"afpacket", 5, func(l *lab) []string { return afpacketArgs(l, 2) }},
+}
+
+func newRestartLab(t *testing.T, octet int, args func(l *lab) []string) *restartLab {
 	l := &restartLab{lab: newLab(t, octet, false)}
 	startLineServer(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
-	l.d = startDaemon(t, l.proxy, append([]string{"--port", "8080", "--backend", l.proxyIP + ":8081",
-		"--workers", "2", "--queue", queue}, extra...)...)
+	l.d = startDaemon(t, l.proxy, args(l.lab)...)
 	t.Cleanup(func() {
 		// The new daemon writes into the old one's output pipe: stop it
 		// before the old one is reaped.
@@ -105,7 +119,12 @@ func (l *restartLab) waitLog(t *testing.T, re *regexp.Regexp) []string {
 // answered. The clients give up after two SYN retransmissions (7 s), so
 // a restart that stops answering for the parking's 5 s loses them.
 func TestE2ERestartNoGap(t *testing.T) {
-	l := newRestartLab(t, 90, "190")
+	for _, d := range restartDrivers {
+		t.Run(d.name, func(t *testing.T) { testRestartNoGap(t, newRestartLab(t, 90+d.octet, d.args)) })
+	}
+}
+
+func testRestartNoGap(t *testing.T, l *restartLab) {
 	sh(t, "ip", "netns", "exec", l.client, "sysctl", "-qw", "net.ipv4.tcp_syn_retries=2")
 	// The stalled client: asks for 1 GiB and never reads.
 	sc, _, err := l.dialEcho(t, l.addrs[0], "stalled")
@@ -182,9 +201,17 @@ func TestE2ERestartNoGap(t *testing.T) {
 // rules to its queues (its --metrics address is taken); the old process
 // carries on with its rules in place, its connections and new ones work.
 func TestE2ERestartNewFails(t *testing.T) {
-	metricsAddr := "10.99.91.2:9191"
-	t.Setenv(restartedArgsEnv, "--metrics "+metricsAddr)
-	l := newRestartLab(t, 91, "200")
+	for _, d := range restartDrivers {
+		t.Run(d.name, func(t *testing.T) {
+			octet := 91 + d.octet
+			metricsAddr := fmt.Sprintf("10.99.%d.2:9191", octet)
+			t.Setenv(restartedArgsEnv, "--metrics "+metricsAddr)
+			testRestartNewFails(t, newRestartLab(t, octet, d.args), metricsAddr)
+		})
+	}
+}
+
+func testRestartNewFails(t *testing.T, l *restartLab, metricsAddr string) {
 	taken := listenIn(t, l.proxy, metricsAddr)
 	defer taken.Close()
 	type conn struct {

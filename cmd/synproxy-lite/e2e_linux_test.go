@@ -36,6 +36,7 @@ const daemonEnv = "SYNPROXY_LITE_E2E_DAEMON"
 
 func TestMain(m *testing.M) {
 	if args := os.Getenv(daemonEnv); args != "" {
+		args += restartedArgs()
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := run(ctx, append([]string{"run"}, strings.Fields(args)...), os.Stdout, os.Stderr)
 		stop()

@@ -69,6 +69,9 @@ func TestForeignTable(t *testing.T) {
 	if _, err := Remove(cfg); !errors.Is(err, ErrNotOwned) {
 		t.Errorf("Remove of inet filter: %v, want ErrNotOwned", err)
 	}
+	if _, err := Replace(cfg); !errors.Is(err, ErrNotOwned) {
+		t.Errorf("Replace of inet filter: %v, want ErrNotOwned", err)
+	}
 	if after := nftList(t, ns); after != before {
 		t.Errorf("the foreign table changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
@@ -180,5 +183,31 @@ func TestOwnSocketsSkipped(t *testing.T) {
 			t.Errorf("drop %v: a marked connection to the protected port: %v", drop, err)
 		}
 		r.Remove()
+	}
+}
+
+// TestReplaceOwned: Replace puts the rules in place of the process's own
+// table (one table, one set of chains) and marks it with this process.
+func TestReplaceOwned(t *testing.T) {
+	needRoot(t)
+	ns, fd := netns(t)
+	cfg := &Config{Port: 8443, QueueNum: 3, QueueTotal: 1, NetNS: fd}
+	if _, err := Install(cfg); err != nil {
+		t.Fatal(err)
+	}
+	moved := *cfg
+	moved.QueueNum = 4
+	r, err := Replace(&moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := TableOwner(&moved); err != nil || o != Self() {
+		t.Errorf("owner after Replace: %v, %v; want %v", o, err, Self())
+	}
+	if got := nftList(t, ns); strings.Count(got, "chain prerouting") != 1 || strings.Count(got, "chain owner") != 1 {
+		t.Errorf("rules after Replace:\n%s", got)
+	}
+	if err := r.Remove(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -139,6 +139,7 @@ type Server struct {
 	rules      remover
 	in         *inheritance
 	watch      tableWatch // the nft table's watch (Linux)
+	rs         restartState
 
 	died      chan error    // an engine that stopped on its own
 	done      chan struct{} // closed by Close

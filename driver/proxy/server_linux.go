@@ -54,12 +54,6 @@ func (s *Server) start() error {
 			OnError: func(client netip.AddrPort, err error) {
 				s.log.Debug("connection ended with an error", "client", client.String(), "err", err)
 			}}
-		if in != nil {
-			if err := s.px.Adopt(in.conns); err != nil {
-				return err
-			}
-			s.log.Info("graceful restart: adopted the open connections", "connections", len(in.conns))
-		}
 	} else {
 		s.ln = handoff.NewListener(net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.Addr, c.Port)), c.Backlog, hc)
 	}
@@ -79,13 +73,13 @@ func (s *Server) start() error {
 		}
 		s.ring, s.key = r, &k
 	}
+	if s.in != nil {
+		return s.takeOver()
+	}
 	if err := s.startEngine(); err != nil {
 		return err
 	}
 	nc := s.nftConfig()
-	if s.in != nil { // the table is the old process's, this one's parent
-		nc.Inherit = os.Getppid()
-	}
 	rules, err := nft.Install(nc)
 	if err != nil {
 		return err
@@ -96,18 +90,22 @@ func (s *Server) start() error {
 		s.log.Warn("removed a stale nft table left by an earlier run", "table", nc.Table)
 	}
 	s.log.Info("nft rules installed", "table", "inet "+nc.Table, "queueing", rules.Method.String(),
-		"queues", fmt.Sprintf("%d-%d", c.Queue, int(c.Queue)+c.Workers-1), "fail_open", c.FailOpen)
+		"queues", fmt.Sprintf("%d-%d", nc.QueueNum, int(nc.QueueNum)+c.Workers-1), "fail_open", c.FailOpen)
 	if err := s.serveEngine(); err != nil {
 		return err
 	}
+	s.logRunning()
+	return nil
+}
+
+func (s *Server) logRunning() {
+	c := &s.cfg
 	to := []any{"backend", c.Backend.String()}
 	if s.ln != nil {
 		to = []any{"listener", s.ln.Addr().String()}
 	}
 	s.log.Info("proxy running", append(append([]any{"port", c.Port}, to...), "workers", c.Workers,
 		"proxy_protocol", c.ProxyProtocol, "pid", os.Getpid())...)
-	s.in.signalReady()
-	return nil
 }
 
 func (s *Server) nftConfig() *nft.Config {
@@ -116,13 +114,19 @@ func (s *Server) nftConfig() *nft.Config {
 	if table == "" {
 		table = nft.DefaultTable
 	}
-	return &nft.Config{Table: table, Port: c.Port, QueueNum: c.Queue, QueueTotal: uint16(c.Workers),
+	nc := &nft.Config{Table: table, Port: c.Port, QueueNum: s.queueBase(), QueueTotal: uint16(c.Workers),
 		FailOpen: c.FailOpen, Fallback: c.Backend, Drop: s.drv.Drop}
+	if s.in != nil { // a graceful restart's new process: the table is its parent's
+		nc.Inherit = os.Getppid()
+	}
+	return nc
 }
 
 // startEngine opens the driver and runs a new engine on it.
 func (s *Server) startEngine() error {
-	d, err := s.drv.open(&s.cfg)
+	dc := s.cfg
+	dc.Queue = s.queueBase()
+	d, err := s.drv.open(&dc)
 	if err != nil {
 		return err
 	}
@@ -190,6 +194,15 @@ func (s *Server) stopEngine() error {
 // not accepted from the Listener.
 func (s *Server) shutdown() error {
 	var errs []error
+	if s.rules != nil && !s.handedOver && s.rs.inherited {
+		// Rules this process inherited and did not take over: put back
+		// as the old process had them, never removed.
+		s.restoreInherited()
+		s.rules = nil
+	}
+	if s.in != nil && s.in.ch != nil {
+		s.in.ch.Close() // the old process learns that this one gave up
+	}
 	if s.rules != nil && !s.handedOver {
 		table := s.nftConfig().Table
 		if err := s.rules.Remove(); err != nil {
@@ -252,14 +265,14 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// Restart makes a graceful restart (a Server with a Backend): it stops
-// the engine, releasing the queues (the nft table stays, so the open
-// connections' packets keep reaching their sockets), and passes the open
-// connections to a new process (see RestartCommand). Once that process
-// serves, Restart returns nil; this Server then serves the connections it
-// could not pass to their end and stops, and Run returns. If the new
-// process fails, this Server carries on with a new engine, and Restart
-// returns the error.
+// Restart makes a graceful restart (a Server with a Backend): it starts
+// a new process (see RestartCommand), which binds the other range of
+// queues and moves the nft rules to them in one transaction while this
+// Server's engine still serves, then passes it the open connections.
+// Once that process has taken over, Restart returns nil; this Server then
+// serves the connections it could not pass to their end and stops, and
+// Run returns. If the new process fails, this Server carries on with its
+// rules back on its own queues, and Restart returns the error.
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -267,33 +280,22 @@ func (s *Server) Restart() error {
 		return errors.New("proxy: graceful restart needs a running Server with a Backend")
 	}
 	s.log.Info("graceful restart: handing over to a new process")
-	s.stopEngine()
 	moved, kept, pid, err := s.handOver()
-	if err == nil {
-		s.handedOver = true
-		s.log.Info("graceful restart: the new process took over", "pid", pid,
-			"connections_moved", moved, "connections_draining", kept)
-		if kept > 0 {
-			s.log.Info("graceful restart: serving the remaining connections to their end", "connections", kept)
-		}
-		go func() {
-			s.px.Wait()
-			s.Close()
-		}()
-		return nil
+	if err != nil {
+		s.log.Error("graceful restart failed; carrying on", "err", err)
+		return err
 	}
-	s.log.Error("graceful restart failed; carrying on", "err", err)
-	if serr := s.startEngine(); serr != nil {
-		select {
-		case s.died <- serr:
-		default:
-		}
-		return errors.Join(err, serr)
+	s.handedOver = true
+	s.log.Info("graceful restart: the new process took over", "pid", pid,
+		"connections_moved", moved, "connections_draining", kept)
+	if kept > 0 {
+		s.log.Info("graceful restart: serving the remaining connections to their end", "connections", kept)
 	}
-	if serr := s.serveEngine(); serr != nil {
-		s.log.Error("graceful restart: OnEngine", "err", serr)
-	}
-	return err
+	go func() {
+		s.px.Wait()
+		s.Close()
+	}()
+	return nil
 }
 
 // Ruleset returns the nft ruleset a Server with cfg installs, as nft(8)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/internal/config"
 )
 
 func init() {
@@ -20,12 +21,14 @@ func init() {
 }
 
 const cookieUsage = `usage:
-  synproxy-lite cookie encode  --key HEX64 --saddr IP --daddr IP --sport N --dport N --seq N --mss N [--count N]
-  synproxy-lite cookie check   --key HEX64 --saddr IP --daddr IP --sport N --dport N --seq N --cookie N [--count N]
-  synproxy-lite cookie explain --key HEX64 --saddr IP --daddr IP --sport N --dport N --seq N --cookie N [--count N]
+  synproxy-lite cookie encode  (--key HEX64 | --key-file F) --saddr IP --daddr IP --sport N --dport N --seq N --mss N [--count N]
+  synproxy-lite cookie check   (--key HEX64 | --key-file F) --saddr IP --daddr IP --sport N --dport N --seq N --cookie N [--count N]
+  synproxy-lite cookie explain (--key HEX64 | --key-file F) --saddr IP --daddr IP --sport N --dport N --seq N --cookie N [--count N]
 
 --key is the 32 bytes of the kernel's syncookie_secret (or syncookie6_secret)
-in memory order, as 64 hex digits. saddr/sport are the client's (the source of
+in memory order, as 64 hex digits. --key-file reads them from a file instead
+(64 hex digits or 32 raw bytes, mode 0600, owned by you or root), which keeps
+the secret out of the process list and the shell's history. saddr/sport are the client's (the source of
 the SYN and of the ACK). For check and explain, --seq is the client's initial
 sequence number (the ACK's seq minus 1) and --cookie the ACK's ack number
 minus 1. --count is the time slot (default: the wall clock's, Unix time / 60);
@@ -60,6 +63,11 @@ func runCookie(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, cookieUsage)
 		return exitOK
+	}
+	var kfe *keyFileError
+	if errors.As(err, &kfe) {
+		fmt.Fprintf(stderr, "synproxy-lite cookie %s: %v\n", op, err)
+		return exitFailure
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "synproxy-lite cookie %s: %v\n", op, err)
@@ -121,6 +129,7 @@ func parseCookieArgs(op string, args []string, now func() time.Time) (cookieArgs
 	fs := flag.NewFlagSet("cookie "+op, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	key := fs.String("key", "", "")
+	keyFile := fs.String("key-file", "", "")
 	saddr := fs.String("saddr", "", "")
 	daddr := fs.String("daddr", "", "")
 	sport := fs.String("sport", "", "")
@@ -135,7 +144,7 @@ func parseCookieArgs(op string, args []string, now func() time.Time) (cookieArgs
 	if fs.NArg() > 0 {
 		return a, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	need := []string{"key", "saddr", "daddr", "sport", "dport", "seq"}
+	need := []string{"saddr", "daddr", "sport", "dport", "seq"}
 	if op == "encode" {
 		need = append(need, "mss")
 		if *ck != "" {
@@ -154,10 +163,14 @@ func parseCookieArgs(op string, args []string, now func() time.Time) (cookieArgs
 			return a, fmt.Errorf("missing --%s", n)
 		}
 	}
-	var err error
-	if a.key, err = cookie.ParseKey(*key); err != nil {
-		return a, fmt.Errorf("--key: %v", err)
+	k, err := keyFromFlags("key", *key, *keyFile)
+	if err != nil {
+		return a, err
 	}
+	if k == nil {
+		return a, errors.New("missing --key or --key-file")
+	}
+	a.key = *k
 	src, err := netip.ParseAddr(*saddr)
 	if err != nil {
 		return a, fmt.Errorf("--saddr: %v", err)
@@ -207,6 +220,41 @@ func parseCookieArgs(op string, args []string, now func() time.Time) (cookieArgs
 	}
 	return a, nil
 }
+
+// keyFromFlags returns the key given as --NAME HEX64 or read from
+// --NAME-file, nil when neither is given (an empty value counts as not
+// given). Both at once is a usage error; a key file that cannot be read or
+// is refused (mode, owner, contents) is a *keyFileError.
+func keyFromFlags(name, hex, file string) (*cookie.Key, error) {
+	switch {
+	case hex != "" && file != "":
+		return nil, fmt.Errorf("--%s and --%s-file exclude each other; give the key once (--%s-file keeps it out of the process list)", name, name, name)
+	case file != "":
+		k, err := config.LoadKeyFile(file)
+		if err != nil {
+			return nil, &keyFileError{Flag: name + "-file", Err: err}
+		}
+		return &k, nil
+	case hex != "":
+		k, err := cookie.ParseKey(hex)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %v", name, err)
+		}
+		return &k, nil
+	}
+	return nil, nil
+}
+
+// keyFileError is a key file that could not be loaded: the command fails
+// (exit 1) rather than being misused (exit 2), as for a capture file.
+type keyFileError struct {
+	Flag string
+	Err  error
+}
+
+func (e *keyFileError) Error() string { return "--" + e.Flag + ": " + e.Err.Error() }
+
+func (e *keyFileError) Unwrap() error { return e.Err }
 
 // parseUint parses a decimal number, or a hexadecimal one with a 0x prefix
 // (never octal: a leading zero is decimal).

@@ -18,7 +18,7 @@ func init() {
 }
 
 const inspectUsage = `usage:
-  synproxy-lite inspect FILE [--key HEX64 [--key6 HEX64]] [--count N] [--json]
+  synproxy-lite inspect FILE [--key HEX64 | --key-file F [--key6 HEX64 | --key6-file F]] [--count N] [--json]
 
 Reads a capture (pcap or pcapng; Ethernet, raw IP, Linux cooked or loopback
 link types) and prints every TCP handshake in it: the SYN's options; the
@@ -30,6 +30,10 @@ the shape of an nftables synproxy SYN-ACK); the client's ACK.
              order): checks every SYN-ACK's ISN as a cookie for its SYN.
 --key6 HEX64 the secret for IPv6 handshakes when it differs (a kernel keeps
              a second one, syncookie6_secret); default: --key.
+--key-file F, --key6-file F
+             read the secret from a file instead (64 hex digits or 32 raw
+             bytes, mode 0600, owned by you or root), which keeps it out of
+             the process list and the shell's history.
 --count N    the time slot of the handshakes: jiffies_64 / (60·HZ) for a
              kernel, Unix time / 60 for synproxy-lite. A cookie is valid in
              the slot it was made in and the next. Without --count the check
@@ -49,6 +53,7 @@ func parseInspectArgs(args []string) (file string, o inspect.Options, asJSON boo
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	key, key6, count := fs.String("key", "", ""), fs.String("key6", "", ""), fs.String("count", "", "")
+	keyFile, key6File := fs.String("key-file", "", ""), fs.String("key6-file", "", "")
 	fs.BoolVar(&asJSON, "json", false, "")
 	var files []string
 	for ; ; args = fs.Args()[1:] {
@@ -64,20 +69,22 @@ func parseInspectArgs(args []string) (file string, o inspect.Options, asJSON boo
 		return "", o, false, fmt.Errorf("want one capture file, got %d", len(files))
 	}
 	for _, k := range []struct {
-		name, hex string
-		dst       **cookie.Key
-	}{{"key", *key, &o.Key}, {"key6", *key6, &o.Key6}} {
-		if k.hex == "" {
+		name, hex, file string
+		dst             **cookie.Key
+	}{{"key", *key, *keyFile, &o.Key}, {"key6", *key6, *key6File, &o.Key6}} {
+		if k.hex == "" && k.file == "" {
 			continue
 		}
 		if o.Key == nil && k.name == "key6" {
-			return "", o, false, errors.New("--key6 needs --key")
+			flag := "--key6"
+			if k.hex == "" {
+				flag = "--key6-file"
+			}
+			return "", o, false, errors.New(flag + " needs --key or --key-file")
 		}
-		parsed, err := cookie.ParseKey(k.hex)
-		if err != nil {
-			return "", o, false, fmt.Errorf("--%s: %v", k.name, err)
+		if *k.dst, err = keyFromFlags(k.name, k.hex, k.file); err != nil {
+			return "", o, false, err
 		}
-		*k.dst = &parsed
 	}
 	if *count != "" {
 		c, err := parseUint("count", *count, math.MaxUint32)
@@ -94,6 +101,11 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, inspectUsage)
 		return exitOK
+	}
+	var kfe *keyFileError
+	if errors.As(err, &kfe) {
+		fmt.Fprintf(stderr, "synproxy-lite inspect: %v\n", err)
+		return exitFailure
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "synproxy-lite inspect: %v\n%s", err, inspectUsage)

@@ -11,6 +11,13 @@
 // dropped. Receive buffer overruns (ENOBUFS: the kernel could not deliver a
 // packet to the socket) are survived and counted.
 //
+// A queue that another process has bound (another synproxy-lite, or a
+// firewall tool using NFQUEUE) fails Open with a *QueueBusyError
+// (errors.Is(err, ErrQueueBusy)) naming the queue and the netlink port that
+// holds it. The kernel refuses that bind with EPERM, the errno of a missing
+// capability too, so the driver looks the queue up in the kernel's table of
+// bound queues before saying which it is.
+//
 // go-nfqueue allocates for every packet it parses; this driver adds no
 // allocation of its own per packet on receive, verdict or transmit.
 package nfqueue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -146,9 +147,41 @@ func openQueue(d *Driver, c *Config, num uint16) (*Queue, error) {
 	if err != nil {
 		q.nf.Close()
 		q.closeSockets()
-		return nil, driver.NewOpError(fmt.Sprintf("bind nfqueue %d", num), err)
+		return nil, driver.NewOpError(fmt.Sprintf("bind nfqueue %d", num), busy(num, err))
 	}
 	return q, nil
+}
+
+// busy turns the EPERM of a bind into a *QueueBusyError when the queue is
+// bound already. The kernel answers EPERM both to a process without
+// CAP_NET_ADMIN and to a bind of a queue another netlink socket holds
+// (EBUSY only when the same socket binds twice); the kernel's table of
+// bound queues, read from the calling thread's network namespace, tells the
+// two apart (and the thread's effective capabilities: without
+// CAP_NET_ADMIN the error stays the capability's).
+func busy(num uint16, err error) error {
+	if !errors.Is(err, unix.EPERM) || !netAdmin() {
+		return err
+	}
+	table, rerr := os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
+	if rerr != nil {
+		return err
+	}
+	if port, ok := queueHolder(table, num); ok {
+		return &QueueBusyError{Queue: num, PortID: port}
+	}
+	return err
+}
+
+// netAdmin reports whether the calling thread has CAP_NET_ADMIN in its
+// effective set.
+func netAdmin() bool {
+	h := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var d [2]unix.CapUserData
+	if unix.Capget(&h, &d[0]) != nil {
+		return false
+	}
+	return d[unix.CAP_NET_ADMIN/32].Effective&(1<<(unix.CAP_NET_ADMIN%32)) != 0
 }
 
 func (q *Queue) hook(a nfq.Attribute) int {

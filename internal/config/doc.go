@@ -2,7 +2,9 @@
 //
 // Secrets are read from files that only their owner may access: a file that
 // group or others can read or write is refused with a *KeyFileModeError
-// (chmod 600 fixes it). A file holds 64 hexadecimal digits (surrounding
+// (chmod 600 fixes it), and so is a file owned by neither the process's
+// effective user nor root, with a *KeyFileOwnerError: another user could
+// have written it. A file holds 64 hexadecimal digits (surrounding
 // white space ignored) or exactly 32 raw bytes; package cookie parses them.
 //
 // The package keeps file access out of package cookie, which builds for

@@ -10,7 +10,8 @@ import (
 
 // LoadKeyFile reads a cookie secret from a file holding 64 hexadecimal
 // digits or exactly cookie.KeySize raw bytes. It refuses a file that group
-// or others may read or write, with a *KeyFileModeError.
+// or others may read or write, with a *KeyFileModeError, and one owned by
+// neither the process's effective user nor root, with a *KeyFileOwnerError.
 func LoadKeyFile(path string) (cookie.Key, error) {
 	b, err := readSecretFile(path)
 	if err != nil {
@@ -24,7 +25,8 @@ func LoadKeyFile(path string) (cookie.Key, error) {
 
 // LoadFleetSecretFile reads a fleet secret file (64 hex digits or
 // cookie.FleetSecretSize raw bytes), refusing one that group or others may
-// access, with a *KeyFileModeError.
+// access, with a *KeyFileModeError, and one owned by neither the process's
+// effective user nor root, with a *KeyFileOwnerError.
 func LoadFleetSecretFile(path string) (cookie.FleetSecret, error) {
 	b, err := readSecretFile(path)
 	if err != nil {
@@ -41,7 +43,8 @@ func LoadFleetSecretFile(path string) (cookie.FleetSecret, error) {
 	return cookie.NewFleetSecret(kb[:])
 }
 
-// readSecretFile reads a secret file after checking its permission bits.
+// readSecretFile reads a secret file after checking its permission bits
+// and its owner.
 func readSecretFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -54,6 +57,11 @@ func readSecretFile(path string) ([]byte, error) {
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return nil, &KeyFileModeError{Path: path, Mode: perm}
+	}
+	if uid, ok := fileOwner(st); ok {
+		if euid := os.Geteuid(); uid != uint32(euid) && uid != 0 {
+			return nil, &KeyFileOwnerError{Path: path, UID: uid, EUID: uint32(euid)}
+		}
 	}
 	b := make([]byte, 4096)
 	n, err := f.Read(b)
@@ -71,4 +79,21 @@ type KeyFileModeError struct {
 
 func (e *KeyFileModeError) Error() string {
 	return fmt.Sprintf("config: key file %s has mode %#o; it must not be accessible by group or others (chmod 600)", e.Path, e.Mode)
+}
+
+// KeyFileOwnerError reports a secret file owned by neither the process's
+// effective user nor root: another user could have written the key, or
+// could read it back by changing the mode of a file it owns.
+type KeyFileOwnerError struct {
+	Path string
+	// UID is the file's owner, EUID the process's effective user.
+	UID, EUID uint32
+}
+
+func (e *KeyFileOwnerError) Error() string {
+	want := "root"
+	if e.EUID != 0 {
+		want = fmt.Sprintf("uid %d (the daemon's effective user) or root", e.EUID)
+	}
+	return fmt.Sprintf("config: key file %s is owned by uid %d; it must be owned by %s (chown)", e.Path, e.UID, want)
 }

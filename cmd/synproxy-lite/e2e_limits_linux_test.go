@@ -13,7 +13,7 @@ import (
 )
 
 // The limits end to end (--max-conns, --max-conns-per-source,
-// --idle-timeout, --backend-timeout), in 10.99.80.0/24 to 10.99.83.0/24.
+// --idle-timeout, --backend-timeout), in 10.99.80.0/24 to 10.99.84.0/24.
 // Every wait is for a condition, bounded by a minute: a loaded machine
 // makes the tests slower, never wrong.
 
@@ -104,12 +104,29 @@ const refused = `synproxy_lite_handoffs_refused_total{reason="`
 // TestE2EMaxConns: with --max-conns 3 the fourth connection is refused (no
 // socket, counted) while three are open and idle; once one closes, the
 // fourth's retransmission gets in.
+// It runs on both drivers: the limit is the handoff's, the refusal (a
+// dropped ACK) the engine's verdict, which each driver carries out its own
+// way.
 func TestE2EMaxConns(t *testing.T) {
-	l := newLab(t, 80, false)
+	for _, tc := range []struct {
+		driver string
+		octet  int
+	}{{"nfqueue", 80}, {"afpacket", 84}} {
+		t.Run(tc.driver, func(t *testing.T) {
+			l := newLab(t, tc.octet, false)
+			args := []string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "1", "--queue", "180"}
+			if tc.driver == "afpacket" {
+				args = afpacketArgs(l, 1)
+			}
+			testMaxConns(t, l, args)
+		})
+	}
+}
+
+func testMaxConns(t *testing.T, l *lab, args []string) {
 	ended := echoIn(t, l.proxy, l.proxyIP+":8081")
 	metrics := l.proxyIP + ":9100"
-	startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "1", "--queue", "180",
-		"--metrics", metrics, "--max-conns", "3")
+	startDaemon(t, l.proxy, append(args, "--metrics", metrics, "--max-conns", "3")...)
 	addr := l.proxyIP + ":8080"
 	var open []net.Conn
 	for i := range 3 {

@@ -396,6 +396,20 @@ type Rules struct {
 	Stale bool
 }
 
+// addTable adds to cc's batch the table with its owner mark and the
+// chains and rules of queue method m.
+func (c *Config) addTable(cc *nftables.Conn, m QueueMethod) {
+	t := cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: c.table()})
+	c.addOwner(cc, t)
+	for _, ch := range c.chains(m) {
+		nc := cc.AddChain(&nftables.Chain{Name: ch.name, Table: t, Type: ch.typ, Hooknum: ch.hook,
+			Priority: ch.prio, Policy: policyAccept()})
+		for _, r := range ch.rules {
+			cc.AddRule(&nftables.Rule{Table: t, Chain: nc, Exprs: r.exprs})
+		}
+	}
+}
+
 // Install probes the queue method and installs the ruleset, marked with
 // this process as its owner, in one transaction. A table of the same name
 // that this process may replace (see Owner) is deleted in that same
@@ -425,15 +439,7 @@ func Install(cfg *Config) (*Rules, error) {
 	if stale {
 		cc.DelTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()})
 	}
-	t := cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()})
-	cfg.addOwner(cc, t)
-	for _, ch := range cfg.chains(m) {
-		c := cc.AddChain(&nftables.Chain{Name: ch.name, Table: t, Type: ch.typ, Hooknum: ch.hook,
-			Priority: ch.prio, Policy: policyAccept()})
-		for _, r := range ch.rules {
-			cc.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: r.exprs})
-		}
-	}
+	cfg.addTable(cc, m)
 	if err := cc.Flush(); err != nil {
 		return nil, driver.NewOpError("install nft table "+cfg.table(), err)
 	}

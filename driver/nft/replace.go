@@ -33,15 +33,7 @@ func Replace(cfg *Config) (*Rules, error) {
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()}
 	cc.AddTable(t)
 	cc.DelTable(t)
-	t = cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()})
-	cfg.addOwner(cc, t)
-	for _, ch := range cfg.chains(m) {
-		c := cc.AddChain(&nftables.Chain{Name: ch.name, Table: t, Type: ch.typ, Hooknum: ch.hook,
-			Priority: ch.prio, Policy: policyAccept()})
-		for _, r := range ch.rules {
-			cc.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: r.exprs})
-		}
-	}
+	cfg.addTable(cc, m)
 	if err := cc.Flush(); err != nil {
 		return nil, driver.NewOpError("replace nft table "+cfg.table(), err)
 	}

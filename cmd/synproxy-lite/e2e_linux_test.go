@@ -271,6 +271,20 @@ func scrape(t *testing.T, ns, addr string) map[string]float64 {
 	return m
 }
 
+// scrapeAtLeast scrapes the daemon's metrics once metric name reached min.
+// A handed-over socket takes its client's segments from the moment it
+// exists, which can be before the engine counted the handoff: a test that
+// saw a connection work waits for the count instead of racing it.
+func scrapeAtLeast(t *testing.T, ns, addr, name string, min float64) map[string]float64 {
+	t.Helper()
+	var m map[string]float64
+	eventually(t, name+" to reach "+strconv.FormatFloat(min, 'f', -1, 64), func() bool {
+		m = scrape(t, ns, addr)
+		return m[name] >= min
+	})
+	return m
+}
+
 // scrapeDrained scrapes the daemon's metrics once it has worked through
 // what the kernel queued for it: no packet of namespace ns waits for a
 // verdict at a netfilter queue (queue_total in

@@ -62,8 +62,10 @@ type runOptions struct {
 	table         string
 	logLevel      string
 	limits        *handoff.Limits
-	// handoffStats are the Server's, for the metrics (set once it exists).
+	// handoffStats and rulesLost are the Server's, for the metrics (set
+	// once it exists).
 	handoffStats func() handoff.ProxyStats
+	rulesLost    func() uint64
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
@@ -229,7 +231,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 	}
 	return func(eng *engine.Engine) (func(), error) {
 		c := metrics.NewCollector(eng)
-		c.Handoff = o.handoffStats
+		c.Handoff, c.RulesLost = o.handoffStats, o.rulesLost
 		return metrics.ServeCollector(o.metrics, c, log)
 	}
 }
@@ -278,7 +280,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	o.handoffStats = srv.HandoffStats
+	o.handoffStats, o.rulesLost = srv.HandoffStats, srv.RulesLost
 	if err := srv.Start(); err != nil {
 		return err
 	}

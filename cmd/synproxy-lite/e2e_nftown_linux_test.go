@@ -120,7 +120,9 @@ func stripCounters(s string) string {
 func TestE2ENftTableDeleted(t *testing.T) {
 	l := newLab(t, 72, false)
 	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
-	d := startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "1", "--queue", "174", "--table", "spl_c")
+	metrics := l.proxyIP + ":9100"
+	d := startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "1", "--queue", "174", "--table", "spl_c",
+		"--metrics", metrics)
 	curlSmall(t, l, "8080")
 	sh(t, "ip", "netns", "exec", l.proxy, "nft", "delete", "table", "inet", "spl_c")
 	deadline := time.Now().Add(10 * time.Second)
@@ -137,6 +139,9 @@ func TestE2ENftTableDeleted(t *testing.T) {
 		t.Errorf("the table is not back:\n%s", got)
 	}
 	curlSmall(t, l, "8080")
+	if got := scrape(t, l.proxy, metrics)["synproxy_lite_nft_table_lost_total"]; got != 1 {
+		t.Errorf("nft_table_lost_total %v, want 1", got)
+	}
 	if d.cmd.ProcessState != nil {
 		t.Errorf("the daemon exited: %v", d.cmd.ProcessState)
 	}

@@ -17,6 +17,11 @@ type Collector struct {
 	// zeros. Set it before the first scrape.
 	Handoff func() handoff.ProxyStats
 
+	// RulesLost, if set, supplies how many times the daemon found its nft
+	// table gone or taken and installed it again (proxy.Server.RulesLost).
+	// Nil exports zero.
+	RulesLost func() uint64
+
 	e     *engine.Engine
 	descs map[string]*prometheus.Desc
 }
@@ -62,6 +67,10 @@ func (c *Collector) metrics() []metric {
 	if c.Handoff != nil {
 		hs = c.Handoff()
 	}
+	var lost uint64
+	if c.RulesLost != nil {
+		lost = c.RulesLost()
+	}
 	return []metric{
 		{"packets", "Packets the engine examined.", "", k.Packets.Load(), false},
 		{"syn_received", "SYNs received (kernel synproxy: syn_received).", "", k.SYNReceived.Load(), false},
@@ -87,6 +96,7 @@ func (c *Collector) metrics() []metric {
 		{"connections_open", "Handed-over connections open now (client and backend sockets).", "", uint64(max(hs.Conns, 0)), true},
 		{"connections_max", "The limit on open connections in force (0: none).", "", uint64(max(hs.MaxConns, 0)), true},
 		{"backend_dials_in_flight", "Backend dials in progress.", "", uint64(max(hs.Dials, 0)), true},
+		{"nft_table_lost", "Times the daemon found its nft table gone or taken and installed it again.", "", lost, false},
 		{"passed", "Packets given back to the kernel untouched.", "", k.Passed.Load(), false},
 		{"malformed", "Packets dropped as malformed, by reason.", "truncated", k.MalformedTrunc.Load(), false},
 		{"malformed", "Packets dropped as malformed, by reason.", "header", k.MalformedHeader.Load(), false},

@@ -26,7 +26,9 @@ func TestCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(e))
+	col := NewCollector(e)
+	col.RulesLost = func() uint64 { return 2 }
+	reg.MustRegister(col)
 	e.Counters().SYNReceived.Add(3)
 	e.Counters().InvalidStale.Add(2)
 	e.Counters().MalformedChecksum.Add(1)
@@ -48,7 +50,7 @@ func TestCollector(t *testing.T) {
 	}
 	want := []string{"packets", "syn_received", "synack_sent", "synack_resent", "window_update_sent",
 		"cookie_valid", "cookie_invalid", "cookie_retrans", "conn_reopened", "established", "strays", "handed_over", "handoff_failed",
-		"handoffs_refused", "backend_dial_failures", "connections_idle_closed",
+		"handoffs_refused", "backend_dial_failures", "connections_idle_closed", "nft_table_lost",
 		"passed", "malformed", "tx_errors", "rx_overruns",
 		"driver_rx_errors", "driver_idle_wakeups", "driver_skipped"}
 	for i, w := range want {
@@ -70,6 +72,7 @@ func TestCollector(t *testing.T) {
 		"synproxy_lite_driver_skipped_total/not_local": 0,
 		"synproxy_lite_driver_skipped_total/vlan":      0,
 		"synproxy_lite_driver_idle_wakeups_total":      0,
+		"synproxy_lite_nft_table_lost_total":           2,
 	} {
 		if got, ok := values[k]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)

@@ -9,7 +9,8 @@
 // text. The cookie_invalid, malformed and handoffs_refused families carry
 // a "reason" label. The exceptions are three gauges of the handoff.Proxy
 // (Collector.Handoff): connections_open, connections_max and
-// backend_dials_in_flight.
+// backend_dials_in_flight; and synproxy_lite_build_info{version,revision,
+// goversion}, always 1, which names the build (Collector.Build).
 //
 // This is the only package of driver/ that imports the Prometheus client,
 // so the engine, the drivers and driver/proxy stay free of it.

@@ -22,8 +22,23 @@ type Collector struct {
 	// Nil exports zero.
 	RulesLost func() uint64
 
-	e     *engine.Engine
-	descs map[string]*prometheus.Desc
+	// Build is exported as synproxy_lite_build_info{version,revision,goversion},
+	// a gauge of value 1. Its zero value exports empty labels. Set it before
+	// the first scrape.
+	Build BuildInfo
+
+	e         *engine.Engine
+	descs     map[string]*prometheus.Desc
+	buildDesc *prometheus.Desc
+}
+
+// BuildInfo names the build of the binary that serves the metrics: the
+// labels of synproxy_lite_build_info. The package leaves reading it to the
+// binary (internal/version).
+type BuildInfo struct {
+	Version   string // the main module's version, or (devel)
+	Revision  string // the VCS revision, empty if none was recorded
+	GoVersion string // the toolchain's, e.g. go1.26.0
 }
 
 // NewCollector returns a collector for e. A nil e exports zeros.
@@ -39,6 +54,9 @@ func NewCollector(e *engine.Engine) *Collector {
 		}
 		c.descs[m.name] = prometheus.NewDesc(name, m.help, m.labels(), nil)
 	}
+	c.buildDesc = prometheus.NewDesc("synproxy_lite_build_info",
+		"The build of synproxy-lite running: always 1, the build in the labels.",
+		[]string{"version", "revision", "goversion"}, nil)
 	return c
 }
 
@@ -125,6 +143,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
 		ch <- d
 	}
+	ch <- c.buildDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -141,4 +160,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(d, vt, float64(m.v))
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(c.buildDesc, prometheus.GaugeValue, 1,
+		c.Build.Version, c.Build.Revision, c.Build.GoVersion)
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"maps"
 	"slices"
 	"testing"
 
@@ -57,7 +58,7 @@ func TestCollector(t *testing.T) {
 		want[i] = "synproxy_lite_" + w + "_total"
 	}
 	want = append(want, "synproxy_lite_connections_open", "synproxy_lite_connections_max",
-		"synproxy_lite_backend_dials_in_flight")
+		"synproxy_lite_backend_dials_in_flight", "synproxy_lite_build_info")
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("metrics\n got %v\nwant %v", names, want)
@@ -181,6 +182,51 @@ func TestCollectorLimits(t *testing.T) {
 	} {
 		if got, ok := values[k]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+}
+
+// TestBuildInfo: synproxy_lite_build_info is a gauge of 1 labelled with the
+// build, empty labels when the collector was given none.
+func TestBuildInfo(t *testing.T) {
+	for _, c := range []struct {
+		build BuildInfo
+		want  map[string]string
+	}{
+		{BuildInfo{Version: "v1.2.3", Revision: "abc123", GoVersion: "go1.26.0"},
+			map[string]string{"version": "v1.2.3", "revision": "abc123", "goversion": "go1.26.0"}},
+		{BuildInfo{}, map[string]string{}},
+	} {
+		col := NewCollector(nil)
+		col.Build = c.build
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(col)
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, mf := range mfs {
+			if mf.GetName() != "synproxy_lite_build_info" {
+				continue
+			}
+			found = true
+			if len(mf.GetMetric()) != 1 || mf.GetType().String() != "GAUGE" {
+				t.Fatalf("build_info: %v", mf)
+			}
+			m := mf.GetMetric()[0]
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				if l.GetValue() != "" {
+					got[l.GetName()] = l.GetValue()
+				}
+			}
+			if !maps.Equal(got, c.want) || m.GetGauge().GetValue() != 1 {
+				t.Errorf("build_info %v = %v, want %v = 1", got, m.GetGauge().GetValue(), c.want)
+			}
+		}
+		if !found {
+			t.Errorf("%+v: no synproxy_lite_build_info", c.build)
 		}
 	}
 }

@@ -232,6 +232,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 	return func(eng *engine.Engine) (func(), error) {
 		c := metrics.NewCollector(eng)
 		c.Handoff, c.RulesLost = o.handoffStats, o.rulesLost
+		c.Build = buildInfo()
 		return metrics.ServeCollector(o.metrics, c, log)
 	}
 }

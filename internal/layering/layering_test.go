@@ -36,6 +36,7 @@ var rules = []struct {
 	{"./internal/netlab/...", "", []string{"packet"}, netlabModules},
 	{"./internal/flood", "", []string{"packet"}, []string{"golang.org/x/sys"}},
 	{"./internal/promtext", "", nil, nil},
+	{"./internal/sdnotify", "", nil, nil},
 	{"./internal/demo", "", []string{"packet", "internal/netlab", "internal/flood", "internal/promtext"}, netlabModules},
 }
 
@@ -183,6 +184,7 @@ var importers = []struct {
 }{
 	{"internal/config", []string{"cmd/"}},
 	{"internal/inspect", []string{"cmd/"}},
+	{"internal/sdnotify", []string{"cmd/"}},
 }
 
 func TestImporters(t *testing.T) {

@@ -7,6 +7,12 @@
 // have written it. A file holds 64 hexadecimal digits (surrounding
 // white space ignored) or exactly 32 raw bytes; package cookie parses them.
 //
+// Under systemd a secret may come as a credential (LoadCredential=NAME:PATH
+// in the unit): a file name without a slash, with $CREDENTIALS_DIRECTORY
+// set, names the file NAME in that directory (SecretPath). Such a file is
+// accepted with its group bits set, which is how the ACL granting the
+// service's user access shows, but never readable by others.
+//
 // The package keeps file access out of package cookie, which builds for
 // js/wasm with the standard library's crypto and dchest/siphash only.
 package config

@@ -9,7 +9,8 @@ import (
 )
 
 // LoadKeyFile reads a cookie secret from a file holding 64 hexadecimal
-// digits or exactly cookie.KeySize raw bytes. It refuses a file that group
+// digits or exactly cookie.KeySize raw bytes; path may name a systemd
+// credential (see SecretPath). It refuses a file that group
 // or others may read or write, with a *KeyFileModeError, and one owned by
 // neither the process's effective user nor root, with a *KeyFileOwnerError.
 func LoadKeyFile(path string) (cookie.Key, error) {
@@ -24,7 +25,8 @@ func LoadKeyFile(path string) (cookie.Key, error) {
 }
 
 // LoadFleetSecretFile reads a fleet secret file (64 hex digits or
-// cookie.FleetSecretSize raw bytes), refusing one that group or others may
+// cookie.FleetSecretSize raw bytes; path may name a systemd credential,
+// see SecretPath), refusing one that group or others may
 // access, with a *KeyFileModeError, and one owned by neither the process's
 // effective user nor root, with a *KeyFileOwnerError.
 func LoadFleetSecretFile(path string) (cookie.FleetSecret, error) {
@@ -43,9 +45,13 @@ func LoadFleetSecretFile(path string) (cookie.FleetSecret, error) {
 	return cookie.NewFleetSecret(kb[:])
 }
 
-// readSecretFile reads a secret file after checking its permission bits
-// and its owner.
-func readSecretFile(path string) ([]byte, error) {
+// readSecretFile reads the secret file value names (a path or a
+// credential) after checking its permission bits and its owner.
+func readSecretFile(value string) ([]byte, error) {
+	path, err := SecretPath(value)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -55,7 +61,7 @@ func readSecretFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+	if perm := st.Mode().Perm(); !secretModeOK(path, perm) {
 		return nil, &KeyFileModeError{Path: path, Mode: perm}
 	}
 	if uid, ok := fileOwner(st); ok {

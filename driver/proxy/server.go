@@ -114,6 +114,19 @@ type ServerConfig struct {
 	// new process. Nil means this program's executable with the same
 	// arguments.
 	RestartCommand func() (*exec.Cmd, error)
+
+	// RestartCheck, if set, is called by Restart before anything else:
+	// it checks the settings the new process will start with (its flags,
+	// configuration and secret files, read again now). An error refuses
+	// the restart before any process starts or any rule moves: Restart
+	// returns it and the Server carries on untouched.
+	RestartCheck func() error
+
+	// OnHandOver, if set, is called with the new process's pid once a
+	// graceful restart has committed (that process serves from then on),
+	// before this Server drains and stops: the place to tell a service
+	// manager that its main process changed (sd_notify's MAINPID=).
+	OnHandOver func(pid int)
 }
 
 // Server runs the SYN proxy on a port of this host: it opens the packet

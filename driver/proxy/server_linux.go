@@ -279,6 +279,13 @@ func (s *Server) Restart() error {
 	if s.px == nil || s.run == nil || s.handedOver {
 		return errors.New("proxy: graceful restart needs a running Server with a Backend")
 	}
+	if s.cfg.RestartCheck != nil {
+		if err := s.cfg.RestartCheck(); err != nil {
+			err = fmt.Errorf("proxy: restart refused, the new process's settings are invalid: %w", err)
+			s.log.Error("graceful restart refused; carrying on unchanged", "err", err)
+			return err
+		}
+	}
 	s.log.Info("graceful restart: handing over to a new process")
 	moved, kept, pid, err := s.handOver()
 	if err != nil {
@@ -286,6 +293,9 @@ func (s *Server) Restart() error {
 		return err
 	}
 	s.handedOver = true
+	if s.cfg.OnHandOver != nil {
+		s.cfg.OnHandOver(pid)
+	}
 	s.log.Info("graceful restart: the new process took over", "pid", pid,
 		"connections_moved", moved, "connections_draining", kept)
 	if kept > 0 {

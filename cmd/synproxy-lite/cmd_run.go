@@ -62,6 +62,9 @@ type runOptions struct {
 	table         string
 	logLevel      string
 	limits        *handoff.Limits
+	// args are the arguments parsed, which a graceful restart's new
+	// process is started with.
+	args []string
 	// handoffStats and rulesLost are the Server's, for the metrics (set
 	// once it exists).
 	handoffStats func() handoff.ProxyStats
@@ -69,7 +72,7 @@ type runOptions struct {
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
-	o := &runOptions{}
+	o := &runOptions{args: args}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
@@ -277,6 +280,8 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sd := &notifier{log: log, port: o.port}
+	cfg.RestartCheck, cfg.OnHandOver = o.restartCheck(log), sd.tookOver
 	srv, err := proxy.NewServer(cfg)
 	if err != nil {
 		return err
@@ -285,12 +290,25 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
+	sd.ready()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() { signal.Stop(hup); close(hup) }()
 	go func() {
 		for range hup {
-			srv.Restart() // it logs how it went
+			sd.reloading()
+			if err := srv.Restart(); err != nil { // it logs how it went
+				sd.reloadFailed(err)
+			}
+		}
+	}()
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			sd.stopping()
+		case <-stopped:
 		}
 	}()
 	return srv.Run(ctx)

@@ -88,6 +88,7 @@ func TestMakeInstall(t *testing.T) {
 			{filepath.Join(dest, c.doc, "LICENSE"), 0o644},
 			{filepath.Join(dest, c.doc, "operators.md"), 0o644},
 			{filepath.Join(dest, c.doc, "img/bench.png"), 0o644},
+			{filepath.Join(dest, "etc/synproxy-lite/synproxy-lite.toml"), 0o644},
 		} {
 			fi, err := os.Stat(f.path)
 			if err != nil {

@@ -5,11 +5,12 @@ GO ?= go
 
 all: build
 
-# The binary, with the build information `synproxy-lite version` prints
+# The binary (BIN, bin/synproxy-lite by default), with the build information `synproxy-lite version` prints
 # (built in a git clone, the VCS revision, its time and whether the tree
 # was modified; a tagged commit gives its version).
+BIN ?= bin/synproxy-lite
 build:
-	$(GO) build -trimpath -o bin/synproxy-lite ./cmd/synproxy-lite
+	$(GO) build -trimpath -o $(BIN) ./cmd/synproxy-lite
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary in $(PREFIX)/bin,
 # the systemd unit (its paths rewritten for PREFIX) in /lib/systemd/system,
@@ -25,7 +26,7 @@ UNITDIR = /lib/systemd/system
 SYSCONFDIR ?= /etc
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/img
-	install -m 0755 bin/synproxy-lite $(DESTDIR)$(BINDIR)/synproxy-lite
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/synproxy-lite
 	sed -e 's|/usr/bin/synproxy-lite|$(BINDIR)/synproxy-lite|g' \
 	    -e 's|file:///usr/share/doc/synproxy-lite/|file://$(DOCDIR)/|g' \
 	    packaging/synproxy-lite.service > $(DESTDIR)$(UNITDIR)/synproxy-lite.service
@@ -49,7 +50,7 @@ VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || 
 	echo v0.0.0-git.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown))
 package: build
 	install -d $(PKGDIR)
-	VERSION=$(VERSION) GOARCH=$$($(GO) env GOARCH) \
+	BIN=$(BIN) VERSION=$(VERSION) GOARCH=$$($(GO) env GOARCH) \
 	    $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(PKGDIR)/
 
 test:

@@ -68,7 +68,8 @@ func TestMakeInstall(t *testing.T) {
 		{"/usr", "usr/bin", "usr/share/doc/synproxy-lite"},
 	} {
 		dest := t.TempDir()
-		args := []string{"-C", "../..", "install", "DESTDIR=" + dest, "GO=" + goPath}
+		// BIN apart from bin/: packaging's test builds one at the same time.
+		args := []string{"-C", "../..", "install", "DESTDIR=" + dest, "GO=" + goPath, "BIN=" + filepath.Join(t.TempDir(), "synproxy-lite")}
 		if c.prefix != "" {
 			args = append(args, "PREFIX="+c.prefix)
 		}

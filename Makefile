@@ -5,9 +5,10 @@ GO ?= go
 
 all: build
 
-# The binary (BIN, bin/synproxy-lite by default), with the build information `synproxy-lite version` prints
-# (built in a git clone, the VCS revision, its time and whether the tree
-# was modified; a tagged commit gives its version).
+# The binary (BIN, bin/synproxy-lite by default), with the build
+# information `synproxy-lite version` prints (built in a git clone, the VCS
+# revision, its time and whether the tree was modified; a tagged commit
+# gives its version).
 BIN ?= bin/synproxy-lite
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/synproxy-lite

@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(childEnv); v != "" {
 		os.Exit(serverMain(v))
 	}
+	if v := os.Getenv(restartCheckEnv); v != "" {
+		os.Exit(restartCheckMain(v))
+	}
 	os.Exit(m.Run())
 }
 

@@ -184,6 +184,9 @@ func TestDebInstall(t *testing.T) {
 	}
 	// postinst's key, for the unit's LoadCredential=, is a key the daemon reads.
 	check("/etc/synproxy-lite/key", 0o600)
+	if key, err := os.ReadFile("/etc/synproxy-lite/key"); err != nil || len(strings.TrimSpace(string(key))) != 64 {
+		t.Errorf("the key postinst wrote is %d bytes (%v), want 64 hex digits", len(key), err)
+	}
 	run("/usr/bin/synproxy-lite", "cookie", "encode", "--key-file", "/etc/synproxy-lite/key",
 		"--saddr", "10.99.0.1", "--daddr", "10.99.0.2", "--sport", "40000", "--dport", "443", "--seq", "1", "--mss", "1460")
 	// The installed unit, with the installed binary, passes verify.

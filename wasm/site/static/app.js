@@ -467,7 +467,31 @@
     setStatus("Ready. Every value below is computed by the cookie package in WebAssembly.");
   }
 
+  // showNotice puts a message at the top of the page, where it is seen
+  // first: paragraphs of text and code, built as nodes (no HTML strings).
+  function showNotice(...paras) {
+    const n = $("notice");
+    n.replaceChildren(...paras.map((parts) => el("p", {}, ...parts.map((x) =>
+      typeof x === "string" ? x : el("code", { text: x.code })))));
+    n.hidden = false;
+  }
+
+  // servedHint is how to serve the page, for a copy opened as a file.
+  const servedHint = [
+    ["Serve it instead: ", { code: "synproxy-lite explain" }, " serves this page on ",
+      { code: "http://127.0.0.1:8088/" }, ". An exported copy (", { code: "synproxy-lite explain --export DIR" },
+      ") is served by any static file server, for example ", { code: "python3 -m http.server" },
+      " in its directory, then ", { code: "http://localhost:8000/" }, "."],
+  ];
+
   async function load() {
+    if (location.protocol === "file:") {
+      // Browsers do not let a page opened from a file fetch its
+      // WebAssembly module: say so here rather than fail further down.
+      setStatus("");
+      showNotice(["This page was opened from a file (file://), and browsers do not let it load its WebAssembly module from there."], ...servedHint);
+      return;
+    }
     const go = new Go();
     globalThis.onExplainerReady = start;
     let result;
@@ -480,5 +504,9 @@
     }
     go.run(result.instance);
   }
-  load().catch((err) => { setStatus(""); showError("Could not start the WebAssembly module: " + err.message); });
+  load().catch((err) => {
+    setStatus("");
+    showNotice(["Could not start the WebAssembly module: " + err.message]);
+    showError("Could not start the WebAssembly module: " + err.message);
+  });
 })();

@@ -87,6 +87,7 @@ var (
 		f("msNow", kUint32, unsafe.Offsetof(explain.Input{}.MsNow)),
 		f("clientTS", kUint32, unsafe.Offsetof(explain.Input{}.ClientTS)),
 		f("serverISN", kUint32, unsafe.Offsetof(explain.Input{}.ServerISN)),
+		f("handshake", kString, unsafe.Offsetof(explain.Input{}.Handshake)),
 	}
 	rowFields = []field{
 		f("op", kString, unsafe.Offsetof(explain.Row{}.Op)),
@@ -187,6 +188,7 @@ var (
 		f("lifetime", kUint32, unsafe.Offsetof(explain.Scenario{}.Lifetime)),
 		fStruct("check", unsafe.Offsetof(explain.Scenario{}.Check), checkFields),
 		fSlice("steps", unsafe.Offsetof(explain.Scenario{}.Steps), field{kind: kStruct, fields: stepFields}, unsafe.Sizeof(explain.Step{})),
+		f("summary", kString, unsafe.Offsetof(explain.Scenario{}.Summary)),
 	}
 	claimFields = []field{
 		f("id", kString, unsafe.Offsetof(explain.Claim{}.ID)),

@@ -155,6 +155,12 @@ func TestConversionsMatchJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	liteIn := in
+	liteIn.Handshake = explain.HandshakeLite
+	lite, err := explain.Build(liteIn)
+	if err != nil {
+		t.Fatal(err)
+	}
 	claims, err := explain.Claims(in)
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +182,7 @@ func TestConversionsMatchJSON(t *testing.T) {
 	}{
 		{"input", in, inputJS(&in)},
 		{"scenario", scen, scenarioJS(scen)},
+		{"scenario, synproxy-lite", lite, scenarioJS(lite)},
 		{"claims", claims, claimsJS(claims)},
 		{"nil claims", []explain.Claim(nil), claimsJS(nil)},
 		{"forge", forge, forgeJS(forge)},
@@ -198,7 +205,7 @@ func TestConversionsMatchJSON(t *testing.T) {
 func TestDecodeInput(t *testing.T) {
 	want := explain.Input{Client: "192.0.2.1:1", Server: "[2001:db8::1]:443", Key: "k", ClientISN: 1 << 31, MSS: 65535,
 		WScale: 14, HasWScale: true, SACK: true, TS: true, ECN: true, Count: 7, SynSecond: 59, AckDelay: 61,
-		AckSeqDelta: -5, AckAckDelta: 1 << 30, MsNow: 9, ClientTS: 10, ServerISN: 11}
+		AckSeqDelta: -5, AckAckDelta: 1 << 30, MsNow: 9, ClientTS: 10, ServerISN: 11, Handshake: explain.HandshakeLite}
 	var got explain.Input
 	if err := decodeInput(inputJS(&want), &got); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@
   const $ = (id) => document.getElementById(id);
   const LANES = ["attacker", "client", "synproxy", "server"];
   const LANE_LABEL = { attacker: "attacker", client: "client", synproxy: "synproxy", server: "server" };
+  // synproxy-lite's lanes: the daemon, and the backend it connects to.
+  const LANE_LABEL_LITE = { attacker: "attacker", client: "client", synproxy: "synproxy-lite", server: "backend" };
 
   let api = null;        // the explainer object from Go
   let defaults = null;   // explain.Default()
@@ -52,6 +54,7 @@
     for (const f of numFields) $(f).value = String(inp[f]);
     for (const f of boolFields) $(f).checked = !!inp[f];
     $("ackDelay").value = String(inp.ackDelay);
+    $(inp.handshake === "lite" ? "hs-lite" : "hs-kernel").checked = true;
   }
 
   function parseInt32(id, lo, hi) {
@@ -79,6 +82,7 @@
     inp.ackAckDelta = parseInt32("ackAckDelta", -2147483648, 2147483647);
     for (const f of boolFields) inp[f] = $(f).checked;
     inp.ackDelay = parseInt32("ackDelay", 0, 4294967295);
+    inp.handshake = $("hs-lite").checked ? "lite" : "kernel";
     return inp;
   }
 
@@ -117,9 +121,10 @@
     s.setAttribute("viewBox", "0 0 " + W + " " + H);
     const margin = W < 500 ? 40 : 70, gap = (W - 2 * margin) / (LANES.length - 1);
     const x = (lane) => margin + LANES.indexOf(lane) * gap;
+    const labels = scenario.input.handshake === "lite" ? LANE_LABEL_LITE : LANE_LABEL;
     for (const lane of LANES) {
       s.append(svg("line", { x1: x(lane), y1: 24, x2: x(lane), y2: H, class: "lane lane-" + lane }));
-      s.append(svg("text", { x: x(lane), y: 16, class: "lane-name", "text-anchor": "middle" }, LANE_LABEL[lane]));
+      s.append(svg("text", { x: x(lane), y: 16, class: "lane-name", "text-anchor": "middle" }, labels[lane]));
     }
     scenario.steps.forEach((st, i) => {
       const p = st.packet, y = top + dy * i + 14;
@@ -212,6 +217,7 @@
       return;
     }
     showError("");
+    $("hs-summary").textContent = scenario.summary;
     const e = scenario.encoding, c = scenario.check;
     $("summary-isn").textContent = e.isn + " (0x" + hex(e.isn) + ")";
     $("summary-check").textContent = (c.valid ? "valid, MSS " + c.mss : "rejected: " + c.reason) +
@@ -400,6 +406,7 @@
     $("inputs").addEventListener("input", recompute);
     $("inputs").addEventListener("change", recompute);
     $("inputs").addEventListener("submit", (ev) => ev.preventDefault());
+    $("handshake-switch").addEventListener("change", recompute);
     $("random-key").addEventListener("click", () => {
       try { $("key").value = call("randomKey").key; recompute(); } catch (err) { showError(err.message); }
     });

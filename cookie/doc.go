@@ -52,6 +52,15 @@
 //
 // Encode and Check allocate nothing.
 //
+// # WebAssembly
+//
+// Built for js/wasm (the browser explainer), the package is the codec only:
+// [Ring], [FleetSecret], [DefaultGrace], [WallSlot] and [SlotPeriod] need
+// package time and HKDF-SHA256, which would add about half a megabyte to the
+// binary, and are left out; [GenerateKey] reads the browser's
+// crypto.getRandomValues (the source crypto/rand uses there) without
+// crypto/rand, which links math/big and fmt.
+//
 // The specification this package follows is the kernel's own code:
 // net/ipv4/syncookies.c, net/ipv6/syncookies.c and net/netfilter/nf_synproxy_core.c.
 // The package assumes a little-endian kernel (x86-64, arm64), which is what the

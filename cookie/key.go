@@ -1,7 +1,6 @@
 package cookie
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"strconv"
 	"strings"
@@ -85,15 +84,6 @@ func (e invalidByteError) Error() string {
 		s += " '" + string(r) + "'"
 	}
 	return s
-}
-
-// GenerateKey returns a key drawn from crypto/rand.
-func GenerateKey() (Key, error) {
-	var b [KeySize]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return Key{}, &wrapError{"cookie: reading random key: ", err}
-	}
-	return NewKey(b[:])
 }
 
 // Bytes returns the secret in the kernel's memory order.

@@ -1,3 +1,10 @@
+//go:build !js
+
+// The key ring and fleet keys are the daemon's: they read the clock and derive
+// keys with HKDF-SHA256, so they stay out of the js/wasm build, where package
+// time and the standard library's crypto would add about half a megabyte to
+// the explainer's binary for nothing it shows.
+
 package cookie
 
 import (

@@ -4,10 +4,9 @@ package main
 
 import (
 	"errors"
-	"reflect"
+	"math"
 	"strconv"
 	"syscall/js"
-	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/wasm/explain"
@@ -26,68 +25,90 @@ func main() {
 // wrapper, its result marshalled to a JavaScript object.
 type method struct {
 	args []js.Type
-	call func(args []js.Value) (any, error)
+	call func(args []js.Value) (js.Value, error)
 }
 
-func newExplainer(js.Value, []js.Value) any {
-	api := js.Global().Get("Object").New()
-	var funcs []js.Func
-	var names []string
-	add := func(name string, m method) {
-		f := js.FuncOf(func(_ js.Value, args []js.Value) any { return invoke(name, m, args) })
-		funcs = append(funcs, f)
-		names = append(names, name)
-		api.Set(name, f)
-	}
-	add("defaults", method{call: func([]js.Value) (any, error) { return explain.Default(), nil }})
-	add("floodDefaults", method{call: func([]js.Value) (any, error) { return explain.DefaultFlood(), nil }})
-	add("scenario", method{args: []js.Type{js.TypeObject}, call: func(a []js.Value) (any, error) {
+// methods is the API object's methods, in a table rather than one call
+// each: every call site costs the WebAssembly binary some hundred bytes.
+var methods = []struct {
+	name string
+	m    method
+}{
+	{"defaults", method{call: func([]js.Value) (js.Value, error) {
+		d := explain.Default()
+		return inputJS(&d), nil
+	}}},
+	{"floodDefaults", method{call: func([]js.Value) (js.Value, error) {
+		c := explain.DefaultFlood()
+		return floodConfigJS(&c), nil
+	}}},
+	{"scenario", method{args: []js.Type{js.TypeObject}, call: func(a []js.Value) (js.Value, error) {
 		var in explain.Input
-		if err := decode(a[0], &in); err != nil {
-			return nil, err
+		if err := decodeInput(a[0], &in); err != nil {
+			return js.Value{}, err
 		}
-		return explain.Build(in)
-	}})
-	add("claims", method{args: []js.Type{js.TypeObject}, call: func(a []js.Value) (any, error) {
-		var in explain.Input
-		if err := decode(a[0], &in); err != nil {
-			return nil, err
+		s, err := explain.Build(in)
+		if err != nil {
+			return js.Value{}, err
 		}
-		return explain.Claims(in)
-	}})
-	add("forge", method{args: []js.Type{js.TypeObject, js.TypeNumber, js.TypeBoolean, js.TypeNumber}, call: func(a []js.Value) (any, error) {
+		return scenarioJS(s), nil
+	}}},
+	{"claims", method{args: []js.Type{js.TypeObject}, call: func(a []js.Value) (js.Value, error) {
 		var in explain.Input
-		if err := decode(a[0], &in); err != nil {
-			return nil, err
+		if err := decodeInput(a[0], &in); err != nil {
+			return js.Value{}, err
+		}
+		cs, err := explain.Claims(in)
+		if err != nil {
+			return js.Value{}, err
+		}
+		return claimsJS(cs), nil
+	}}},
+	{"forge", method{args: []js.Type{js.TypeObject, js.TypeNumber, js.TypeBoolean, js.TypeNumber}, call: func(a []js.Value) (js.Value, error) {
+		var in explain.Input
+		if err := decodeInput(a[0], &in); err != nil {
+			return js.Value{}, err
 		}
 		tries, err := uintArg(a[1], "tries")
 		if err != nil {
-			return nil, err
+			return js.Value{}, err
 		}
 		seed, err := uintArg(a[3], "seed")
 		if err != nil {
-			return nil, err
+			return js.Value{}, err
 		}
-		return explain.Forge(in, tries, a[2].Bool(), seed)
-	}})
-	add("search", method{args: []js.Type{js.TypeObject}, call: func(a []js.Value) (any, error) {
+		f, err := explain.Forge(in, tries, a[2].Bool(), seed)
+		if err != nil {
+			return js.Value{}, err
+		}
+		return forgeJS(f), nil
+	}}},
+	{"search", method{args: []js.Type{js.TypeObject}, call: func(a []js.Value) (js.Value, error) {
 		var in explain.Input
-		if err := decode(a[0], &in); err != nil {
-			return nil, err
+		if err := decodeInput(a[0], &in); err != nil {
+			return js.Value{}, err
 		}
-		return explain.Search(in)
-	}})
-	add("flood", method{args: []js.Type{js.TypeObject}, call: func(a []js.Value) (any, error) {
+		e, err := explain.Search(in)
+		if err != nil {
+			return js.Value{}, err
+		}
+		return searchJS(e), nil
+	}}},
+	{"flood", method{args: []js.Type{js.TypeObject}, call: func(a []js.Value) (js.Value, error) {
 		var cfg explain.FloodConfig
-		if err := decode(a[0], &cfg); err != nil {
-			return nil, err
+		if err := decodeFlood(a[0], &cfg); err != nil {
+			return js.Value{}, err
 		}
-		return explain.Flood(cfg)
-	}})
-	add("randomKey", method{call: func([]js.Value) (any, error) {
+		r, err := explain.Flood(cfg)
+		if err != nil {
+			return js.Value{}, err
+		}
+		return floodJS(r), nil
+	}}},
+	{"randomKey", method{call: func([]js.Value) (js.Value, error) {
 		k, err := cookie.GenerateKey()
 		if err != nil {
-			return nil, err
+			return js.Value{}, err
 		}
 		b := k.Bytes()
 		const digits = "0123456789abcdef"
@@ -95,22 +116,44 @@ func newExplainer(js.Value, []js.Value) any {
 		for _, x := range b {
 			s = append(s, digits[x>>4], digits[x&15])
 		}
-		return map[string]string{"key": string(s)}, nil
-	}})
-	add("wallSlot", method{call: func([]js.Value) (any, error) {
-		now := time.Now()
-		return map[string]uint32{"slot": cookie.WallSlot(now), "second": uint32(now.Unix() % 60)}, nil
-	}})
+		o := js.Global().Get("Object").New()
+		o.Set("key", string(s))
+		return o, nil
+	}}},
+	{"wallSlot", method{call: func([]js.Value) (js.Value, error) {
+		// The browser's clock, as cookie.WallSlot reads the system's: Unix
+		// seconds / 60. Package time stays out of the binary (its
+		// initialisation alone is about 230 KB).
+		sec := int64(math.Floor(js.Global().Get("Date").Call("now").Float() / 1000))
+		slot, second := sec/60, sec%60
+		if second < 0 {
+			slot, second = slot-1, second+60
+		}
+		o := js.Global().Get("Object").New()
+		o.Set("slot", uint32(slot))
+		o.Set("second", uint32(second))
+		return o, nil
+	}}},
+}
+
+func newExplainer(js.Value, []js.Value) any {
+	api := js.Global().Get("Object").New()
+	funcs := make([]js.Func, len(methods))
+	for i := range methods {
+		name, m := methods[i].name, methods[i].m
+		funcs[i] = js.FuncOf(func(_ js.Value, args []js.Value) any { return invoke(name, m, args) })
+		api.Set(name, funcs[i])
+	}
 	var release js.Func
 	release = js.FuncOf(func(js.Value, []js.Value) any {
 		// Remove the methods first, so the page cannot call a released function.
-		for _, n := range names {
-			api.Delete(n)
+		for i := range methods {
+			api.Delete(methods[i].name)
 		}
 		for _, f := range funcs {
 			f.Release()
 		}
-		funcs, names = nil, nil
+		funcs = nil
 		api.Delete("release")
 		release.Release()
 		return nil
@@ -146,7 +189,7 @@ func invoke(name string, m method, args []js.Value) (ret any) {
 	if err != nil {
 		return errorObject(err.Error())
 	}
-	return toJS(reflect.ValueOf(res))
+	return res
 }
 
 func errorObject(msg string) js.Value {
@@ -154,10 +197,6 @@ func errorObject(msg string) js.Value {
 	o.Set("error", msg)
 	return o
 }
-
-// decode fills the struct v points to from a JavaScript object, checking
-// the type of every property and refusing unknown ones.
-func decode(o js.Value, v any) error { return fromJS(o, v) }
 
 func uintArg(v js.Value, name string) (uint64, error) {
 	f := v.Float()

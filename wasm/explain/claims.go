@@ -31,6 +31,8 @@ func Claims(in Input) ([]Claim, error) {
 		return nil, err
 	}
 	in = p.in
+	// The claims are about the kernel's synproxy: its handshake.
+	in.Handshake = HandshakeKernel
 	s, err := Build(in)
 	if err != nil {
 		return nil, err

@@ -467,3 +467,118 @@ func TestInputErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakes: the two handshakes agree up to the checked ACK; the
+// kernel's synproxy answers with window 0 and replays the SYN to the server
+// from the client's address; synproxy-lite answers with window 65535, makes
+// the client's socket (sequence numbers from the ACK, untranslated) and
+// opens a connection of its own to the backend.
+func TestHandshakes(t *testing.T) {
+	ids := func(s *Scenario) []string {
+		var out []string
+		for _, st := range s.Steps {
+			out = append(out, st.ID)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		handshake string
+		window    uint16
+		ids       string
+	}{
+		{"", 0, "[syn synack ack proxy-syn server-synack proxy-ack window spoof-syn spoof-synack forged-ack replay]"},
+		{HandshakeKernel, 0, "[syn synack ack proxy-syn server-synack proxy-ack window spoof-syn spoof-synack forged-ack replay]"},
+		{HandshakeLite, LiteSYNACKWindow, "[syn synack ack handoff backend-syn backend-synack backend-ack spoof-syn spoof-synack forged-ack replay]"},
+	} {
+		in := Default()
+		in.Handshake = c.handshake
+		s, err := Build(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := "[" + strings.Join(ids(s), " ") + "]"; got != c.ids {
+			t.Errorf("%q: steps %s, want %s", c.handshake, got, c.ids)
+		}
+		if s.Steps[1].Packet.Window != c.window || s.Steps[8].Packet.Window != c.window {
+			t.Errorf("%q: SYN-ACK windows %d and %d, want %d", c.handshake, s.Steps[1].Packet.Window, s.Steps[8].Packet.Window, c.window)
+		}
+		if s.Summary == "" {
+			t.Errorf("%q: no summary", c.handshake)
+		}
+		if c.handshake != HandshakeLite {
+			continue
+		}
+		if s.Input.Handshake != HandshakeLite {
+			t.Errorf("input handshake %q", s.Input.Handshake)
+		}
+		ack, h := s.Steps[2].Packet, s.Steps[3].Packet
+		if h.From != LaneProxy || h.To != LaneClient || h.Seq != ack.Ack || h.Ack != ack.Seq || h.Seq != s.Encoding.ISN+1 {
+			t.Errorf("handoff window update %+v after ACK %+v", h, ack)
+		}
+		if h.Window != 0xffff>>RuleWScale {
+			t.Errorf("handoff window %d, want 65535 scaled by %d", h.Window, RuleWScale)
+		}
+		client := s.Steps[0].Packet.Src
+		for _, st := range s.Steps[4:7] {
+			p := st.Packet
+			if p.Src == client || p.Dst == client || p.Seq == s.Encoding.ISN+1 || p.Ack == s.Encoding.ISN+1 {
+				t.Errorf("backend packet %s carries the client's address or the cookie: %+v", st.ID, p)
+			}
+			if (p.From == LaneServer) == (p.To == LaneServer) {
+				t.Errorf("backend packet %s between %s and %s", st.ID, p.From, p.To)
+			}
+		}
+		if bs, ba := s.Steps[5].Packet, s.Steps[6].Packet; bs.Seq != in.ServerISN || ba.Ack != in.ServerISN+1 || bs.Ack != s.Steps[4].Packet.Seq+1 {
+			t.Errorf("backend handshake: SYN %+v, SYN-ACK %+v, ACK %+v", s.Steps[4].Packet, bs, ba)
+		}
+	}
+
+	// Without timestamps the socket keeps the MSS only, and its window is
+	// unscaled.
+	in := Default()
+	in.Handshake, in.TS = HandshakeLite, false
+	s, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := s.Steps[3]; h.ID != "handoff" || h.Packet.Window != 0xffff || len(h.Packet.Options) != 0 || !strings.Contains(h.Text, "no window scaling") {
+		t.Errorf("handoff without timestamps: %+v", h)
+	}
+
+	// An invalid ACK makes no socket.
+	in = Default()
+	in.Handshake, in.AckAckDelta = HandshakeLite, 1<<30
+	if s, err = Build(in); err != nil {
+		t.Fatal(err)
+	}
+	if s.Check.Valid || s.Steps[3].ID != "spoof-syn" {
+		t.Errorf("rejected ACK: valid %v, step 4 %s", s.Check.Valid, s.Steps[3].ID)
+	}
+
+	// The claims are the kernel's whichever handshake the diagram shows.
+	in = Default()
+	kc, err := Claims(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Handshake = HandshakeLite
+	lc, err := Claims(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kc) != len(lc) {
+		t.Fatalf("%d claims for the kernel's handshake, %d for synproxy-lite's", len(kc), len(lc))
+	}
+	for i := range kc {
+		if kc[i].ID != lc[i].ID || kc[i].Shown != lc[i].Shown || strings.Join(kc[i].Demo, "\n") != strings.Join(lc[i].Demo, "\n") {
+			t.Errorf("claim %s depends on the handshake shown", kc[i].ID)
+		}
+	}
+
+	in = Default()
+	in.Handshake = "bsd"
+	var ie *InputError
+	if _, err := Build(in); !errors.As(err, &ie) || ie.Field != "handshake" {
+		t.Errorf("handshake %q: %v", in.Handshake, err)
+	}
+}

@@ -56,7 +56,14 @@ type Scenario struct {
 	Lifetime uint32     `json:"lifetime"` // seconds after the SYN the cookie is accepted
 	Check    CheckTrace `json:"check"`    // the client's ACK
 	Steps    []Step     `json:"steps"`
+	// Summary says in a sentence what the chosen handshake does after the ACK.
+	Summary string `json:"summary"`
 }
+
+// LiteSYNACKWindow is the window of synproxy-lite's SYN-ACKs
+// (driver/engine.SYNACKWindow): the daemon makes the client's socket the
+// moment the cookie is proven, so the client may send data with its ACK.
+const LiteSYNACKWindow = 65535
 
 // Build computes the scenario of an Input.
 func Build(in Input) (*Scenario, error) {
@@ -95,12 +102,20 @@ func Build(in Input) (*Scenario, error) {
 	if in.HasWScale {
 		syn.Options = append(syn.Options, optNOP(), optWS(in.WScale))
 	}
-	s.Steps = append(s.Steps, Step{ID: "syn", Title: "SYN: the client opens",
-		Text:   "The client picks its initial sequence number " + utoa(in.ClientISN) + " and offers its options. The SYN reaches the synproxy rule; conntrack is bypassed (notrack) and nothing is stored.",
-		Packet: syn})
+	lite := in.Handshake == HandshakeLite
+	synText := "The client picks its initial sequence number " + utoa(in.ClientISN) + " and offers its options. The SYN reaches the synproxy rule; conntrack is bypassed (notrack) and nothing is stored."
+	s.Summary = "The kernel's synproxy: a SYN-ACK with window 0; after the ACK it replays the SYN to the server from the client's address, and conntrack translates every sequence number for the connection's life."
+	if lite {
+		synText = "The client picks its initial sequence number " + utoa(in.ClientISN) + " and offers its options. synproxy-lite's nft rule queues every SYN to its engine, which stores nothing."
+		s.Summary = "synproxy-lite: a SYN-ACK with window 65535; after the ACK the client becomes a real kernel socket through TCP_REPAIR, the daemon connects to its backend on a connection of its own and splices the two. Nothing is translated."
+	}
+	s.Steps = append(s.Steps, Step{ID: "syn", Title: "SYN: the client opens", Text: synText, Packet: syn})
 
 	// 2. The SYN-ACK with the cookie.
 	sa := Packet{From: LaneProxy, To: LaneClient, Src: srv, Dst: cli, Flags: "SYN,ACK", Seq: isn, Ack: in.ClientISN + 1, Window: 0}
+	if lite {
+		sa.Window = LiteSYNACKWindow
+	}
 	if in.MSS != 0 {
 		sa.Options = append(sa.Options, optMSS(RuleMSS))
 	}
@@ -115,8 +130,12 @@ func Build(in Input) (*Scenario, error) {
 			sa.Options = append(sa.Options, optNOP(), optWS(RuleWScale))
 		}
 	}
+	saText := "The proxy answers for the server with window 0. "
+	if lite {
+		saText = "The proxy answers for the server with window 65535: it will make the client's socket itself as soon as the cookie is proven, so the client may send data with its ACK. "
+	}
 	s.Steps = append(s.Steps, Step{ID: "synack", Title: "SYN-ACK: the cookie is the sequence number",
-		Text:   "The proxy answers for the server with window 0. Its sequence number is the cookie " + utoa(isn) + " (0x" + hex32(isn) + "), computed from the tuple, the client's ISN, the minute and the MSS class. The proxy forgets the SYN.",
+		Text:   saText + "Its sequence number is the cookie " + utoa(isn) + " (0x" + hex32(isn) + "), computed from the tuple, the client's ISN, the minute and the MSS class. The proxy forgets the SYN.",
 		Packet: sa, Calc: "encode"})
 
 	// 3. The client's ACK, checked.
@@ -144,7 +163,10 @@ func Build(in Input) (*Scenario, error) {
 	tr := s.Check
 	s.Steps = append(s.Steps, Step{ID: "ack", Title: "ACK: the cookie comes back", Text: text, Packet: ack, Calc: "check", Check: &tr})
 
-	if s.Check.Valid {
+	switch {
+	case s.Check.Valid && lite:
+		s.Steps = append(s.Steps, p.liteSteps(s, ack)...)
+	case s.Check.Valid:
 		s.Steps = append(s.Steps, p.serverSteps(s, ack, ts)...)
 	}
 	s.Steps = append(s.Steps, p.attackerSteps(s)...)
@@ -226,6 +248,68 @@ func (p *parsed) serverSteps(s *Scenario, ack Packet, ts cookie.TSOptions) []Ste
 	}
 }
 
+// liteSteps are synproxy-lite's packets after a valid ACK: the client's
+// socket made through TCP_REPAIR and announced with a window update, then
+// the daemon's own connection to its backend (docs/handoff.md).
+func (p *parsed) liteSteps(s *Scenario, ack Packet) []Step {
+	in := p.in
+	cli, srv := p.tuple.Client.String(), p.tuple.Server.String()
+	// The socket's state comes from the ACK: its ack number is the cookie
+	// + 1 (our next sequence number), its sequence number the client's.
+	sndNxt, rcvNxt := ack.Ack, ack.Seq
+	var dec cookie.TSOptions
+	if in.TS {
+		dec = cookie.DecodeTSecr(s.TS.TSval)
+	}
+	upd := Packet{From: LaneProxy, To: LaneClient, Src: srv, Dst: cli, Flags: "ACK", Seq: sndNxt, Ack: rcvNxt, Window: 0xffff}
+	if in.TS {
+		// The socket's clock starts at the client's echo of the cookie
+		// TSval; it echoes the client's TSval.
+		upd.Options = []Option{optNOP(), optNOP(), optTS(s.TS.TSval, in.ClientTS+in.AckDelay*1000)}
+		if dec.HasWScale {
+			upd.Window >>= RuleWScale
+		}
+	}
+	kept := "MSS " + utoa(uint32(s.Check.MSS))
+	if in.TS {
+		if dec.HasWScale {
+			kept += ", window scale " + utoa(uint32(dec.WScale))
+		}
+		if dec.SACK {
+			kept += ", SACK"
+		}
+		kept += ", timestamps"
+	} else {
+		kept += "; no timestamp, so no window scaling and no SACK"
+	}
+	backend, local := "127.0.0.1:8081", "127.0.0.1:45678"
+	if p.v6 {
+		backend, local = "[::1]:8081", "[::1]:45678"
+	}
+	const ownISN, loopMSS, loopWin = 2000000000, 65495, 65483
+	bsyn := Packet{From: LaneProxy, To: LaneServer, Src: local, Dst: backend, Flags: "SYN", Seq: ownISN, Window: 65495,
+		Options: []Option{optMSS(loopMSS), optSACKTS(in.MsNow, 0), optNOP(), optWS(RuleWScale)}}
+	bsa := Packet{From: LaneServer, To: LaneProxy, Src: backend, Dst: local, Flags: "SYN,ACK", Seq: in.ServerISN, Ack: ownISN + 1, Window: loopWin,
+		Options: []Option{optMSS(loopMSS), optSACKTS(0x01020304, in.MsNow), optNOP(), optWS(RuleWScale)}}
+	back := Packet{From: LaneProxy, To: LaneServer, Src: local, Dst: backend, Flags: "ACK", Seq: ownISN + 1, Ack: in.ServerISN + 1, Window: 512,
+		Options: []Option{optNOP(), optNOP(), optTS(in.MsNow, 0x01020304)}}
+	return []Step{
+		{ID: "handoff", Title: "The client becomes a socket (TCP_REPAIR)",
+			Text: "The cookie is proven, so the daemon builds the kernel socket this handshake would have made, without sending a packet: with TCP_REPAIR it sets the socket's next sequence number to cookie + 1 = " + utoa(sndNxt) +
+				" and the client's to " + utoa(rcvNxt) + ", then the options the cookie kept (" + kept + "), and the socket is ESTABLISHED. This ACK announces its window. From here on the kernel's TCP carries the connection; no sequence number is ever translated.",
+			Packet: upd, Calc: "ts"},
+		{ID: "backend-syn", Title: "SYN to the backend, from the daemon",
+			Text:   "The daemon connects to its backend (--backend, here " + backend + ") with an ordinary connect(): a second TCP connection from its own address, with sequence numbers the kernel picks. With --proxy-protocol its first bytes tell the backend who the client is.",
+			Packet: bsyn},
+		{ID: "backend-synack", Title: "The backend's SYN-ACK",
+			Text:   "The backend picks its ISN " + utoa(in.ServerISN) + ". It has nothing to do with the cookie: the two connections are separate.",
+			Packet: bsa},
+		{ID: "backend-ack", Title: "ACK to the backend; the splice starts",
+			Text:   "Both connections are open. The daemon copies bytes between the two sockets with splice(2); each connection keeps its own sequence numbers, so nothing is rewritten and no packet of the connection goes through the daemon again.",
+			Packet: back},
+	}
+}
+
 // attackerSteps show what an attacker gets for spoofed SYNs and forged ACKs.
 func (p *parsed) attackerSteps(s *Scenario) []Step {
 	in := p.in
@@ -247,6 +331,9 @@ func (p *parsed) attackerSteps(s *Scenario) []Step {
 		{ID: "spoof-synack", Title: "The SYN-ACK goes to nobody",
 			Text:   "The cookie goes to the spoofed address; the attacker never sees it, and the proxy keeps no queue entry that could fill up.",
 			Packet: Packet{From: LaneProxy, To: LaneAttacker, Src: srv, Dst: spoofed.String(), Flags: "SYN,ACK", Seq: spoofCookie, Ack: spoofISN + 1, Window: 0, Options: []Option{optMSS(RuleMSS)}, Lost: true}},
+	}
+	if in.Handshake == HandshakeLite {
+		steps[1].Packet.Window = LiteSYNACKWindow
 	}
 	// A forged ACK: a guessed ack number, a fixed pseudo-random guess so the page is reproducible.
 	guess := spoofCookie ^ 0x5a5a5a5a

@@ -45,7 +45,26 @@ type Input struct {
 	MsNow     uint32 `json:"msNow"`     // the proxy's millisecond clock when the SYN arrives
 	ClientTS  uint32 `json:"clientTS"`  // the client's TSval in the SYN
 	ServerISN uint32 `json:"serverISN"` // the server's ISN in its SYN-ACK
+
+	// Handshake is whose handshake the diagram shows: HandshakeKernel (""
+	// too) or HandshakeLite.
+	Handshake string `json:"handshake"`
 }
+
+// The handshakes the page shows. They agree up to the checked ACK and
+// differ after it.
+const (
+	// HandshakeKernel is the kernel's synproxy (nftables "synproxy"): a
+	// SYN-ACK with window 0; after the ACK the proxy replays the SYN to the
+	// server from the client's address, and conntrack translates sequence
+	// numbers by cookie - server ISN for the connection's life.
+	HandshakeKernel = "kernel"
+	// HandshakeLite is synproxy-lite's daemon: a SYN-ACK with window 65535;
+	// after the ACK the client becomes a real kernel socket through
+	// TCP_REPAIR, the daemon connects to its backend with a connection of
+	// its own and splices the two: nothing is translated.
+	HandshakeLite = "lite"
+)
 
 // Default returns the input of the specification's worked example 1:
 // 192.0.2.1:12345 -> 198.51.100.7:80, ISN 1000, MSS 1460, slot 5, key 00..1f,
@@ -56,6 +75,7 @@ func Default() Input {
 		ClientISN: 1000, MSS: 1460, WScale: 7, HasWScale: true, SACK: true, TS: true,
 		Count: 5, SynSecond: 20, AckDelay: 0,
 		MsNow: 0x12345678, ClientTS: 0xaabbccdd, ServerISN: 3000000000,
+		Handshake: HandshakeKernel,
 	}
 }
 
@@ -97,6 +117,13 @@ func parse(in Input) (*parsed, error) {
 	}
 	if in.SynSecond > 59 {
 		return nil, &InputError{"synSecond", errors.New("must be 0..59, " + strconv.Itoa(int(in.SynSecond)) + " given")}
+	}
+	switch in.Handshake {
+	case "":
+		in.Handshake = HandshakeKernel
+	case HandshakeKernel, HandshakeLite:
+	default:
+		return nil, &InputError{"handshake", errors.New("must be \"" + HandshakeKernel + "\" or \"" + HandshakeLite + "\", not \"" + in.Handshake + "\"")}
 	}
 	if in.WScale > 14 && in.HasWScale {
 		// The kernel clamps larger shifts to 14; so do we, and say so in the packet.

@@ -10,7 +10,10 @@
 //	go generate ./wasm/site   # or: make wasm
 //
 // It is embedded gzip-compressed only; Handler sends those bytes as they are
-// to clients that accept gzip and decompresses them once for others.
+// to clients that accept gzip and decompresses them once for others. Every
+// file goes out with an ETag (a hash of its bytes) and Cache-Control:
+// no-cache, so a browser revalidates it on the next visit and gets 304 Not
+// Modified, without a body, while it has not changed.
 package site
 
 //go:generate go run ../internal/wasmbuild -out static
@@ -18,7 +21,9 @@ package site
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -110,7 +115,18 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", contentType(name))
 		h.Add("Vary", "Accept-Encoding")
 		body := WasmGzip()
-		if acceptsGzip(r) {
+		// The two encodings are two representations: each has its tag.
+		tag := etag(name, body, "")
+		gz := acceptsGzip(r)
+		if gz {
+			tag = etag(name, body, "-gzip")
+		}
+		h.Set("ETag", tag)
+		if notModified(r, tag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		if gz {
 			h.Set("Content-Encoding", "gzip")
 		} else {
 			b, err := Wasm()
@@ -140,10 +156,47 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Set("Content-Type", contentType(name))
+	tag := etag(name, b, "")
+	h.Set("ETag", tag)
+	if notModified(r, tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	if r.Method == http.MethodGet {
 		w.Write(b)
 	}
+}
+
+// etags caches the entity tag of each embedded file by name (the files
+// never change while the process runs).
+var etags sync.Map
+
+// etag returns the strong entity tag of the file name whose bytes are b:
+// the first 128 bits of their SHA-256 in hex, with suffix (which tells
+// representations of the same content apart) before the closing quote.
+func etag(name string, b []byte, suffix string) string {
+	t, ok := etags.Load(name)
+	if !ok {
+		sum := sha256.Sum256(b)
+		t, _ = etags.LoadOrStore(name, hex.EncodeToString(sum[:16]))
+	}
+	return `"` + t.(string) + suffix + `"`
+}
+
+// notModified reports whether the request's If-None-Match lists tag, or is
+// "*": the comparison is weak (RFC 9110, section 13.1.2), so W/"x" matches
+// "x".
+func notModified(r *http.Request, tag string) bool {
+	for _, v := range r.Header.Values("If-None-Match") {
+		for _, t := range strings.Split(v, ",") {
+			t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+			if t == "*" || t == tag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // acceptsGzip reports whether the request's Accept-Encoding allows gzip

@@ -225,24 +225,26 @@ func TestWasmReproducible(t *testing.T) {
 
 // TestExplainUnderNode runs package explain's own tests compiled with
 // GOOS=js GOARCH=wasm under Node.js, so the spec vectors, the check traces
-// and the forging and flood results are checked in the build the page runs.
+// and the forging and flood results are checked in the build the page runs;
+// and the glue's tests (package wasm), which check its conversion tables
+// against the types and encoding/json.
 func TestExplainUnderNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPING js/wasm test run in -short mode")
 	}
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("SKIPPING js/wasm tests of package explain: node not found (Debian package nodejs)")
+		t.Skip("SKIPPING js/wasm tests of packages explain and wasm: node not found (Debian package nodejs)")
 	}
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	execWasm := filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "go_js_wasm_exec")
-	cmd := exec.Command("go", "test", "-count=1", "-exec="+execWasm, "../explain")
+	cmd := exec.Command("go", "test", "-count=1", "-exec="+execWasm, "../explain", "..")
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("GOOS=js go test ./wasm/explain: %v\n%s", err, out)
+		t.Fatalf("GOOS=js go test ./wasm/explain ./wasm: %v\n%s", err, out)
 	}
 	t.Logf("%s", bytes.TrimSpace(out))
 }

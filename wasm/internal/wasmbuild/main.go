@@ -1,6 +1,6 @@
 // Command wasmbuild builds the explainer's WebAssembly binary into
 // wasm/site/static: explain.wasm (GOOS=js GOARCH=wasm, -trimpath, symbols
-// stripped), explain.wasm.gz (gzip -9, no name or time, so the bytes are
+// stripped, package explain without inlining), explain.wasm.gz (gzip -9, no name or time, so the bytes are
 // reproducible), wasm_exec.js copied from the Go installation, and
 // explain.wasm.stamp recording the Go version and a hash of the sources.
 //
@@ -54,10 +54,18 @@ func build(out string) error {
 
 type sizes struct{ raw, gz int }
 
+// NoInline is the package compiled without inlining: package explain's
+// code is long straight-line text building, and Go's WebAssembly backend
+// makes every call a point where the goroutine can be suspended, so each
+// inlined body costs its call sites over again (about 32 KB in all). The
+// hot loops (the forger, the search) spend their time in package cookie,
+// which keeps inlining; the page computes no slower.
+const NoInline = stamp.Pkg + "/explain"
+
 // Build writes the four files into out.
 func Build(root, out string) (sizes, error) {
 	wasmPath := filepath.Join(out, "explain.wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", wasmPath, stamp.Pkg)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-gcflags="+NoInline+"=-l", "-o", wasmPath, stamp.Pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -6,6 +6,8 @@
   const $ = (id) => document.getElementById(id);
   const LANES = ["attacker", "client", "synproxy", "server"];
   const LANE_LABEL = { attacker: "attacker", client: "client", synproxy: "synproxy", server: "server" };
+  // synproxy-lite's lanes: the daemon, and the backend it connects to.
+  const LANE_LABEL_LITE = { attacker: "attacker", client: "client", synproxy: "synproxy-lite", server: "backend" };
 
   let api = null;        // the explainer object from Go
   let defaults = null;   // explain.Default()
@@ -52,6 +54,7 @@
     for (const f of numFields) $(f).value = String(inp[f]);
     for (const f of boolFields) $(f).checked = !!inp[f];
     $("ackDelay").value = String(inp.ackDelay);
+    $(inp.handshake === "lite" ? "hs-lite" : "hs-kernel").checked = true;
   }
 
   function parseInt32(id, lo, hi) {
@@ -79,6 +82,7 @@
     inp.ackAckDelta = parseInt32("ackAckDelta", -2147483648, 2147483647);
     for (const f of boolFields) inp[f] = $(f).checked;
     inp.ackDelay = parseInt32("ackDelay", 0, 4294967295);
+    inp.handshake = $("hs-lite").checked ? "lite" : "kernel";
     return inp;
   }
 
@@ -117,9 +121,10 @@
     s.setAttribute("viewBox", "0 0 " + W + " " + H);
     const margin = W < 500 ? 40 : 70, gap = (W - 2 * margin) / (LANES.length - 1);
     const x = (lane) => margin + LANES.indexOf(lane) * gap;
+    const labels = scenario.input.handshake === "lite" ? LANE_LABEL_LITE : LANE_LABEL;
     for (const lane of LANES) {
       s.append(svg("line", { x1: x(lane), y1: 24, x2: x(lane), y2: H, class: "lane lane-" + lane }));
-      s.append(svg("text", { x: x(lane), y: 16, class: "lane-name", "text-anchor": "middle" }, LANE_LABEL[lane]));
+      s.append(svg("text", { x: x(lane), y: 16, class: "lane-name", "text-anchor": "middle" }, labels[lane]));
     }
     scenario.steps.forEach((st, i) => {
       const p = st.packet, y = top + dy * i + 14;
@@ -212,6 +217,7 @@
       return;
     }
     showError("");
+    $("hs-summary").textContent = scenario.summary;
     const e = scenario.encoding, c = scenario.check;
     $("summary-isn").textContent = e.isn + " (0x" + hex(e.isn) + ")";
     $("summary-check").textContent = (c.valid ? "valid, MSS " + c.mss : "rejected: " + c.reason) +
@@ -400,6 +406,7 @@
     $("inputs").addEventListener("input", recompute);
     $("inputs").addEventListener("change", recompute);
     $("inputs").addEventListener("submit", (ev) => ev.preventDefault());
+    $("handshake-switch").addEventListener("change", recompute);
     $("random-key").addEventListener("click", () => {
       try { $("key").value = call("randomKey").key; recompute(); } catch (err) { showError(err.message); }
     });
@@ -467,7 +474,31 @@
     setStatus("Ready. Every value below is computed by the cookie package in WebAssembly.");
   }
 
+  // showNotice puts a message at the top of the page, where it is seen
+  // first: paragraphs of text and code, built as nodes (no HTML strings).
+  function showNotice(...paras) {
+    const n = $("notice");
+    n.replaceChildren(...paras.map((parts) => el("p", {}, ...parts.map((x) =>
+      typeof x === "string" ? x : el("code", { text: x.code })))));
+    n.hidden = false;
+  }
+
+  // servedHint is how to serve the page, for a copy opened as a file.
+  const servedHint = [
+    ["Serve it instead: ", { code: "synproxy-lite explain" }, " serves this page on ",
+      { code: "http://127.0.0.1:8088/" }, ". An exported copy (", { code: "synproxy-lite explain --export DIR" },
+      ") is served by any static file server, for example ", { code: "python3 -m http.server" },
+      " in its directory, then ", { code: "http://localhost:8000/" }, "."],
+  ];
+
   async function load() {
+    if (location.protocol === "file:") {
+      // Browsers do not let a page opened from a file fetch its
+      // WebAssembly module: say so here rather than fail further down.
+      setStatus("");
+      showNotice(["This page was opened from a file (file://), and browsers do not let it load its WebAssembly module from there."], ...servedHint);
+      return;
+    }
     const go = new Go();
     globalThis.onExplainerReady = start;
     let result;
@@ -480,5 +511,9 @@
     }
     go.run(result.instance);
   }
-  load().catch((err) => { setStatus(""); showError("Could not start the WebAssembly module: " + err.message); });
+  load().catch((err) => {
+    setStatus("");
+    showNotice(["Could not start the WebAssembly module: " + err.message]);
+    showError("Could not start the WebAssembly module: " + err.message);
+  });
 })();

@@ -554,7 +554,8 @@ func TestInspectTruncatedFile(t *testing.T) {
 	hs, issues, sum := inspectJSON(t, path, nil)
 	if len(hs) != 1 || hs[0].SYNACK == nil || hs[0].ACK != nil || sum.Malformed != 1 || sum.Stopped == "" || len(issues) != 1 || issues[0].Frame != 3 {
 		t.Fatalf("%+v %+v %+v", hs, issues, sum)
-	}	// The report stands, and says the capture is damaged.
+	}
+	// The report stands, and says the capture is damaged.
 	var ce *CaptureError
 	if err := read(t, path, nil).Err(); !errors.As(err, &ce) || ce.Frame != 3 || !errors.Is(err, io.ErrUnexpectedEOF) ||
 		!strings.Contains(err.Error(), "the capture ends in the middle of frame 3 (the file is truncated)") {

@@ -228,21 +228,21 @@ func checkCookie(w io.Writer, a cookieArgs) (bool, error) {
 func parseCookieArgs(op string, args []string, now func() time.Time, help io.Writer) (cookieArgs, error) {
 	var a cookieArgs
 	fs := newFlagSet("cookie "+op, cookieOpUsage[op], help)
-	key := fs.String("key", "", "the cookie secret as `HEX64`: the 32 bytes of the kernel's syncookie_secret (or syncookie6_secret) in memory order")
+	key := fs.String("key", "", "the cookie secret: the 32 bytes of the kernel's syncookie_secret (or syncookie6_secret) in memory order, as `HEX64` digits")
 	keyFile := fs.String("key-file", "", "read the secret from `FILE` (64 hex digits or 32 raw bytes, mode 0600, owned by you or root): keeps it out of the process list and the shell's history")
-	saddr := fs.String("saddr", "", "the client's address (`IP`; the SYN's source)")
-	daddr := fs.String("daddr", "", "the server's address (`IP`)")
+	saddr := fs.String("saddr", "", "the client's `IP` address (the SYN's source)")
+	daddr := fs.String("daddr", "", "the server's `IP` address")
 	sport := fs.String("sport", "", "the client's `PORT`")
 	dport := fs.String("dport", "", "the server's `PORT`")
 	ck, mss, slot := new(string), new(string), new(string)
 	if op == "encode" {
-		fs.StringVar(slot, "slot", "", "the slot the cookie is made in (`N`; default: now, Unix time / 60)")
-		fs.StringVar(mss, "mss", "", "the SYN's MSS option (`N`; 0 without one)")
-		fs.String("seq", "", "the SYN's sequence number (`N`)")
+		fs.StringVar(slot, "slot", "", "make the cookie in slot `N` (default: now, Unix time / 60)")
+		fs.StringVar(mss, "mss", "", "the SYN's MSS option, `N` bytes (0 without one)")
+		fs.String("seq", "", "the SYN's sequence number `N`")
 	} else {
-		fs.StringVar(slot, "check-slot", "", "the slot the check runs in (`N`; default: now, Unix time / 60)")
-		fs.StringVar(ck, "cookie", "", "the cookie: the handshake ACK's ack number minus 1 (`N`)")
-		fs.String("seq", "", "the client's initial sequence number: the handshake ACK's seq minus 1 (`N`)")
+		fs.StringVar(slot, "check-slot", "", "check in slot `N` (default: now, Unix time / 60)")
+		fs.StringVar(ck, "cookie", "", "the cookie `N`: the handshake ACK's ack number minus 1")
+		fs.String("seq", "", "the client's initial sequence number `N`: the handshake ACK's seq minus 1")
 	}
 	fs.BoolVar(&a.asJSON, "json", false, "print the result as one JSON object")
 	if err := parseFlags(fs, args); err != nil {

@@ -17,11 +17,11 @@ func init() {
 	register("explain", "serve the browser explainer of the SYN-cookie handshake (or export it)", runExplain)
 }
 
-const explainUsage = `usage:
-  synproxy-lite explain [--listen 127.0.0.1:8088]   serve the explainer page
-  synproxy-lite explain --export DIR                write it to DIR for any static file server
+const explainUsage = `usage: synproxy-lite explain [--listen HOST:PORT]
+       synproxy-lite explain --export DIR
 
-The page runs the cookie package compiled to WebAssembly; it makes no request
+Serves the explainer page (on 127.0.0.1:8088 by default), or writes it to
+DIR for any static file server. The page runs the cookie package compiled to WebAssembly; it makes no request
 beyond its own files. An exported copy must be served over HTTP (not opened as
 a file), ideally with explain.wasm as application/wasm.
 `

@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // runHelp is "synproxy-lite help [COMMAND [OPERATION]]": the top-level help,
 // or a subcommand's own (what its --help prints).
 func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
+	if len(args) == 0 || len(args) == 1 && args[0] == "help" {
 		usage(stdout)
 		return exitOK
 	}

@@ -48,7 +48,8 @@ var flagSetHook atomic.Pointer[func(*flag.FlagSet)]
 // newFlagSet returns the FlagSet of a subcommand (name is its words after
 // "synproxy-lite": "run", "cookie check"). usage is the text help prints
 // above the flags (a synopsis and a description; a last line "flags:" is
-// dropped, help adds its own); help is where --help prints, stdout.
+// dropped, help adds its own); help is where --help prints: the stdout the
+// subcommand was given (commandFlags recognises the FlagSet by it).
 //
 // Every flag needs a usage string (its help line); a word in backquotes in
 // it names the flag's value in help, as in the flag package.
@@ -338,24 +339,33 @@ func commandFlags(path ...string) (*flag.FlagSet, error) {
 	name := strings.Join(path, " ")
 	introspect.Lock()
 	defer introspect.Unlock()
+	// The FlagSet is recognised by the stdout this call gives: another
+	// goroutine running a command at the same time makes its own.
+	stdout := &introspectOutput{}
 	var got *flag.FlagSet
 	var mu sync.Mutex
 	hook := func(fs *flag.FlagSet) {
 		mu.Lock()
 		defer mu.Unlock()
-		if got == nil && fs.Name() == name {
+		if h, ok := fs.Output().(helpOutput); ok && h.w == stdout && got == nil && fs.Name() == name {
 			got = fs
 		}
 	}
 	flagSetHook.Store(&hook)
 	defer flagSetHook.Store(nil)
 	args := append(slices.Clone(path[1:]), "--help")
-	sc.run(contextDone(), args, io.Discard, io.Discard)
+	sc.run(contextDone(), args, stdout, io.Discard)
 	if got == nil {
-		return nil, fmt.Errorf("synproxy-lite %s --help made no FlagSet named %q with newFlagSet", name, name)
+		return nil, fmt.Errorf("synproxy-lite %s --help made no FlagSet named %q with newFlagSet(%q, usage, stdout)", name, name, name)
 	}
 	return got, nil
 }
+
+// introspectOutput is the stdout commandFlags gives a command: it discards
+// the help, and is told apart by its address.
+type introspectOutput struct{ _ byte }
+
+func (*introspectOutput) Write(b []byte) (int, error) { return len(b), nil }
 
 // commandPath is a subcommand with its operation, if it has operations.
 type commandPath []string

@@ -234,7 +234,7 @@ _synproxy_lite() {
 		compadd -- --help --version
 		return
 	fi
-	local key=${words[2]} shift=1
+	local key=${words[2]} skip=1
 	case ${words[2]} in
 	help)
 		if ((CURRENT == 3)); then
@@ -252,10 +252,10 @@ _synproxy_lite() {
 		if len(s.ops[n]) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\t%s)\n\t\tif ((CURRENT == 3)); then\n\t\t\tops=(%s)\n\t\t\t_describe -t operations 'operation' ops\n\t\t\treturn\n\t\tfi\n\t\tkey=\"%s ${words[3]}\"\n\t\tshift=2\n\t\t;;\n",
+		fmt.Fprintf(w, "\t%s)\n\t\tif ((CURRENT == 3)); then\n\t\t\tops=(%s)\n\t\t\t_describe -t operations 'operation' ops\n\t\t\treturn\n\t\tfi\n\t\tkey=\"%s ${words[3]}\"\n\t\tskip=2\n\t\t;;\n",
 			n, strings.Join(s.ops[n], " "), n)
 	}
-	fmt.Fprint(w, "\tesac\n\tshift $shift words\n\t((CURRENT -= shift))\n\tcase $key in\n")
+	fmt.Fprint(w, "\tesac\n\tshift $skip words\n\t((CURRENT -= skip))\n\tcase $key in\n")
 	for _, c := range s.leaves {
 		fmt.Fprintf(w, "\t%q)\n\t\t_arguments -S \\\n", c.path.String())
 		for _, f := range c.flags {

@@ -66,10 +66,13 @@ const (
 	ReasonStale
 	// ReasonMSSIndex: the decoded MSS index is 4 or more, which means the
 	// hash does not match: a forged, corrupted or mismatched cookie (wrong
-	// tuple, sequence number or key).
+	// tuple, sequence number or key). Its word is "hash".
 	ReasonMSSIndex
 )
 
+// String returns the reason's word, the same on the command line, in JSON
+// and in the reason label of the metric synproxy_lite_cookie_invalid_total:
+// "valid", "stale" or "hash".
 func (r Reason) String() string {
 	switch r {
 	case ReasonNone:
@@ -77,7 +80,7 @@ func (r Reason) String() string {
 	case ReasonStale:
 		return "stale"
 	case ReasonMSSIndex:
-		return "mss-index"
+		return "hash"
 	}
 	return "unknown"
 }

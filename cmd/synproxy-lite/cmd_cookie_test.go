@@ -25,16 +25,16 @@ func TestCookieEncodeKnownAnswers(t *testing.T) {
 		saddr, daddr, sport, dport, seq, mss, count string
 		want                                        string
 	}{
-		{"192.0.2.1", "198.51.100.7", "12345", "80", "1000", "1460", "5", `{"isn":4185536808,"mss":1460,"mss_index":3,"count":5}`},
-		{"192.0.2.1", "198.51.100.7", "12345", "80", "1000", "0", "5", `{"isn":4185536805,"mss":536,"mss_index":0,"count":5}`},
-		{"10.0.0.1", "10.0.0.2", "40000", "443", "4294967295", "1300", "4294967295", `{"isn":2112870097,"mss":1300,"mss_index":1,"count":4294967295}`},
-		{"203.0.113.9", "192.0.2.80", "65535", "8080", "305419896", "1452", "286330", `{"isn":548715145,"mss":1440,"mss_index":2,"count":286330}`},
-		{"2001:db8::1", "2001:db8::2", "40000", "443", "123456789", "1440", "71600", `{"isn":3344030359,"mss":1440,"mss_index":2,"count":71600}`},
-		{"2001:db8::1", "2001:db8::2", "40000", "443", "123456789", "9000", "71600", `{"isn":3344030360,"mss":8940,"mss_index":3,"count":71600}`},
-		{"fe80::1", "fe80::2", "1", "65535", "0", "1219", "255", `{"isn":874723556,"mss":1220,"mss_index":0,"count":255}`},
+		{"192.0.2.1", "198.51.100.7", "12345", "80", "1000", "1460", "5", `{"isn":4185536808,"mss":1460,"mss_index":3,"slot":5}`},
+		{"192.0.2.1", "198.51.100.7", "12345", "80", "1000", "0", "5", `{"isn":4185536805,"mss":536,"mss_index":0,"slot":5}`},
+		{"10.0.0.1", "10.0.0.2", "40000", "443", "4294967295", "1300", "4294967295", `{"isn":2112870097,"mss":1300,"mss_index":1,"slot":4294967295}`},
+		{"203.0.113.9", "192.0.2.80", "65535", "8080", "305419896", "1452", "286330", `{"isn":548715145,"mss":1440,"mss_index":2,"slot":286330}`},
+		{"2001:db8::1", "2001:db8::2", "40000", "443", "123456789", "1440", "71600", `{"isn":3344030359,"mss":1440,"mss_index":2,"slot":71600}`},
+		{"2001:db8::1", "2001:db8::2", "40000", "443", "123456789", "9000", "71600", `{"isn":3344030360,"mss":8940,"mss_index":3,"slot":71600}`},
+		{"fe80::1", "fe80::2", "1", "65535", "0", "1219", "255", `{"isn":874723556,"mss":1220,"mss_index":0,"slot":255}`},
 	} {
 		out, errOut, code := runCmd(t, "cookie", "encode", "--key", specKeyHex, "--saddr", c.saddr, "--daddr", c.daddr,
-			"--sport", c.sport, "--dport", c.dport, "--seq", c.seq, "--mss", c.mss, "--count", c.count)
+			"--sport", c.sport, "--dport", c.dport, "--seq", c.seq, "--mss", c.mss, "--slot", c.count, "--json")
 		if code != 0 || strings.TrimSpace(out) != c.want {
 			t.Errorf("encode %v: exit %d, out %q, err %q; want %s", c, code, out, errOut, c.want)
 		}
@@ -43,20 +43,22 @@ func TestCookieEncodeKnownAnswers(t *testing.T) {
 
 func TestCookieCheck(t *testing.T) {
 	base := []string{"cookie", "check", "--key", specKeyHex, "--saddr", "192.0.2.1", "--daddr", "198.51.100.7", "--sport", "12345", "--dport", "80"}
+	// The cookie of slot 5 carries 5 in its top byte: slot_mod_256 is 5
+	// whatever the check slot; a forged one carries what its bits say.
 	for _, c := range []struct {
 		seq, cookie, count string
 		code               int
 		want               map[string]any
 	}{
-		{"1000", "4185536808", "5", 0, map[string]any{"valid": true, "mss": 1460.0, "mss_index": 3.0, "count": 5.0, "age": 0.0}},
-		{"1000", "4185536808", "6", 0, map[string]any{"valid": true, "mss": 1460.0, "mss_index": 3.0, "count": 5.0, "age": 1.0}},
-		{"1000", "4185536808", "7", 1, map[string]any{"valid": false, "reason": "stale"}},
-		{"1000", "4185536808", "4", 1, map[string]any{"valid": false, "reason": "stale"}},
-		{"1000", "4185536809", "5", 1, map[string]any{"valid": false, "reason": "mss-index"}},
-		{"1001", "4185536808", "5", 0, map[string]any{"valid": true, "mss": 1440.0, "mss_index": 2.0, "count": 5.0, "age": 0.0}},
-		{"0x3e8", "0xf97a3928", "5", 0, map[string]any{"valid": true, "mss": 1460.0, "mss_index": 3.0, "count": 5.0, "age": 0.0}},
+		{"1000", "4185536808", "5", 0, map[string]any{"valid": true, "mss": 1460.0, "mss_index": 3.0, "slot": 5.0, "slot_mod_256": 5.0, "age": 0.0, "check_slot": 5.0}},
+		{"1000", "4185536808", "6", 0, map[string]any{"valid": true, "mss": 1460.0, "mss_index": 3.0, "slot": 5.0, "slot_mod_256": 5.0, "age": 1.0, "check_slot": 6.0}},
+		{"1000", "4185536808", "7", 1, map[string]any{"valid": false, "reason": "stale", "slot_mod_256": 5.0, "age": 2.0, "check_slot": 7.0}},
+		{"1000", "4185536808", "4", 1, map[string]any{"valid": false, "reason": "stale", "slot_mod_256": 5.0, "age": 255.0, "check_slot": 4.0}},
+		{"1000", "4185536809", "5", 1, map[string]any{"valid": false, "reason": "hash", "slot": 5.0, "slot_mod_256": 5.0, "age": 0.0, "check_slot": 5.0}},
+		{"1001", "4185536808", "5", 0, map[string]any{"valid": true, "mss": 1440.0, "mss_index": 2.0, "slot": 5.0, "slot_mod_256": 5.0, "age": 0.0, "check_slot": 5.0}},
+		{"0x3e8", "0xf97a3928", "5", 0, map[string]any{"valid": true, "mss": 1460.0, "mss_index": 3.0, "slot": 5.0, "slot_mod_256": 5.0, "age": 0.0, "check_slot": 5.0}},
 	} {
-		out, errOut, code := runCmd(t, append(base, "--seq", c.seq, "--cookie", c.cookie, "--count", c.count)...)
+		out, errOut, code := runCmd(t, append(base, "--seq", c.seq, "--cookie", c.cookie, "--check-slot", c.count, "--json")...)
 		var got map[string]any
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatalf("check %v: output %q (stderr %q): %v", c, out, errOut, err)
@@ -70,12 +72,21 @@ func TestCookieCheck(t *testing.T) {
 				t.Errorf("check %v: %s = %v, want %v", c, k, got[k], v)
 			}
 		}
+		// Without --json, one line that says the same.
+		text, _, tcode := runCmd(t, append(base, "--seq", c.seq, "--cookie", c.cookie, "--check-slot", c.count)...)
+		want := "valid: MSS "
+		if r, ok := c.want["reason"]; ok {
+			want = "invalid (" + r.(string) + "): "
+		}
+		if tcode != code || !strings.HasPrefix(text, want) || strings.Count(text, "\n") != 1 {
+			t.Errorf("check %v as text: exit %d, %q; want exit %d, %q...", c, tcode, text, code, want)
+		}
 	}
 }
 
 func TestCookieExplain(t *testing.T) {
 	base := []string{"cookie", "explain", "--key", specKeyHex, "--saddr", "2001:db8::1", "--daddr", "2001:db8::2", "--sport", "40000", "--dport", "443", "--seq", "123456789"}
-	out, _, code := runCmd(t, append(base, "--cookie", "3344030360", "--count", "71601")...)
+	out, _, code := runCmd(t, append(base, "--cookie", "3344030360", "--check-slot", "71601")...)
 	for _, want := range []string{"IPv6", "0ff3661e", "age", "8940", "verdict: valid, MSS 8940, made in slot 71600, age 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain output lacks %q:\n%s", want, out)
@@ -84,12 +95,12 @@ func TestCookieExplain(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit %d", code)
 	}
-	out, _, code = runCmd(t, append(base, "--cookie", "3344030360", "--count", "71602")...)
+	out, _, code = runCmd(t, append(base, "--cookie", "3344030360", "--check-slot", "71602")...)
 	if code != 1 || !strings.Contains(out, "verdict: invalid (stale)") {
 		t.Errorf("stale explain: exit %d\n%s", code, out)
 	}
-	out, _, code = runCmd(t, append(base, "--cookie", "3344030361", "--count", "71600")...)
-	if code != 1 || !strings.Contains(out, "verdict: invalid (mss-index)") {
+	out, _, code = runCmd(t, append(base, "--cookie", "3344030361", "--check-slot", "71600")...)
+	if code != 1 || !strings.Contains(out, "verdict: invalid (hash)") {
 		t.Errorf("forged explain: exit %d\n%s", code, out)
 	}
 }
@@ -102,7 +113,7 @@ func TestCookieBadFlags(t *testing.T) {
 		enc, // no --mss
 		append(append([]string{}, enc...), "--mss", "65536"),
 		append(append([]string{}, enc...), "--mss", "-1"),
-		append(append([]string{}, enc...), "--mss", "1460", "--count", "4294967296"),
+		append(append([]string{}, enc...), "--mss", "1460", "--slot", "4294967296"),
 		append(append([]string{}, enc...), "--mss", "1460", "--bogus", "1"),
 		append(append([]string{}, enc...), "--mss", "1460", "--cookie", "1"),
 		append(append([]string{}, enc...), "--mss", "1460", "extra"),
@@ -120,8 +131,8 @@ func TestCookieBadFlags(t *testing.T) {
 		}
 	}
 	// A leading zero is decimal, not octal.
-	out, _, _ := runCmd(t, append(append([]string{}, enc[:len(enc)-2]...), "--seq", "010", "--mss", "1460", "--count", "5")...)
-	ref, _, _ := runCmd(t, append(append([]string{}, enc[:len(enc)-2]...), "--seq", "10", "--mss", "1460", "--count", "5")...)
+	out, _, _ := runCmd(t, append(append([]string{}, enc[:len(enc)-2]...), "--seq", "010", "--mss", "1460", "--slot", "5")...)
+	ref, _, _ := runCmd(t, append(append([]string{}, enc[:len(enc)-2]...), "--seq", "10", "--mss", "1460", "--slot", "5")...)
 	if out != ref || out == "" {
 		t.Errorf("--seq 010 gave %q, --seq 10 gave %q", out, ref)
 	}
@@ -153,9 +164,10 @@ func writeKeyFile(t *testing.T, dir, name, content string, mode os.FileMode, uid
 func TestCookieKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	good := writeKeyFile(t, dir, "good", specKeyHex+"\n", 0o600, os.Geteuid())
-	tuple := []string{"--saddr", "192.0.2.1", "--daddr", "198.51.100.7", "--sport", "12345", "--dport", "80", "--seq", "1000", "--count", "5"}
-	enc := append([]string{"--mss", "1460"}, tuple...)
-	chk := append([]string{"--cookie", "4185536808"}, tuple...)
+	tuple := []string{"--saddr", "192.0.2.1", "--daddr", "198.51.100.7", "--sport", "12345", "--dport", "80", "--seq", "1000"}
+	enc := append([]string{"--mss", "1460", "--slot", "5", "--json"}, tuple...)
+	chk := append([]string{"--cookie", "4185536808", "--check-slot", "5", "--json"}, tuple...)
+	chkText := append([]string{"--cookie", "4185536808", "--check-slot", "5"}, tuple...)
 	with := func(op string, key []string, rest []string) []string {
 		return append(append([]string{"cookie", op}, key...), rest...)
 	}
@@ -166,9 +178,9 @@ func TestCookieKeyFile(t *testing.T) {
 		want string // on stdout for exit 0, on stderr otherwise
 	}
 	cases := []kase{
-		{"encode", with("encode", []string{"--key-file", good}, enc), exitOK, `{"isn":4185536808,"mss":1460,"mss_index":3,"count":5}`},
+		{"encode", with("encode", []string{"--key-file", good}, enc), exitOK, `{"isn":4185536808,"mss":1460,"mss_index":3,"slot":5}`},
 		{"check", with("check", []string{"--key-file", good}, chk), exitOK, `"valid":true`},
-		{"explain", with("explain", []string{"--key-file=" + good}, chk), exitOK, "verdict: valid, MSS 1460"},
+		{"explain", with("explain", []string{"--key-file=" + good}, chkText), exitOK, "verdict: valid, MSS 1460"},
 		{"both", with("encode", []string{"--key", specKeyHex, "--key-file", good}, enc), exitUsage, "--key and --key-file exclude each other"},
 		{"neither", with("check", nil, chk), exitUsage, "missing --key or --key-file"},
 		{"missing file", with("encode", []string{"--key-file", filepath.Join(dir, "missing")}, enc), exitFailure, "--key-file: config: open " + filepath.Join(dir, "missing")},

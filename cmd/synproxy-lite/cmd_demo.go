@@ -42,22 +42,20 @@ var demoDaemonCommand = func(ctx context.Context, args []string) (*exec.Cmd, err
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := &demo.Options{Daemon: demoDaemonCommand}
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
-	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "how long the demo runs")
-	fs.IntVar(&o.FloodRate, "flood-rate", 5000, "spoofed SYNs per second from the attacker")
+	fs := newFlagSet("demo", demoUsage, stdout)
+	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "how long the demo runs (at least 1s)")
+	fs.IntVar(&o.FloodRate, "flood-rate", 5000, "spoofed SYNs per second from the attacker (0-1000000)")
 	fs.IntVar(&o.FloodCount, "flood-count", 0, "stop the flood after this many SYNs (0: rate × duration)")
-	fs.IntVar(&o.Workers, "workers", 2, "the daemon's --workers")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	fs.IntVar(&o.Workers, "workers", 2, "the daemon's --workers (1-64)")
+	err := parseFlags(fs, args)
+	if err == nil {
+		err = checkDemoFlags(fs, o)
 	}
-	if fs.NArg() > 0 || o.Duration < time.Second || o.FloodRate < 0 || o.FloodRate > 1_000_000 ||
-		o.FloodCount < 0 || o.Workers < 1 || o.Workers > 64 {
-		fmt.Fprintln(stderr, "synproxy-lite demo: --duration ≥ 1s, --flood-rate 0-1000000, --flood-count ≥ 0, --workers 1-64")
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "synproxy-lite demo: %v\n", err)
 		return exitUsage
 	}
 	if os.Geteuid() != 0 {
@@ -76,4 +74,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// checkDemoFlags says which flag of demo is out of range, and what range.
+func checkDemoFlags(fs *flag.FlagSet, o *demo.Options) error {
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q (demo takes flags only)", fs.Arg(0))
+	case o.Duration < time.Second:
+		return errFlag("duration", "%v is too short (at least 1s)", o.Duration)
+	case o.FloodRate < 0 || o.FloodRate > 1_000_000:
+		return errFlag("flood-rate", "%d is not 0-1000000 SYNs a second", o.FloodRate)
+	case o.FloodCount < 0:
+		return errFlag("flood-count", "%d is negative (0: rate × duration)", o.FloodCount)
+	case o.Workers < 1 || o.Workers > 64:
+		return errFlag("workers", "%d is not 1-64", o.Workers)
+	}
+	return nil
 }

@@ -17,35 +17,33 @@ func init() {
 	register("explain", "serve the browser explainer of the SYN-cookie handshake (or export it)", runExplain)
 }
 
-const explainUsage = `usage:
-  synproxy-lite explain [--listen 127.0.0.1:8088]   serve the explainer page
-  synproxy-lite explain --export DIR                write it to DIR for any static file server
+const explainUsage = `usage: synproxy-lite explain [--listen HOST:PORT]
+       synproxy-lite explain --export DIR
 
-The page runs the cookie package compiled to WebAssembly; it makes no request
+Serves the explainer page (on 127.0.0.1:8088 by default), or writes it to
+DIR for any static file server. The page runs the cookie package compiled to WebAssembly; it makes no request
 beyond its own files. An exported copy must be served over HTTP (not opened as
 a file), ideally with explain.wasm as application/wasm.
 `
 
 func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	listen := fs.String("listen", "127.0.0.1:8088", "address to serve the page on")
-	export := fs.String("export", "", "write the site to this directory instead of serving it")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet("explain", explainUsage, stdout)
+	listen := fs.String("listen", "127.0.0.1:8088", "`HOST:PORT` to serve the page on")
+	export := fs.String("export", "", "write the site to `DIR` instead of serving it")
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, explainUsage)
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "synproxy-lite explain: %v\n%s", err, explainUsage)
+		fmt.Fprintf(stderr, "synproxy-lite explain: %v\n", err)
 		return exitUsage
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "synproxy-lite explain: unexpected argument %q\n%s", fs.Arg(0), explainUsage)
+		fmt.Fprintf(stderr, "synproxy-lite explain: unexpected argument %q (explain takes flags only: --listen HOST:PORT or --export DIR)\n", fs.Arg(0))
 		return exitUsage
 	}
 	if *export != "" {
 		if err := site.Export(*export); err != nil {
-			fmt.Fprintf(stderr, "synproxy-lite explain: export: %v\n", err)
+			fmt.Fprintf(stderr, "synproxy-lite explain: --export: %v\n", err)
 			return exitFailure
 		}
 		fmt.Fprintf(stdout, "explainer written to %s; serve it with any static file server\n", *export)
@@ -53,7 +51,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintf(stderr, "synproxy-lite explain: %v\n", err)
+		fmt.Fprintf(stderr, "synproxy-lite explain: --listen: %v\n", err)
 		return exitFailure
 	}
 	return serveExplain(ctx, ln, stdout, stderr)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/internal/inspect"
@@ -17,47 +18,42 @@ func init() {
 	register("inspect", "list the TCP handshakes of a pcap/pcapng capture and decode their SYN cookies", runInspect)
 }
 
-const inspectUsage = `usage:
-  synproxy-lite inspect FILE [--key HEX64 | --key-file F [--key6 HEX64 | --key6-file F]] [--count N] [--json]
+const inspectUsage = `usage: synproxy-lite inspect FILE [--key HEX64 | --key-file FILE [--key6 HEX64 | --key6-file FILE]] [--check-slot N] [--json]
 
 Reads a capture (pcap or pcapng; Ethernet, raw IP, Linux cooked or loopback
 link types) and prints every TCP handshake in it: the SYN's options; the
 SYN-ACK's ISN and TSval decoded as far as possible without the key (the
 timestamp-cookie bits, whether it echoes the SYN's options, whether it has
-the shape of an nftables synproxy SYN-ACK); the client's ACK.
+the shape of an nftables synproxy SYN-ACK); the client's ACK. With the key,
+every SYN-ACK's ISN is checked as a cookie for its SYN.
 
---key HEX64  the cookie secret (the kernel's syncookie_secret, in memory
-             order): checks every SYN-ACK's ISN as a cookie for its SYN.
---key6 HEX64 the secret for IPv6 handshakes when it differs (a kernel keeps
-             a second one, syncookie6_secret); default: --key.
---key-file F, --key6-file F
-             read the secret from a file instead (64 hex digits or 32 raw
-             bytes, mode 0600, owned by you or root), which keeps it out of
-             the process list and the shell's history.
---count N    the time slot of the handshakes: jiffies_64 / (60·HZ) for a
-             kernel, Unix time / 60 for synproxy-lite. A cookie is valid in
-             the slot it was made in and the next. Without --count the check
-             recovers the slot's low 8 bits from the cookie and searches the
-             full slot near the capture's wall-clock time and over kernel
-             uptimes up to a year (HZ 100, 250, 300, 1000); a match found that
-             way is reported as inferred, with its chance of being a fluke.
---json       one JSON object per line: each handshake, each malformed frame,
-             and a summary.
+Without --check-slot the check recovers the slot's low 8 bits from the
+cookie and searches the full slot near the capture's wall-clock time and
+over kernel uptimes up to a year (HZ 100, 250, 300, 1000); a match found
+that way is reported as inferred, with its chance of being a fluke.
 
-Malformed and truncated frames are reported and skipped.
-`
+Malformed frames are reported and skipped. A capture that ends in the
+middle of a frame (a truncated file) is reported up to there, and inspect
+exits 1 with an error that says so.
+` + cookieTerms
 
 // parseInspectArgs parses the flags of inspect into the capture file, the
 // options of the check and the output format.
-func parseInspectArgs(args []string) (file string, o inspect.Options, asJSON bool, err error) {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	key, key6, count := fs.String("key", "", ""), fs.String("key6", "", ""), fs.String("count", "", "")
-	keyFile, key6File := fs.String("key-file", "", ""), fs.String("key6-file", "", "")
-	fs.BoolVar(&asJSON, "json", false, "")
+func parseInspectArgs(args []string, help io.Writer) (file string, o inspect.Options, asJSON bool, err error) {
+	fs := newFlagSet("inspect", inspectUsage, help)
+	key := fs.String("key", "", "check every SYN-ACK's ISN as a cookie for its SYN with this secret, `HEX64` digits (the kernel's syncookie_secret, in memory order)")
+	key6 := fs.String("key6", "", "the `HEX64` secret of IPv6 handshakes when it differs (a kernel keeps a second one, syncookie6_secret); default: --key")
+	keyFile := fs.String("key-file", "", "read --key from `FILE` (64 hex digits or 32 raw bytes, mode 0600, owned by you or root): keeps it out of the process list")
+	key6File := fs.String("key6-file", "", "read --key6 from `FILE`")
+	slot := fs.String("check-slot", "", "check the cookies in slot `N`: jiffies_64 / (60·HZ) for a kernel, Unix time / 60 for synproxy-lite; default: searched for")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object per line: each handshake, each malformed frame, and a summary")
 	var files []string
 	for ; ; args = fs.Args()[1:] {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
+			var fe *flagError
+			if errors.As(err, &fe) && fe.unknown && fe.Flag == "count" {
+				return "", o, false, errors.New("--count is now --check-slot (the slot the cookies are checked in)")
+			}
 			return "", o, false, err
 		}
 		if fs.NArg() == 0 {
@@ -86,20 +82,19 @@ func parseInspectArgs(args []string) (file string, o inspect.Options, asJSON boo
 			return "", o, false, err
 		}
 	}
-	if *count != "" {
-		c, err := parseUint("count", *count, math.MaxUint32)
+	if *slot != "" {
+		c, err := parseUint("check-slot", *slot, math.MaxUint32)
 		if err != nil {
 			return "", o, false, err
 		}
-		o.Count, o.HasCount = uint32(c), true
+		o.CheckSlot, o.HasCheckSlot = uint32(c), true
 	}
 	return files[0], o, asJSON, nil
 }
 
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	file, o, asJSON, err := parseInspectArgs(args)
+	file, o, asJSON, err := parseInspectArgs(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, inspectUsage)
 		return exitOK
 	}
 	var kfe *keyFileError
@@ -108,7 +103,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailure
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "synproxy-lite inspect: %v\n%s", err, inspectUsage)
+		fmt.Fprintf(stderr, "synproxy-lite inspect: %v (synproxy-lite help inspect)\n", err)
 		return exitUsage
 	}
 	f, err := os.Open(file)
@@ -123,9 +118,17 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailure
 	}
 	if asJSON {
-		rep.WriteJSON(stdout)
+		err = rep.WriteJSON(stdout)
 	} else {
-		rep.WriteText(stdout)
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "synproxy-lite inspect: %v\n", err)
+		return exitFailure
+	}
+	if err := rep.Err(); err != nil {
+		fmt.Fprintf(stderr, "synproxy-lite inspect: %s: %s\n", file, strings.TrimPrefix(err.Error(), "inspect: "))
+		return exitFailure
 	}
 	return exitOK
 }

@@ -23,9 +23,11 @@ func TestInspectUsageAndErrors(t *testing.T) {
 	}{
 		{[]string{"inspect"}, exitUsage, "want one capture file"},
 		{[]string{"inspect", "a", "b"}, exitUsage, "want one capture file"},
-		{[]string{"inspect", "--bogus", "x"}, exitUsage, "flag provided but not defined"},
+		{[]string{"inspect", "--bogus", "x"}, exitUsage, "--bogus: no such flag for inspect"},
+		{[]string{"inspect", "--jsn", "x"}, exitUsage, "--jsn: no such flag for inspect; did you mean --json?"},
+		{[]string{"inspect", notCap, "--count", "5"}, exitUsage, "--count is now --check-slot"},
 		{[]string{"inspect", notCap, "--key", "abc"}, exitUsage, "--key"},
-		{[]string{"inspect", notCap, "--count", "-1"}, exitUsage, "--count"},
+		{[]string{"inspect", notCap, "--check-slot", "-1"}, exitUsage, `--check-slot: "-1" is not a number in 0..4294967295`},
 		{[]string{"inspect", notCap, "--key6", specKeyHex}, exitUsage, "--key6 needs --key"},
 		{[]string{"inspect", notCap, "--key", specKeyHex, "--key6", "zz"}, exitUsage, "--key6"},
 		{[]string{"inspect", filepath.Join(dir, "missing.pcap")}, exitFailure, "no such file"},
@@ -49,7 +51,7 @@ func TestInspectUsageAndErrors(t *testing.T) {
 	}
 }
 
-// TestInspectFlags: --key, --key6, --count and --json reach the report, on
+// TestInspectFlags: --key, --key6, --check-slot and --json reach the report, on
 // the captures of Linux 6.1 and 6.12 nftables synproxy in packet/testdata
 // (with the kernels' secrets in kernel.json).
 func TestInspectFlags(t *testing.T) {
@@ -70,7 +72,7 @@ func TestInspectFlags(t *testing.T) {
 	path := filepath.Join("..", "..", "packet", "testdata", fx.File)
 	count := strconv.FormatUint(uint64(fx.Max), 10)
 
-	out, errOut, code := runCmd(t, "inspect", path, "--json", "--key", fx.Key4, "--key6", fx.Key6, "--count", count)
+	out, errOut, code := runCmd(t, "inspect", path, "--json", "--key", fx.Key4, "--key6", fx.Key6, "--check-slot", count)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != exitOK || errOut != "" || len(lines) != fx.Pairs+1 {
 		t.Fatalf("--json: exit %d, stderr %q, %d lines for %d handshakes", code, errOut, len(lines), fx.Pairs)
@@ -80,8 +82,8 @@ func TestInspectFlags(t *testing.T) {
 			Type   string
 			Family string
 			Cookie *struct {
-				Count       *uint32
-				CountSource string `json:"count_source"`
+				Count       *uint32 `json:"check_slot"`
+				CountSource string  `json:"check_slot_source"`
 				Valid       bool
 			}
 		}
@@ -95,8 +97,8 @@ func TestInspectFlags(t *testing.T) {
 	}
 	// --key6 is the IPv6 secret: with --key alone the IPv6 cookies fail
 	// (the kernels' two secrets differ).
-	out, _, code = runCmd(t, "inspect", path, "--key", fx.Key4, "--count", count)
-	if code != exitOK || !strings.Contains(out, "(IPv6)") || !strings.Contains(out, "count "+count+" (flag): valid") || !strings.Contains(out, "NOT valid") {
+	out, _, code = runCmd(t, "inspect", path, "--key", fx.Key4, "--check-slot", count)
+	if code != exitOK || !strings.Contains(out, "(IPv6)") || !strings.Contains(out, "checked in slot "+count+" (flag): valid") || !strings.Contains(out, "NOT valid") {
 		t.Errorf("--key without --key6: exit %d\n%s", code, out)
 	}
 	out, _, code = runCmd(t, "inspect", path)
@@ -130,7 +132,7 @@ func TestInspectKeyFiles(t *testing.T) {
 	k6 := writeKeyFile(t, dir, "key6", fx.Key6+"\n", 0o400, me)
 	open := writeKeyFile(t, dir, "open", fx.Key4, 0o644, me)
 
-	want, errOut, code := runCmd(t, "inspect", path, "--json", "--key", fx.Key4, "--key6", fx.Key6, "--count", count)
+	want, errOut, code := runCmd(t, "inspect", path, "--json", "--key", fx.Key4, "--key6", fx.Key6, "--check-slot", count)
 	if code != exitOK || errOut != "" || !strings.Contains(want, `"valid":true`) {
 		t.Fatalf("reference with --key and --key6: exit %d, %q", code, errOut)
 	}
@@ -159,7 +161,7 @@ func TestInspectKeyFiles(t *testing.T) {
 		t.Log("the owner case needs root (os.Chown); not run")
 	}
 	for _, c := range cases {
-		out, errOut, code := runCmd(t, append([]string{"inspect", path, "--json", "--count", count}, c.args...)...)
+		out, errOut, code := runCmd(t, append([]string{"inspect", path, "--json", "--check-slot", count}, c.args...)...)
 		switch {
 		case code != c.code:
 			t.Errorf("%s: exit %d, stderr %q; want %d", c.name, code, errOut, c.code)

@@ -71,11 +71,9 @@ type runOptions struct {
 	rulesLost    func() uint64
 }
 
-func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
+func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 	o := &runOptions{args: args}
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	fs := newFlagSet("run", runUsage, help)
 	port := fs.Uint("port", 0, "protected TCP `port` (required)")
 	backend := fs.String("backend", "", "backend `HOST:PORT` the connections are spliced to (required)")
 	fs.StringVar(&o.driverName, "driver", "nfqueue", "packet I/O driver: "+strings.Join(driverNames(), " or "))
@@ -97,7 +95,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.table, "table", nft.DefaultTable, "name of the nft table (inet family) the daemon owns")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	lf := addLimitFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	lim, err := lf.limits()
@@ -241,7 +239,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseRunFlags(args, stderr)
+	o, err := parseRunFlags(args, stdout) // help goes to stdout
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}

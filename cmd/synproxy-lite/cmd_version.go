@@ -22,23 +22,20 @@ const versionUsage = `usage: synproxy-lite version [--json]
 Prints the build of this binary, from the information the Go toolchain
 embeds in it: the module version (or (devel)), the VCS revision, its time
 and whether the tree was modified, the Go version and the platform.
---json prints the same as one JSON object.
 `
 
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print the build as JSON")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet("version", versionUsage, stdout)
+	asJSON := fs.Bool("json", false, "print the build as one JSON object")
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, versionUsage)
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "synproxy-lite version: %v\n%s", err, versionUsage)
+		fmt.Fprintf(stderr, "synproxy-lite version: %v\n", err)
 		return exitUsage
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "synproxy-lite version: unexpected argument %q\n%s", fs.Arg(0), versionUsage)
+		fmt.Fprintf(stderr, "synproxy-lite version: unexpected argument %q (version takes only --json)\n", fs.Arg(0))
 		return exitUsage
 	}
 	return printVersion(version.Read(), *asJSON, stdout, stderr)

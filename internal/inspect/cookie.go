@@ -7,7 +7,7 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 )
 
-// Search bounds for a slot that Options.Count does not give.
+// Search bounds for a slot that Options.CheckSlot does not give.
 const (
 	searchUptime = 365 * 24 * 60 // slots: a year of kernel uptime
 	searchWall   = 2             // slots either side of the capture's wall-clock slot
@@ -15,8 +15,8 @@ const (
 
 var searchHZ = []uint32{250, 1000, 300, 100}
 
-// checkCookie checks the ISN of h's SYN-ACK as a cookie: in slot o.Count
-// when o.HasCount, else in the slot a search finds.
+// checkCookie checks the ISN of h's SYN-ACK as a cookie: in slot
+// o.CheckSlot when o.HasCheckSlot, else in the slot a search finds.
 func checkCookie(o *Options, h *handshake) *cookieCk {
 	sa := h.SYNACK
 	t := cookie.Tuple{Client: h.client, Server: h.server}
@@ -32,9 +32,9 @@ func checkCookie(o *Options, h *handshake) *cookieCk {
 	isn := sa.ISN
 	c := &cookieCk{}
 	// The slot byte (and r) do not depend on the checker's slot.
-	tr, err := key.Trace(t, sseq, isn, o.Count)
+	tr, err := key.Trace(t, sseq, isn, o.CheckSlot)
 	if err != nil {
-		c.Reason, c.Note = "error", err.Error()
+		c.Reason, c.Note = "tuple", err.Error() // the metrics' word for a tuple the check refuses
 		return c
 	}
 	c.Slot8 = uint8(tr.SlotByte())
@@ -49,17 +49,26 @@ func checkCookie(o *Options, h *handshake) *cookieCk {
 		c.WantIndex, want = ptr(w), int(w)
 	}
 	verdict := func(count uint32, v cookie.Verdict) {
-		c.Count, c.Valid, c.Reason = ptr(count), v.Valid, v.Reason.String()
+		c.CheckSlot, c.Valid = ptr(count), v.Valid
+		// As cookie check --json: the age always (for a stale cookie the
+		// 8-bit distance), the slot once the age is accepted.
+		c.Age = ptr(v.Age)
+		if !v.Valid {
+			c.Reason = v.Reason.String()
+		}
+		if v.Valid || v.Reason == cookie.ReasonMSSIndex {
+			c.Slot = ptr(v.Count)
+		}
 		if v.Valid {
-			c.MSS, c.MSSIndex, c.MadeIn, c.Age = v.MSS, ptr(v.Index), ptr(v.Count), ptr(v.Age)
+			c.MSS, c.MSSIndex = v.MSS, ptr(v.Index)
 			if want >= 0 && int(v.Index) != want {
 				c.Note = fmt.Sprintf("decodes MSS index %d but the SYN's MSS maps to index %d", v.Index, want)
 			}
 		}
 	}
-	if o.HasCount {
-		c.CountSource = "flag"
-		verdict(o.Count, tr.Verdict)
+	if o.HasCheckSlot {
+		c.CheckSlotSource = "flag"
+		verdict(o.CheckSlot, tr.Verdict)
 		return c
 	}
 	// No count: look for a full slot with these low 8 bits whose hash #1
@@ -89,7 +98,7 @@ func checkCookie(o *Options, h *handshake) *cookieCk {
 			tried++
 			if v, ok := match(cand); ok {
 				verdict(cand, v)
-				c.CountSource = "wall-clock"
+				c.CheckSlotSource = "wall-clock"
 				c.Note = joinNote(c.Note, fmt.Sprintf("slot inferred from the capture time (Unix minutes, as synproxy-lite counts); %d candidate(s) tried, fluke chance %.1e", tried, float64(tried)*per/(1<<24)))
 				return c
 			}
@@ -102,15 +111,15 @@ func checkCookie(o *Options, h *handshake) *cookieCk {
 			tried++
 			if v, ok := match(cand); ok {
 				verdict(cand, v)
-				c.CountSource = fmt.Sprintf("kernel search (HZ %d)", hz)
-				c.Note = joinNote(c.Note, fmt.Sprintf("slot inferred by search: a kernel at HZ %d about %s after boot; %d candidates tried, fluke chance %.1e; pass --count for a definitive check",
+				c.CheckSlotSource = fmt.Sprintf("kernel search (HZ %d)", hz)
+				c.Note = joinNote(c.Note, fmt.Sprintf("slot inferred by search: a kernel at HZ %d about %s after boot; %d candidates tried, fluke chance %.1e; pass --check-slot for a definitive check",
 					hz, time.Duration(cand-base)*time.Minute, tried, float64(tried)*per/(1<<24)))
 				return c
 			}
 		}
 	}
-	c.Reason = "unknown-count"
-	c.Note = fmt.Sprintf("no slot with low byte %d matched near the capture time nor in a year of kernel uptime (%d candidates): a wrong key, a forged or non-cookie ISN, or an unusual clock; pass --count to check a specific slot", c.Slot8, tried)
+	c.Reason = "unknown-slot"
+	c.Note = fmt.Sprintf("no slot with low byte %d matched near the capture time nor in a year of kernel uptime (%d candidates): a wrong key, a forged or non-cookie ISN, or an unusual clock; pass --check-slot to check a specific slot", c.Slot8, tried)
 	return c
 }
 

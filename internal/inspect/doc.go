@@ -16,7 +16,7 @@
 // # The time slot
 //
 // A cookie is valid in the slot it was made in and the next. With
-// Options.HasCount the check uses Options.Count. Without it the check
+// Options.HasCheckSlot the check uses Options.CheckSlot. Without it the check
 // recovers the slot's low 8 bits from the cookie and searches for a full
 // slot with those bits whose hash gives a valid MSS index (the SYN's, when
 // the SYN was captured): first near the capture's wall-clock time (Unix
@@ -24,7 +24,15 @@
 // HZ 250, 1000, 300 and 100 (a kernel's slots count from its boot). A match
 // found that way is reported as inferred, with its chance of being a fluke.
 //
-// Malformed and truncated frames are reported and skipped; a panic of
-// gopacket's capture readers on a malformed file is turned into an error.
-// Report.WriteText and Report.WriteJSON render the report.
+// The report's words are those of `synproxy-lite cookie check --json` and
+// of the metrics: a cookie's slot is the slot it was made in, its age how
+// many slots later it is checked (check_slot), and a rejected cookie's
+// reason is the reason label of synproxy_lite_cookie_invalid_total (stale,
+// hash, tuple), or unknown-slot when no slot could be found.
+//
+// Malformed and truncated frames are reported and skipped; a capture that
+// ends inside a record is reported up to there and Report.Err returns a
+// *CaptureError. A panic of gopacket's capture readers on a malformed file
+// is turned into an error. Report.WriteText and Report.WriteJSON render the
+// report.
 package inspect

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -226,14 +227,14 @@ type inspectLine struct {
 	} `json:"ack"`
 	Cookie *struct {
 		Slot8       uint8   `json:"slot_mod_256"`
-		Count       *uint32 `json:"count"`
-		CountSource string  `json:"count_source"`
+		Count       *uint32 `json:"check_slot"`
+		CountSource string  `json:"check_slot_source"`
 		Valid       bool    `json:"valid"`
 		Reason      string  `json:"reason"`
 		MSS         uint16  `json:"mss"`
 		MSSIndex    *uint8  `json:"mss_index"`
 		WantIndex   *uint8  `json:"syn_mss_index"`
-		MadeIn      *uint32 `json:"made_in"`
+		MadeIn      *uint32 `json:"slot"`
 		Age         *uint32 `json:"age"`
 		Note        string  `json:"note"`
 	} `json:"cookie"`
@@ -249,7 +250,7 @@ type inspectLine struct {
 
 // withKey checks cookies with the example key, in slot count when hasCount.
 func withKey(count uint32, hasCount bool) *Options {
-	return &Options{Key: &specKey, Count: count, HasCount: hasCount}
+	return &Options{Key: &specKey, CheckSlot: count, HasCheckSlot: hasCount}
 }
 
 // read reads the capture at path with options o.
@@ -404,8 +405,8 @@ func TestInspectWithKeyAndCount(t *testing.T) {
 		forged  string
 		comment string
 	}{
-		{count, true, "valid", 0, "mss-index", "the slot it was made in"},
-		{count + 1, true, "valid", 1, "mss-index", "the next slot"},
+		{count, true, "", 0, "hash", "the slot it was made in"},
+		{count + 1, true, "", 1, "hash", "the next slot"},
 		{count + 2, false, "stale", 0, "stale", "two slots later"},
 		{count - 1, false, "stale", 0, "stale", "one slot early"},
 	} {
@@ -432,8 +433,8 @@ func TestInspectWithKeyAndCount(t *testing.T) {
 	}
 	out := inspectText(t, path, withKey(count, true))
 	for _, want := range []string{
-		"cookie   slot 178 (mod 256), count 286386 (flag): valid, MSS 1460 (index 3), made in slot 286386, age 0",
-		"cookie   slot 178 (mod 256), count 286386 (flag): valid, MSS 536 (index 0), made in slot 286386, age 0",
+		"cookie   slot 178 (mod 256), checked in slot 286386 (flag): valid, MSS 1460 (index 3), made in slot 286386, age 0",
+		"cookie   slot 178 (mod 256), checked in slot 286386 (flag): valid, MSS 536 (index 0), made in slot 286386, age 0",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text output lacks %q:\n%s", want, out)
@@ -441,7 +442,7 @@ func TestInspectWithKeyAndCount(t *testing.T) {
 	}
 }
 
-// Without --count the slot is inferred: from the capture's wall-clock time
+// Without --check-slot the slot is inferred: from the capture's wall-clock time
 // for synproxy-lite's cookies, by a search over kernel uptimes for a kernel's.
 func TestInspectInfersCount(t *testing.T) {
 	dir := t.TempDir()
@@ -456,7 +457,7 @@ func TestInspectInfersCount(t *testing.T) {
 			t.Fatalf("handshake %d: %+v", i+1, ck)
 		}
 	}
-	if ck := hs[4].Cookie; ck.Valid || ck.Reason != "unknown-count" || !strings.Contains(ck.Note, "pass --count") {
+	if ck := hs[4].Cookie; ck.Valid || ck.Reason != "unknown-slot" || !strings.Contains(ck.Note, "pass --check-slot") {
 		t.Fatalf("forged: %+v", ck)
 	}
 
@@ -554,6 +555,19 @@ func TestInspectTruncatedFile(t *testing.T) {
 	if len(hs) != 1 || hs[0].SYNACK == nil || hs[0].ACK != nil || sum.Malformed != 1 || sum.Stopped == "" || len(issues) != 1 || issues[0].Frame != 3 {
 		t.Fatalf("%+v %+v %+v", hs, issues, sum)
 	}
+	// The report stands, and says the capture is damaged.
+	var ce *CaptureError
+	if err := read(t, path, nil).Err(); !errors.As(err, &ce) || ce.Frame != 3 || !errors.Is(err, io.ErrUnexpectedEOF) ||
+		!strings.Contains(err.Error(), "the capture ends in the middle of frame 3 (the file is truncated)") {
+		t.Fatalf("Err() = %v", err)
+	}
+	if err := read(t, path, withKey(0, false)).Err(); err == nil {
+		t.Fatal("Err() = nil with a key")
+	}
+	c.writePcap(path)
+	if err := read(t, path, nil).Err(); err != nil {
+		t.Fatalf("whole capture: Err() = %v", err)
+	}
 }
 
 // Files that are not captures are errors, not reports; a pcapng file on
@@ -610,7 +624,7 @@ func TestInspectKernelCaptures(t *testing.T) {
 		for _, count := range []string{"", strconv.FormatUint(uint64(fx.Max), 10)} {
 			o := &Options{Key: &k4, Key6: &k6}
 			if count != "" {
-				o.Count, o.HasCount = fx.Max, true
+				o.CheckSlot, o.HasCheckSlot = fx.Max, true
 			}
 			hs, issues, sum := inspectJSON(t, path, o)
 			if len(hs) != fx.Pairs || len(issues) != 0 || sum.Frames != 2*fx.Pairs {

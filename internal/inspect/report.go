@@ -152,18 +152,22 @@ type ackInfo struct {
 	EchoesCookie bool `json:"echoes_cookie"` // ack = ISN+1 and seq = SYN seq+1
 }
 
+// cookieCk is the cookie check of a handshake, in the words of cookie
+// check --json and of the metrics: slot is the slot the cookie was made in,
+// age how many slots later it was checked, reason the reason label of
+// synproxy_lite_cookie_invalid_total.
 type cookieCk struct {
-	Slot8       uint8   `json:"slot_mod_256"`
-	Count       *uint32 `json:"count,omitempty"`
-	CountSource string  `json:"count_source,omitempty"` // flag, wall-clock, kernel search
-	Valid       bool    `json:"valid"`
-	Reason      string  `json:"reason"`
-	MSS         uint16  `json:"mss,omitempty"`
-	MSSIndex    *uint8  `json:"mss_index,omitempty"`
-	WantIndex   *uint8  `json:"syn_mss_index,omitempty"` // index the SYN's MSS maps to
-	MadeIn      *uint32 `json:"made_in,omitempty"`
-	Age         *uint32 `json:"age,omitempty"`
-	Note        string  `json:"note,omitempty"`
+	Slot8           uint8   `json:"slot_mod_256"`
+	CheckSlot       *uint32 `json:"check_slot,omitempty"`
+	CheckSlotSource string  `json:"check_slot_source,omitempty"` // flag, wall-clock, kernel search
+	Valid           bool    `json:"valid"`
+	Reason          string  `json:"reason,omitempty"` // stale, hash, tuple, unknown-slot; none when valid
+	MSS             uint16  `json:"mss,omitempty"`
+	MSSIndex        *uint8  `json:"mss_index,omitempty"`
+	WantIndex       *uint8  `json:"syn_mss_index,omitempty"` // index the SYN's MSS maps to
+	Slot            *uint32 `json:"slot,omitempty"`
+	Age             *uint32 `json:"age,omitempty"`
+	Note            string  `json:"note,omitempty"`
 }
 
 type frameIssue struct {
@@ -190,8 +194,30 @@ type Report struct {
 	hs     []*handshake
 	issues []frameIssue
 	sum    summary
-	keyed  bool // cookies were checked (Options.Key was set)
+	keyed  bool  // cookies were checked (Options.Key was set)
+	err    error // why reading stopped before the end of the capture
 }
+
+// CaptureError is a capture that could not be read to its end: a record
+// cut short (a truncated file) or damaged. The report covers the frames
+// before it.
+type CaptureError struct {
+	Frame int // the frame that could not be read
+	Err   error
+}
+
+func (e *CaptureError) Error() string {
+	if errors.Is(e.Err, io.ErrUnexpectedEOF) {
+		return fmt.Sprintf("inspect: the capture ends in the middle of frame %d (the file is truncated); the report covers frames 1-%d", e.Frame, e.Frame-1)
+	}
+	return fmt.Sprintf("inspect: frame %d cannot be read (%v); the report covers frames 1-%d", e.Frame, e.Err, e.Frame-1)
+}
+
+func (e *CaptureError) Unwrap() error { return e.Err }
+
+// Err returns a *CaptureError when the capture could not be read to its
+// end, nil when it was (or when ctx ended the reading: see the summary).
+func (rep *Report) Err() error { return rep.err }
 
 // Options say how to check the cookies of a capture's handshakes. Nil
 // Options, or a nil Key, check none.
@@ -202,11 +228,12 @@ type Options struct {
 	// Key6 is the secret for IPv6 handshakes when it differs (a kernel keeps
 	// a second one, syncookie6_secret); nil means Key.
 	Key6 *cookie.Key
-	// Count is the time slot of the handshakes, used when HasCount is set:
-	// jiffies_64 / (60·HZ) for a kernel, Unix time / 60 for synproxy-lite.
-	// Without it the slot is searched for (see the package documentation).
-	Count    uint32
-	HasCount bool
+	// CheckSlot is the time slot the cookies are checked in, used when
+	// HasCheckSlot is set: jiffies_64 / (60·HZ) for a kernel, Unix time /
+	// 60 for synproxy-lite. Without it the slot is searched for (see the
+	// package documentation).
+	CheckSlot    uint32
+	HasCheckSlot bool
 }
 
 type flowKey struct{ client, server netip.AddrPort }
@@ -242,6 +269,7 @@ func Read(ctx context.Context, r io.Reader, o *Options) (*Report, error) {
 			rep.sum.Stopped = fmt.Sprintf("frame %d: %v", frame, err)
 			rep.issues = append(rep.issues, frameIssue{"malformed", frame, "capture record: " + err.Error()})
 			rep.sum.Malformed++
+			rep.err = &CaptureError{Frame: frame, Err: err}
 			break
 		}
 		rep.sum.Frames++

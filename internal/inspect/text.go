@@ -100,11 +100,11 @@ func (rep *Report) writeText(w io.Writer) {
 		}
 		if c := h.Cookie; c != nil {
 			fmt.Fprintf(w, "  cookie   slot %d (mod 256)", c.Slot8)
-			if c.Count != nil {
-				fmt.Fprintf(w, ", count %d (%s)", *c.Count, c.CountSource)
+			if c.CheckSlot != nil {
+				fmt.Fprintf(w, ", checked in slot %d (%s)", *c.CheckSlot, c.CheckSlotSource)
 			}
 			if c.Valid {
-				fmt.Fprintf(w, ": valid, MSS %d (index %d), made in slot %d, age %d\n", c.MSS, *c.MSSIndex, *c.MadeIn, *c.Age)
+				fmt.Fprintf(w, ": valid, MSS %d (index %d), made in slot %d, age %d\n", c.MSS, *c.MSSIndex, *c.Slot, *c.Age)
 			} else {
 				fmt.Fprintf(w, ": NOT valid (%s)\n", c.Reason)
 			}

@@ -191,7 +191,8 @@ type ProxyStats struct {
 	Handoffs int
 	// HandoffSeconds is the time each handoff took to materialise its
 	// socket (refused ones excluded), ConnectSeconds the time each
-	// successful backend dial took (HandoffBuckets, ConnectBuckets).
+	// successful backend dial took, Probe's included (HandoffBuckets,
+	// ConnectBuckets).
 	HandoffSeconds, ConnectSeconds HistogramSnapshot
 }
 

@@ -143,15 +143,15 @@ func (b BackendState) Last() time.Time {
 // observer is a Proxy's record of its handoff and dial times, the
 // handoffs in flight, the dial failures by reason and the backend's state.
 type observer struct {
-	handoffs  *Histogram
-	connects  *Histogram
-	inFlight  atomic.Int64
-	byReason  [4]atomic.Uint64 // indexed as DialReasons
-	lastOK    atomic.Int64     // unix nanoseconds
-	failMu    sync.Mutex
-	lastFail  time.Time
-	lastErr   error
-	probeMu   sync.Mutex // one Probe at a time
+	handoffs *Histogram
+	connects *Histogram
+	inFlight atomic.Int64
+	byReason [4]atomic.Uint64 // indexed as DialReasons
+	lastOK   atomic.Int64     // unix nanoseconds
+	failMu   sync.Mutex
+	lastFail time.Time
+	lastErr  error
+	probeMu  sync.Mutex // one Probe at a time
 }
 
 func (o *observer) init() {

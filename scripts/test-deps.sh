@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the full test suite needs on a fresh Debian machine: the
 # netfilter user tools, trafgen (netsniff-ng) as an independent SYN generator,
-# qemu for the kernel parity harness and chromium for the browser tests.
+# qemu for the kernel parity harness, chromium for the browser tests and
+# promtool (Debian's prometheus: about 20 MB, installs in seconds) to check
+# the alert rules.
 # Run as root; as another user it only reports what is missing.
 set -euo pipefail
 
-pkgs=(nftables netsniff-ng qemu-system-x86 chromium iproute2 curl cpio zstd xz-utils kmod ca-certificates nodejs)
+pkgs=(nftables netsniff-ng qemu-system-x86 chromium iproute2 curl cpio zstd xz-utils kmod ca-certificates nodejs prometheus)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -67,7 +67,7 @@ type runOptions struct {
 	// once it exists).
 	handoffStats func() handoff.ProxyStats
 	rulesLost    func() uint64
-	ready        func() error
+	readiness    metrics.Readiness
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
@@ -237,7 +237,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 	}
 	return func(eng *engine.Engine) (func(), error) {
 		c := metrics.NewCollector(eng)
-		c.Handoff, c.RulesLost, c.Ready = o.handoffStats, o.rulesLost, o.ready
+		c.Handoff, c.RulesLost, c.Readiness = o.handoffStats, o.rulesLost, o.readiness
 		c.Build = buildInfo()
 		return metrics.ServeCollector(o.metrics, c, log)
 	}
@@ -297,7 +297,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	o.handoffStats, o.rulesLost, o.ready = srv.HandoffStats, srv.RulesLost, srv.Ready
+	o.handoffStats, o.rulesLost, o.readiness = srv.HandoffStats, srv.RulesLost, srv
 	if err := srv.Start(); err != nil {
 		return err
 	}

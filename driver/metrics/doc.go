@@ -11,7 +11,7 @@
 // malformed, handoffs_refused and backend_dial_failures families carry a
 // "reason" label. The gauges are connections_open, connections_max,
 // backend_dials_in_flight and handoffs_in_flight (Collector.Handoff),
-// synproxy_lite_ready (Collector.Ready) and synproxy_lite_build_info
+// synproxy_lite_ready (Collector.Readiness) and synproxy_lite_build_info
 // {version,revision,goversion}, always 1, which names the build
 // (Collector.Build). The histograms, in seconds, are
 // handoff_duration_seconds and backend_connect_duration_seconds; the
@@ -19,10 +19,12 @@
 //
 // ServeCollector serves /metrics (with the Go runtime's and the process's
 // collectors), /healthz (the process is alive and serving) and /readyz
-// (Collector.Ready: 503 and the reasons when the daemon does not serve).
-// Readiness itself is the caller's: the daemon passes proxy.Server.Ready,
-// a func, so this package imports neither driver/proxy nor more of the
-// engine than its counters.
+// (Collector.Readiness: 503 and the reasons when the daemon does not
+// serve). Readiness itself is the caller's: the daemon passes its
+// proxy.Server through the Readiness interface, so this package imports
+// neither driver/proxy nor more of the engine than its counters. A scrape
+// reads ReadyKnown, which has no side effects; only /readyz calls Ready,
+// which may probe the backend.
 //
 // This is the only package of driver/ that imports the Prometheus client,
 // so the engine, the drivers and driver/proxy stay free of it.

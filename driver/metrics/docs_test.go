@@ -33,7 +33,7 @@ func servedNames(t *testing.T) map[string]bool {
 	t.Helper()
 	c := NewCollector(nil)
 	c.Handoff = func() handoff.ProxyStats { return handoff.ProxyStats{} }
-	c.Ready = func() error { return nil }
+	c.Readiness = fakeReadiness{ready: func() error { return nil }, known: func() error { return nil }}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -31,11 +31,18 @@ func ExampleNewCollector() {
 	// synproxy_lite_cookie_valid_total 1
 }
 
+// backendDown is a Readiness whose backend does not answer; the daemon
+// passes its proxy.Server.
+type backendDown struct{}
+
+func (backendDown) Ready() error      { return errors.New("backend 10.99.0.2:80: unreachable") }
+func (backendDown) ReadyKnown() error { return errors.New("backend 10.99.0.2:80: unreachable") }
+
 // A readiness that fails is synproxy_lite_ready 0, and /readyz answers 503
-// with the reason (ServeCollector). The daemon passes proxy.Server.Ready.
-func ExampleCollector_ready() {
+// with the reason (ServeCollector).
+func ExampleCollector_readiness() {
 	c := metrics.NewCollector(nil)
-	c.Ready = func() error { return errors.New("backend 10.99.0.2:80: unreachable") }
+	c.Readiness = backendDown{}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)
 	mfs, err := reg.Gather()

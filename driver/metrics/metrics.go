@@ -22,13 +22,12 @@ type Collector struct {
 	// Nil exports zero.
 	RulesLost func() uint64
 
-	// Ready, if set, says whether the daemon serves (proxy.Server.Ready):
-	// nil when it does, else an error that says why. It is exported as
-	// synproxy_lite_ready (1 or 0) and answers /readyz (ServeCollector).
+	// Readiness, if set, says whether the daemon serves (a
+	// *proxy.Server): its ReadyKnown is exported as synproxy_lite_ready (1
+	// or 0) at each scrape, its Ready answers /readyz (ServeCollector).
 	// Nil exports no synproxy_lite_ready and makes /readyz answer as
-	// /healthz does. It is called per scrape or request, so it may take a
-	// moment (a probe of the backend), never per packet.
-	Ready func() error
+	// /healthz does.
+	Readiness Readiness
 
 	// Build is exported as synproxy_lite_build_info{version,revision,goversion},
 	// a gauge of value 1. Its zero value exports empty labels. Set it before
@@ -41,6 +40,18 @@ type Collector struct {
 	readyDesc *prometheus.Desc
 	handoffH  *prometheus.Desc
 	connectH  *prometheus.Desc
+}
+
+// Readiness is what the daemon's readiness comes from (proxy.Server
+// implements it): each returns nil when the daemon serves, else an error
+// that says why, one reason a line.
+type Readiness interface {
+	// Ready answers /readyz: it may take a moment to find out (a probe
+	// of the backend), and is called per request, never per packet.
+	Ready() error
+	// ReadyKnown answers from what is known, without side effects (no
+	// connection to the backend): it is called at every scrape.
+	ReadyKnown() error
 }
 
 // BuildInfo names the build of the binary that serves the metrics: the
@@ -69,7 +80,7 @@ func NewCollector(e *engine.Engine) *Collector {
 		"The build of synproxy-lite running: always 1, the build in the labels.",
 		[]string{"version", "revision", "goversion"}, nil)
 	c.readyDesc = prometheus.NewDesc("synproxy_lite_ready",
-		"1 when the daemon serves (rules installed and present, engine running, backend answering), else 0: what /readyz says.",
+		"1 when the daemon serves (rules installed and present, engine running, the backend's last dial answered), else 0: /readyz without its probe.",
 		nil, nil)
 	c.handoffH = prometheus.NewDesc("synproxy_lite_handoff_duration_seconds",
 		"Time a proven connection took to become a kernel socket (TCP_REPAIR), refused handoffs excluded.", nil, nil)
@@ -210,9 +221,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		c.Build.Version, c.Build.Revision, c.Build.GoVersion)
 	ch <- histogram(c.handoffH, hs.HandoffSeconds)
 	ch <- histogram(c.connectH, hs.ConnectSeconds)
-	if c.Ready != nil {
+	if c.Readiness != nil {
 		v := 1.0
-		if c.Ready() != nil {
+		if c.Readiness.ReadyKnown() != nil {
 			v = 0
 		}
 		ch <- prometheus.MustNewConstMetric(c.readyDesc, prometheus.GaugeValue, v)

@@ -249,7 +249,7 @@ func TestCollectorObserve(t *testing.T) {
 			HandoffSeconds: h.Snapshot()}
 	}
 	ready := errors.New("backend 10.99.0.1:80: unreachable")
-	c.Ready = func() error { return ready }
+	c.Readiness = fakeReadiness{known: func() error { return ready }}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)
 	values := map[string]float64{}
@@ -297,3 +297,10 @@ func TestCollectorObserve(t *testing.T) {
 		t.Errorf("synproxy_lite_ready = %v once ready, want 1", values["synproxy_lite_ready"])
 	}
 }
+
+// fakeReadiness is a Readiness of funcs; a nil one panics, so a test sees
+// which of the two was called.
+type fakeReadiness struct{ ready, known func() error }
+
+func (f fakeReadiness) Ready() error      { return f.ready() }
+func (f fakeReadiness) ReadyKnown() error { return f.known() }

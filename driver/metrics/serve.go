@@ -24,12 +24,12 @@ func Serve(addr string, e *engine.Engine, log *slog.Logger) (stop func(), err er
 }
 
 // ServeCollector is Serve with a Collector made by the caller (one whose
-// Handoff and Ready are set, say). Beside /metrics, which also carries the
+// Handoff and Readiness are set, say). Beside /metrics, which also carries the
 // Go runtime's and the process's metrics (go_*, process_*), it serves:
 //   - /healthz: 200 "ok" while the process serves HTTP at all (liveness);
-//   - /readyz: 200 "ready" when c.Ready returns nil, else 503 with
-//     "not ready" and Ready's error, one reason a line. Without c.Ready
-//     it answers as /healthz.
+//   - /readyz: 200 "ready" when c.Readiness.Ready returns nil, else 503
+//     with "not ready" and Ready's error, one reason a line. Without
+//     c.Readiness it answers as /healthz.
 func ServeCollector(addr string, c *Collector, log *slog.Logger) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(c); err != nil {
@@ -54,8 +54,8 @@ func ServeCollector(addr string, c *Collector, log *slog.Logger) (stop func(), e
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if c.Ready != nil {
-			if err := c.Ready(); err != nil {
+		if c.Readiness != nil {
+			if err := c.Readiness.Ready(); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				io.WriteString(w, "not ready\n"+err.Error()+"\n")
 				return

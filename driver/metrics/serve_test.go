@@ -61,8 +61,8 @@ func TestServe(t *testing.T) {
 // and process collectors.
 func TestServeHealth(t *testing.T) {
 	c := NewCollector(nil)
-	var why error
-	c.Ready = func() error { return why }
+	var why, known error
+	c.Readiness = fakeReadiness{ready: func() error { return why }, known: func() error { return known }}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +95,8 @@ func TestServeHealth(t *testing.T) {
 			503, []string{"not ready", "nft rules: table inet synproxy_lite is gone\nbackend 10.99.0.2:80: unreachable"}},
 		{"/healthz", errors.New("backend down"), 200, []string{"ok"}},
 		{"/metrics", nil, 200, []string{"go_goroutines ", "process_cpu_seconds_total ", "synproxy_lite_ready 1", "synproxy_lite_build_info"}},
+		// A scrape reads ReadyKnown, never Ready (which may probe).
+		{"/metrics", errors.New("probe failed"), 200, []string{"synproxy_lite_ready 1"}},
 	} {
 		why = tc.why
 		code, body := get(tc.path)

@@ -27,9 +27,9 @@
 // counters; the package does not export them itself, so it does not
 // depend on a metrics library (metrics.NewCollector makes a Prometheus
 // collector of an engine). Ready says whether the Server serves (rules
-// present, engine running, backend answering), for a readiness endpoint;
-// metrics.Collector.Ready takes it as a func, so neither package imports
-// the other.
+// present, engine running, backend answering), for a readiness endpoint,
+// and ReadyKnown the same without probing the backend, for a metric;
+// metrics.Readiness is that pair, so neither package imports the other.
 //
 // A Server needs CAP_NET_ADMIN and CAP_NET_RAW, and must run in the network
 // namespace of the addresses it protects: the engine's workers create the

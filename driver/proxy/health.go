@@ -33,10 +33,10 @@ const (
 //
 // A change between ready and not is logged (warn when it stops being
 // ready, info when it is again), once per change. Ready is meant for a
-// readiness endpoint (metrics.Collector.Ready): it is called per request,
-// not per packet.
+// readiness endpoint (/readyz, metrics.Readiness): it is called per
+// request, not per packet.
 func (s *Server) Ready() error {
-	err := s.ready()
+	err := s.ready(true)
 	was := s.notReady.Swap(err != nil)
 	switch {
 	case err != nil && !was:
@@ -47,7 +47,14 @@ func (s *Server) Ready() error {
 	return err
 }
 
-func (s *Server) ready() error {
+// ReadyKnown is Ready from what the Server knows, without side effects:
+// it never dials the backend, whose check takes the last dial made however
+// old (none yet counts as answering), and it logs nothing. It is for a
+// metric read at every scrape (synproxy_lite_ready): a scrape must not
+// make connections to the backend.
+func (s *Server) ReadyKnown() error { return s.ready(false) }
+
+func (s *Server) ready(probe bool) error {
 	s.mu.Lock()
 	started, handedOver, run, rules, px := s.started, s.handedOver, s.run, s.rules, s.px
 	s.mu.Unlock()
@@ -77,7 +84,7 @@ func (s *Server) ready() error {
 	} else if err := s.rulesPresent(); err != nil {
 		errs = append(errs, fmt.Errorf("nft rules: %w", err))
 	}
-	if px != nil {
+	if px != nil && probe {
 		ctx, cancel := context.WithTimeout(context.Background(), ReadyProbeTimeout)
 		b := px.Probe(ctx, ReadyBackendWindow)
 		cancel()
@@ -88,6 +95,11 @@ func (s *Server) ready() error {
 				why = fmt.Sprintf("last dial failed %s ago: %v", now.Sub(b.LastFailure).Round(time.Millisecond), b.LastErr)
 			}
 			errs = append(errs, fmt.Errorf("backend %s: unreachable: %s", s.cfg.Backend, why))
+		}
+	} else if px != nil {
+		if b := px.BackendState(); b.LastFailure.After(b.LastOK) {
+			errs = append(errs, fmt.Errorf("backend %s: unreachable: last dial failed %s ago: %v",
+				s.cfg.Backend, time.Since(b.LastFailure).Round(time.Millisecond), b.LastErr))
 		}
 	}
 	return errors.Join(errs...)

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
@@ -36,7 +37,7 @@ func TestReadyChecks(t *testing.T) {
 	check := func(what string, want []string, not ...string) {
 		t.Helper()
 		var got error
-		if err := ns.Do(func() error { got = s.ready(); return nil }); err != nil {
+		if err := ns.Do(func() error { got = s.ready(true); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if got == nil {
@@ -67,7 +68,20 @@ func TestReadyChecks(t *testing.T) {
 	}
 	check("table deleted", []string{"engine: not running", "nft rules: table inet spl_ready is gone"})
 	s.px = &handoff.Proxy{Backend: s.cfg.Backend.String()}
+	var known error
+	if err := ns.Do(func() error { known = s.ReadyKnown(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if known == nil || strings.Contains(known.Error(), "backend") || s.px.BackendState().Last() != (time.Time{}) {
+		t.Errorf("ReadyKnown before any dial: %v, backend state %+v; want no backend reason and no dial", known, s.px.BackendState())
+	}
 	check("backend without a route", []string{"backend 10.99.121.1:80: unreachable: last dial failed"})
+	if err := ns.Do(func() error { known = s.ReadyKnown(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if known == nil || !strings.Contains(known.Error(), "backend 10.99.121.1:80: unreachable: last dial failed") {
+		t.Errorf("ReadyKnown after a failed probe: %v", known)
+	}
 	s.mu.Lock()
 	s.rules = nil
 	s.mu.Unlock()

@@ -107,3 +107,11 @@ func TestProbe(t *testing.T) {
 		t.Errorf("a probe is a connect (timed) but no connection (no dial failure counted): stats %+v", st)
 	}
 }
+
+func BenchmarkHistogramObserve(b *testing.B) {
+	h := NewHistogram(ConnectBuckets...)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Observe(3 * time.Millisecond)
+	}
+}

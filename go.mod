@@ -8,6 +8,7 @@ require (
 	github.com/google/gopacket v1.1.19
 	github.com/google/nftables v0.3.0
 	github.com/prometheus/client_golang v1.25.0
+	go.yaml.in/yaml/v2 v2.4.4
 	golang.org/x/sys v0.50.0
 )
 

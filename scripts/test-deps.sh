@@ -3,11 +3,19 @@
 # netfilter user tools, trafgen (netsniff-ng) as an independent SYN generator,
 # qemu for the kernel parity harness, chromium for the browser tests,
 # systemd for `systemd-analyze verify` of the unit, adduser for the .deb,
-# and zsh and fish to check the completion scripts.
+# zsh and fish to check the completion scripts, and promtool (Debian's
+# prometheus: about 20 MB, installs in seconds) to check the alert rules.
 # Run as root; as another user it only reports what is missing.
 set -euo pipefail
 
-pkgs=(nftables netsniff-ng qemu-system-x86 chromium iproute2 curl cpio zstd xz-utils kmod ca-certificates nodejs systemd adduser zsh fish)
+pkgs=(
+	nftables netsniff-ng iproute2 curl kmod ca-certificates
+	qemu-system-x86 cpio zstd xz-utils # kernel parity harness
+	chromium nodejs                     # browser and wasm tests
+	systemd adduser                     # unit verification, the .deb
+	zsh fish                            # completion scripts
+	prometheus                          # promtool check rules
+)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -61,6 +61,7 @@ type runOptions struct {
 	failOpen      bool
 	table         string
 	logLevel      string
+	logFormat     string
 	limits        *handoff.Limits
 	// args are the arguments parsed, which a graceful restart's new
 	// process is started with.
@@ -69,6 +70,7 @@ type runOptions struct {
 	// once it exists).
 	handoffStats func() handoff.ProxyStats
 	rulesLost    func() uint64
+	readiness    metrics.Readiness
 }
 
 func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
@@ -94,6 +96,7 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 	fs.BoolVar(&o.failOpen, "fail-open", false, "let traffic bypass the proxy (straight to the backend) while the daemon is down or overloaded")
 	fs.StringVar(&o.table, "table", nft.DefaultTable, "name of the nft table (inet family) the daemon owns")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log line format: text (logfmt) or json (one object a line)")
 	lf := addLimitFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -105,6 +108,9 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 	o.limits = lim
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("--log-format %q: text or json", o.logFormat)
 	}
 	if *port == 0 || *port > 65535 {
 		return nil, errors.New("--port is required (1-65535)")
@@ -232,7 +238,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 	}
 	return func(eng *engine.Engine) (func(), error) {
 		c := metrics.NewCollector(eng)
-		c.Handoff, c.RulesLost = o.handoffStats, o.rulesLost
+		c.Handoff, c.RulesLost, c.Readiness = o.handoffStats, o.rulesLost, o.readiness
 		c.Build = buildInfo()
 		return metrics.ServeCollector(o.metrics, c, log)
 	}
@@ -252,7 +258,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "synproxy-lite run: --log-level: %v\n", err)
 		return exitUsage
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(stderr, o.logFormat, level)
 	if o.dryRun {
 		cfg := &proxy.ServerConfig{Port: o.port, Backend: o.backend, Driver: o.driverName, Interface: o.iface,
 			Workers: o.workers, Queue: o.queue, Table: o.table, FailOpen: o.failOpen}
@@ -271,6 +277,16 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// newLogger is the daemon's logger: --log-format text (logfmt) or json (one
+// object a line), at --log-level, on w.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
 // daemon runs the proxy until ctx is done, or until a graceful restart
 // (SIGHUP) handed over to a new process.
 func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
@@ -284,7 +300,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	o.handoffStats, o.rulesLost = srv.HandoffStats, srv.RulesLost
+	o.handoffStats, o.rulesLost, o.readiness = srv.HandoffStats, srv.RulesLost, srv
 	if err := srv.Start(); err != nil {
 		return err
 	}

@@ -267,7 +267,7 @@ func TestE2EBackendTimeout(t *testing.T) {
 		}
 	}
 	eventually(t, "three dial failures", func() bool {
-		return scrape(t, l.proxy, metrics)["synproxy_lite_backend_dial_failures_total"] >= 3
+		return scrape(t, l.proxy, metrics)[`synproxy_lite_backend_dial_failures_total{reason="timeout"}`] >= 3
 	})
 	m := scrape(t, l.proxy, metrics)
 	if m["synproxy_lite_connections_open"] != 0 || m["synproxy_lite_backend_dials_in_flight"] != 0 {

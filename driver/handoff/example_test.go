@@ -1,9 +1,13 @@
 package handoff_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
@@ -37,4 +41,13 @@ func ExampleLimits() {
 	fmt.Println(px.Stats().MaxConns, handoff.ErrPerSource, errors.Is(handoff.ErrPerSource, handoff.ErrRefused))
 	// Output:
 	// 10000 handoff: refused: per_source true
+}
+
+// A failed backend dial is counted by reason, the label of
+// synproxy_lite_backend_dial_failures_total.
+func ExampleDialReason() {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	noRoute := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}
+	fmt.Println(handoff.DialReason(refused), handoff.DialReason(noRoute), handoff.DialReason(context.DeadlineExceeded))
+	// Output: refused unreachable timeout
 }

@@ -182,6 +182,18 @@ type ProxyStats struct {
 	DialFailures uint64
 	// IdleClosed counts the connections closed by Limits.IdleTimeout.
 	IdleClosed uint64
+	// DialFailuresBy counts the failed dials by reason, indexed as
+	// DialReasons (refused, timeout, unreachable, other); they sum to
+	// DialFailures.
+	DialFailuresBy [4]uint64
+	// Handoffs is the number of handoffs in flight: connections being
+	// materialised (Materialise) now.
+	Handoffs int
+	// HandoffSeconds is the time each handoff took to materialise its
+	// socket (refused ones excluded), ConnectSeconds the time each
+	// successful backend dial took, Probe's included (HandoffBuckets,
+	// ConnectBuckets).
+	HandoffSeconds, ConnectSeconds HistogramSnapshot
 }
 
 // limiter is a Proxy's accounting of its limits. conns, dials and src are
@@ -315,7 +327,7 @@ func (m *limiter) dialFailed(client netip.AddrPort, err error) {
 		return
 	}
 	m.log.Warn("backend dial failed; the client's connection is closed (further failures within 5s are only counted)",
-		"client", client.String(), "err", err, "failures_since_last_log", n-m.logged, "backend_dial_failures_total", n)
+		"client", client.String(), "reason", DialReason(err), "err", err, "failures_since_last_log", n-m.logged, "backend_dial_failures_total", n)
 	m.logLast, m.logged = time.Now(), n
 }
 
@@ -336,6 +348,12 @@ func (p *Proxy) Stats() ProxyStats {
 	st.RefusedDials = p.lim.refusedDials.Load()
 	st.DialFailures = p.lim.dialFailures.Load()
 	st.IdleClosed = p.lim.idleClosed.Load()
+	for i := range st.DialFailuresBy {
+		st.DialFailuresBy[i] = p.obs.byReason[i].Load()
+	}
+	st.Handoffs = int(max(p.obs.inFlight.Load(), 0))
+	st.HandoffSeconds = p.obs.handoffs.Snapshot()
+	st.ConnectSeconds = p.obs.connects.Snapshot()
 	return st
 }
 

@@ -296,9 +296,16 @@ func TestProxyDialTimeout(t *testing.T) {
 	if st := px.Stats(); st.Dials != 0 || st.Conns != 0 || dials.Load() != 2 {
 		t.Errorf("%+v after %d dials; want none in flight, none open", st, dials.Load())
 	}
+	if st := px.Stats(); st.DialFailuresBy != [4]uint64{0, st.DialFailures, 0, 0} || st.ConnectSeconds.Count != 0 ||
+		st.HandoffSeconds.Count != 2 || st.Handoffs != 0 {
+		t.Errorf("%+v: want every failure a timeout, no connect timed, two handoffs timed, none in flight", st)
+	}
+	if b := px.BackendState(); b.Reachable(time.Now(), time.Minute) || handoff.DialReason(b.LastErr) != handoff.DialTimeout {
+		t.Errorf("backend state %+v after two timeouts", b)
+	}
 	logs := logBuf.String()
 	got := strings.Count(logs, "backend dial failed")
-	if !strings.Contains(logs, "level=WARN") || got < 1 || time.Since(start) < 5*time.Second && got != 1 {
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "reason=timeout") || got < 1 || time.Since(start) < 5*time.Second && got != 1 {
 		t.Errorf("dial failures logged %d times in %v, want once at warn within 5s:\n%s", got, time.Since(start), logs)
 	}
 }

@@ -39,6 +39,7 @@ type Proxy struct {
 	Logger *slog.Logger
 
 	lim    limiter
+	obs    observer
 	once   sync.Once
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -65,6 +66,7 @@ func (p *Proxy) init() {
 		p.ctx, p.cancel = context.WithCancel(context.Background())
 		p.conns = map[*splice]struct{}{}
 		p.lim.init(p.Limits, p.Logger)
+		p.obs.init()
 	})
 }
 
@@ -86,7 +88,11 @@ func (p *Proxy) Handoff(h *Handshake) error {
 	}
 	p.wg.Add(1)
 	p.mu.Unlock()
+	p.obs.inFlight.Add(1)
+	start := time.Now()
 	c, err := Materialise(h, p.Config)
+	p.obs.handoffs.Observe(time.Since(start))
+	p.obs.inFlight.Add(-1)
 	if err != nil {
 		p.mu.Lock()
 		p.lim.release(&held)
@@ -131,6 +137,7 @@ func (p *Proxy) serve(s *splice, client netip.AddrPort, dial bool) error {
 		p.mu.Unlock()
 		if err != nil {
 			if p.ctx.Err() == nil {
+				p.obs.byReason[dialReasonIndex(DialReason(err))].Add(1)
 				p.lim.dialFailed(client, err)
 			}
 			close(s.ended)
@@ -149,7 +156,11 @@ func (p *Proxy) serve(s *splice, client netip.AddrPort, dial bool) error {
 func (p *Proxy) dialBackend(s *splice) (net.Conn, error) {
 	ctx, cancel := p.lim.dialContext(p.ctx)
 	defer cancel()
+	start := time.Now()
 	bc, err := dial(ctx, p.dialer(), p.Backend)
+	if p.ctx.Err() == nil {
+		p.obs.dialed(start, err)
+	}
 	if err != nil {
 		s.a.Close()
 		return nil, err

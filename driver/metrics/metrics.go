@@ -22,6 +22,13 @@ type Collector struct {
 	// Nil exports zero.
 	RulesLost func() uint64
 
+	// Readiness, if set, says whether the daemon serves (a
+	// *proxy.Server): its ReadyKnown is exported as synproxy_lite_ready (1
+	// or 0) at each scrape, its Ready answers /readyz (ServeCollector).
+	// Nil exports no synproxy_lite_ready and makes /readyz answer as
+	// /healthz does.
+	Readiness Readiness
+
 	// Build is exported as synproxy_lite_build_info{version,revision,goversion},
 	// a gauge of value 1. Its zero value exports empty labels. Set it before
 	// the first scrape.
@@ -30,6 +37,21 @@ type Collector struct {
 	e         *engine.Engine
 	descs     map[string]*prometheus.Desc
 	buildDesc *prometheus.Desc
+	readyDesc *prometheus.Desc
+	handoffH  *prometheus.Desc
+	connectH  *prometheus.Desc
+}
+
+// Readiness is what the daemon's readiness comes from (proxy.Server
+// implements it): each returns nil when the daemon serves, else an error
+// that says why, one reason a line.
+type Readiness interface {
+	// Ready answers /readyz: it may take a moment to find out (a probe
+	// of the backend), and is called per request, never per packet.
+	Ready() error
+	// ReadyKnown answers from what is known, without side effects (no
+	// connection to the backend): it is called at every scrape.
+	ReadyKnown() error
 }
 
 // BuildInfo names the build of the binary that serves the metrics: the
@@ -57,6 +79,13 @@ func NewCollector(e *engine.Engine) *Collector {
 	c.buildDesc = prometheus.NewDesc("synproxy_lite_build_info",
 		"The build of synproxy-lite running: always 1, the build in the labels.",
 		[]string{"version", "revision", "goversion"}, nil)
+	c.readyDesc = prometheus.NewDesc("synproxy_lite_ready",
+		"1 when the daemon serves (rules installed and present, engine running, the backend's last dial answered), else 0: /readyz without its probe.",
+		nil, nil)
+	c.handoffH = prometheus.NewDesc("synproxy_lite_handoff_duration_seconds",
+		"Time a proven connection took to become a kernel socket (TCP_REPAIR), refused handoffs excluded.", nil, nil)
+	c.connectH = prometheus.NewDesc("synproxy_lite_backend_connect_duration_seconds",
+		"Time a successful backend dial took (connections' dials and readiness probes).", nil, nil)
 	return c
 }
 
@@ -75,15 +104,20 @@ func (m metric) labels() []string {
 }
 
 func (c *Collector) metrics() []metric {
+	var hs handoff.ProxyStats
+	if c.Handoff != nil {
+		hs = c.Handoff()
+	}
+	return c.metricsWith(hs)
+}
+
+// metricsWith is metrics with the handoff.Proxy's stats read once.
+func (c *Collector) metricsWith(hs handoff.ProxyStats) []metric {
 	k := &engine.Counters{}
 	var ds driver.DriverStats
 	if c.e != nil {
 		k = c.e.Counters()
 		ds = c.e.Driver().Stats()
-	}
-	var hs handoff.ProxyStats
-	if c.Handoff != nil {
-		hs = c.Handoff()
 	}
 	var lost uint64
 	if c.RulesLost != nil {
@@ -109,11 +143,15 @@ func (c *Collector) metrics() []metric {
 		{"handoffs_refused", refusedHelp, "per_source", k.RefusedPerSource.Load(), false},
 		{"handoffs_refused", refusedHelp, "dials", k.RefusedDials.Load(), false},
 		{"handoffs_refused", refusedHelp, "other", k.RefusedOther.Load(), false},
-		{"backend_dial_failures", "Backend dials that failed or timed out; each closed its client's connection.", "", hs.DialFailures, false},
+		{"backend_dial_failures", dialHelp, handoff.DialRefused, hs.DialFailuresBy[0], false},
+		{"backend_dial_failures", dialHelp, handoff.DialTimeout, hs.DialFailuresBy[1], false},
+		{"backend_dial_failures", dialHelp, handoff.DialUnreachable, hs.DialFailuresBy[2], false},
+		{"backend_dial_failures", dialHelp, handoff.DialOther, dialOther(hs), false},
 		{"connections_idle_closed", "Connections closed because neither direction moved data for the idle timeout.", "", hs.IdleClosed, false},
 		{"connections_open", "Handed-over connections open now (client and backend sockets).", "", uint64(max(hs.Conns, 0)), true},
 		{"connections_max", "The limit on open connections in force (0: none).", "", uint64(max(hs.MaxConns, 0)), true},
 		{"backend_dials_in_flight", "Backend dials in progress.", "", uint64(max(hs.Dials, 0)), true},
+		{"handoffs_in_flight", "Proven connections being made kernel sockets now.", "", uint64(max(hs.Handoffs, 0)), true},
 		{"nft_table_lost", "Times the daemon found its nft table gone or taken and installed it again.", "", lost, false},
 		{"passed", "Packets given back to the kernel untouched.", "", k.Passed.Load(), false},
 		{"malformed", "Packets dropped as malformed, by reason.", "truncated", k.MalformedTrunc.Load(), false},
@@ -136,6 +174,18 @@ func (c *Collector) metrics() []metric {
 
 const refusedHelp = "Valid handshakes refused at a limit, by reason: no socket was made, the ACK was dropped, the client's retransmission tries again."
 
+const dialHelp = "Backend dials that failed, by reason (refused, timeout, unreachable, other); each closed its client's connection."
+
+// dialOther is the failures of reason "other": those the Proxy counted so,
+// and any its total has beyond the reasons (stats made by hand).
+func dialOther(hs handoff.ProxyStats) uint64 {
+	known := hs.DialFailuresBy[0] + hs.DialFailuresBy[1] + hs.DialFailuresBy[2] + hs.DialFailuresBy[3]
+	if hs.DialFailures > known {
+		return hs.DialFailuresBy[3] + hs.DialFailures - known
+	}
+	return hs.DialFailuresBy[3]
+}
+
 const skippedHelp = "Frames the driver received and left to the kernel without showing them to the engine, by reason."
 
 // Describe implements prometheus.Collector.
@@ -144,11 +194,18 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	ch <- c.buildDesc
+	ch <- c.readyDesc
+	ch <- c.handoffH
+	ch <- c.connectH
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, m := range c.metrics() {
+	var hs handoff.ProxyStats
+	if c.Handoff != nil {
+		hs = c.Handoff()
+	}
+	for _, m := range c.metricsWith(hs) {
 		d := c.descs[m.name]
 		vt := prometheus.CounterValue
 		if m.gauge {
@@ -162,4 +219,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.buildDesc, prometheus.GaugeValue, 1,
 		c.Build.Version, c.Build.Revision, c.Build.GoVersion)
+	ch <- histogram(c.handoffH, hs.HandoffSeconds)
+	ch <- histogram(c.connectH, hs.ConnectSeconds)
+	if c.Readiness != nil {
+		v := 1.0
+		if c.Readiness.ReadyKnown() != nil {
+			v = 0
+		}
+		ch <- prometheus.MustNewConstMetric(c.readyDesc, prometheus.GaugeValue, v)
+	}
+}
+
+func histogram(d *prometheus.Desc, s handoff.HistogramSnapshot) prometheus.Metric {
+	return prometheus.MustNewConstHistogram(d, s.Count, s.Sum, s.Buckets)
 }

@@ -1,9 +1,12 @@
 package metrics
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -58,7 +61,9 @@ func TestCollector(t *testing.T) {
 		want[i] = "synproxy_lite_" + w + "_total"
 	}
 	want = append(want, "synproxy_lite_connections_open", "synproxy_lite_connections_max",
-		"synproxy_lite_backend_dials_in_flight", "synproxy_lite_build_info")
+		"synproxy_lite_backend_dials_in_flight", "synproxy_lite_build_info",
+		"synproxy_lite_handoffs_in_flight", "synproxy_lite_handoff_duration_seconds",
+		"synproxy_lite_backend_connect_duration_seconds")
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("metrics\n got %v\nwant %v", names, want)
@@ -174,7 +179,7 @@ func TestCollectorLimits(t *testing.T) {
 		"synproxy_lite_handoffs_refused_total/max_conns":  4,
 		"synproxy_lite_handoffs_refused_total/per_source": 5,
 		"synproxy_lite_handoffs_refused_total/dials":      0,
-		"synproxy_lite_backend_dial_failures_total":       7,
+		"synproxy_lite_backend_dial_failures_total/other": 7,
 		"synproxy_lite_connections_idle_closed_total":     2,
 		"synproxy_lite_connections_open":                  3,
 		"synproxy_lite_connections_max":                   3,
@@ -230,3 +235,72 @@ func TestBuildInfo(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectorObserve: the dial failures by reason, the handoffs in
+// flight, the two histograms and readiness come from the Proxy's stats and
+// Ready.
+func TestCollectorObserve(t *testing.T) {
+	h := handoff.NewHistogram(handoff.HandoffBuckets...)
+	h.Observe(30 * time.Microsecond)
+	h.Observe(2 * time.Millisecond)
+	c := NewCollector(nil)
+	c.Handoff = func() handoff.ProxyStats {
+		return handoff.ProxyStats{DialFailures: 10, DialFailuresBy: [4]uint64{4, 3, 2, 1}, Handoffs: 2,
+			HandoffSeconds: h.Snapshot()}
+	}
+	ready := errors.New("backend 10.99.0.1:80: unreachable")
+	c.Readiness = fakeReadiness{known: func() error { return ready }}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	values := map[string]float64{}
+	gather := func() {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				k := mf.GetName()
+				for _, l := range m.GetLabel() {
+					k += "/" + l.GetValue()
+				}
+				values[k] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				if hg := m.GetHistogram(); hg != nil {
+					values[k+"/count"] = float64(hg.GetSampleCount())
+					for _, b := range hg.GetBucket() {
+						values[fmt.Sprintf("%s/le=%g", k, b.GetUpperBound())] = float64(b.GetCumulativeCount())
+					}
+				}
+			}
+		}
+	}
+	gather()
+	for k, v := range map[string]float64{
+		"synproxy_lite_backend_dial_failures_total/refused":     4,
+		"synproxy_lite_backend_dial_failures_total/timeout":     3,
+		"synproxy_lite_backend_dial_failures_total/unreachable": 2,
+		"synproxy_lite_backend_dial_failures_total/other":       1,
+		"synproxy_lite_handoffs_in_flight":                      2,
+		"synproxy_lite_handoff_duration_seconds/count":          2,
+		"synproxy_lite_handoff_duration_seconds/le=5e-05":       1,
+		"synproxy_lite_handoff_duration_seconds/le=0.0025":      2,
+		"synproxy_lite_backend_connect_duration_seconds/count":  0,
+		"synproxy_lite_ready":                                   0,
+	} {
+		if got, ok := values[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+	ready = nil
+	gather()
+	if values["synproxy_lite_ready"] != 1 {
+		t.Errorf("synproxy_lite_ready = %v once ready, want 1", values["synproxy_lite_ready"])
+	}
+}
+
+// fakeReadiness is a Readiness of funcs; a nil one panics, so a test sees
+// which of the two was called.
+type fakeReadiness struct{ ready, known func() error }
+
+func (f fakeReadiness) Ready() error      { return f.ready() }
+func (f fakeReadiness) ReadyKnown() error { return f.known() }

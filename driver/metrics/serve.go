@@ -2,12 +2,14 @@ package metrics
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
@@ -22,10 +24,21 @@ func Serve(addr string, e *engine.Engine, log *slog.Logger) (stop func(), err er
 }
 
 // ServeCollector is Serve with a Collector made by the caller (one whose
-// Handoff is set, say).
+// Handoff and Readiness are set, say). Beside /metrics, which also carries the
+// Go runtime's and the process's metrics (go_*, process_*), it serves:
+//   - /healthz: 200 "ok" while the process serves HTTP at all (liveness);
+//   - /readyz: 200 "ready" when c.Readiness.Ready returns nil, else 503
+//     with "not ready" and Ready's error, one reason a line. Without
+//     c.Readiness it answers as /healthz.
 func ServeCollector(addr string, c *Collector, log *slog.Logger) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(c); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -34,10 +47,26 @@ func ServeCollector(addr string, c *Collector, log *slog.Logger) (stop func(), e
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if c.Readiness != nil {
+			if err := c.Readiness.Ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, "not ready\n"+err.Error()+"\n")
+				return
+			}
+		}
+		io.WriteString(w, "ready\n")
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	if log != nil {
-		log.Info("metrics", "addr", ln.Addr().String())
+		log.Info("metrics", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz")
 	}
 	return func() { srv.Close() }, nil
 }

@@ -26,7 +26,10 @@
 // The Server exposes its engine (Engine, ServerConfig.OnEngine) for its
 // counters; the package does not export them itself, so it does not
 // depend on a metrics library (metrics.NewCollector makes a Prometheus
-// collector of an engine).
+// collector of an engine). Ready says whether the Server serves (rules
+// present, engine running, backend answering), for a readiness endpoint,
+// and ReadyKnown the same without probing the backend, for a metric;
+// metrics.Readiness is that pair, so neither package imports the other.
 //
 // A Server needs CAP_NET_ADMIN and CAP_NET_RAW, and must run in the network
 // namespace of the addresses it protects: the engine's workers create the

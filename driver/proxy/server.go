@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
@@ -153,6 +154,7 @@ type Server struct {
 	in         *inheritance
 	watch      tableWatch // the nft table's watch (Linux)
 	rs         restartState
+	notReady   atomic.Bool // Ready's last answer was no
 
 	died      chan error    // an engine that stopped on its own
 	done      chan struct{} // closed by Close

@@ -80,3 +80,19 @@ func (s *Server) watchTable() {
 		}
 	}()
 }
+
+// rulesPresent says whether the Server's nft table is in the kernel now
+// and still its own.
+func (s *Server) rulesPresent() error {
+	nc := s.nftConfig()
+	o, err := nft.TableOwner(nc)
+	switch {
+	case errors.Is(err, nft.ErrNoTable):
+		return fmt.Errorf("table inet %s is gone", nc.Table)
+	case err != nil:
+		return err
+	case o != nft.Self():
+		return fmt.Errorf("table inet %s is owned by %s", nc.Table, o)
+	}
+	return nil
+}

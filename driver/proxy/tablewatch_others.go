@@ -7,3 +7,6 @@ func (s *Server) RulesLost() uint64 { return 0 }
 
 // tableWatch is the state of the nft table's watch (Linux only).
 type tableWatch struct{}
+
+// rulesPresent returns ErrNotSupported: no rules outside Linux.
+func (s *Server) rulesPresent() error { return ErrNotSupported }

@@ -453,5 +453,7 @@ func TestDocsMentionOnlyDeclaredFlags(t *testing.T) {
 }
 
 // otherToolFlags are --words the docs show that are not flags of ours:
-// placeholders, and the misspelt flag of an error message's example.
-var otherToolFlags = map[string]bool{"name": true, "flag": true, "prot": true}
+// placeholders, the misspelt flag of an error message's example, and the
+// flags of other tools the docs run (systemctl, adduser).
+var otherToolFlags = map[string]bool{"name": true, "flag": true, "prot": true,
+	"now": true, "full": true, "system": true, "group": true, "no-create-home": true, "home": true}

@@ -27,6 +27,12 @@ type ServerConfig struct {
 	// serve itself; proxy.Listen works that way.
 	Backend netip.AddrPort
 
+	// Backends are further backends: each connection dials the next of
+	// Backend and Backends in turn (round-robin) and, when that dial
+	// fails, the one after it (handoff.Proxy.Backends). Fail-open sends
+	// the bypassed SYNs to Backend only. They need a Backend.
+	Backends []netip.AddrPort
+
 	// ProxyProtocol sends a PROXY protocol v2 header to the Backend first.
 	ProxyProtocol bool
 
@@ -213,6 +219,8 @@ func (c *ServerConfig) validate() error {
 		return bad("Backlog must not be negative")
 	case c.ProxyProtocol && !c.Backend.IsValid():
 		return bad("ProxyProtocol needs a Backend")
+	case len(c.Backends) > 0 && !c.Backend.IsValid():
+		return bad("Backends need a Backend")
 	}
 	name := c.Driver
 	if name == "" {

@@ -22,7 +22,7 @@
 // white space ignored) or exactly 32 raw bytes; package cookie parses them.
 // A secret may also be a systemd credential, read from
 // $CREDENTIALS_DIRECTORY/NAME (LoadCredential=NAME:PATH in the unit).
-// Secret.Ring makes the cookie ring; a key with a rotation period seeds
+// Config.Ring makes the cookie ring; a key with a rotation period seeds
 // the rotation (each epoch's key derived from it, as from a fleet secret).
 //
 // The package keeps file access out of package cookie, which builds for

@@ -200,7 +200,7 @@ func Load(path string) (*Config, error) {
 // A key the format does not know is an error, and so is every value run
 // could not use; the error, an *Error, names the key and its line and says
 // what would be valid. Parse neither reads the secrets nor resolves the
-// backends' names (see Secret.Key, Secret.Fleet).
+// backends' names (see Config.Ring).
 func Parse(data []byte) (*Config, error) { return parse(data, "") }
 
 func parse(data []byte, file string) (*Config, error) {

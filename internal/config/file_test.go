@@ -154,12 +154,12 @@ func TestSecretRing(t *testing.T) {
 	k1, k2 := filepath.Join(dir, "k1"), filepath.Join(dir, "k2")
 	os.WriteFile(k1, []byte(specKey), 0o600)
 	os.WriteFile(k2, []byte(strings.Repeat("ab", 32)), 0o600)
-	r1, err := Secret{KeyFile: k1}.Ring(time.Hour)
+	r1, err := (&Config{Secret: Secret{KeyFile: k1}, Rotate: time.Hour}).Ring()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, _ := Secret{KeyFile: k1}.Ring(time.Hour)
-	r3, _ := Secret{KeyFile: k2}.Ring(time.Hour)
+	r2, _ := (&Config{Secret: Secret{KeyFile: k1}, Rotate: time.Hour}).Ring()
+	r3, _ := (&Config{Secret: Secret{KeyFile: k2}, Rotate: time.Hour}).Ring()
 	tu := cookie.Tuple{Client: netip.MustParseAddrPort("10.99.0.2:40000"), Server: netip.MustParseAddrPort("10.99.0.1:443")}
 	c, err := r1.Encode(tu, 1234, 1460)
 	if err != nil {
@@ -170,15 +170,15 @@ func TestSecretRing(t *testing.T) {
 		t.Error("rings of one key file disagree, or of two agree")
 	}
 	t.Setenv(CredentialsDirEnv, dir)
-	r4, err := Secret{KeyCredential: "k1"}.Ring(time.Hour)
+	r4, err := (&Config{Secret: Secret{KeyCredential: "k1"}, Rotate: time.Hour}).Ring()
 	if err != nil || !valid(r4) {
 		t.Errorf("credential: %v", err)
 	}
 	t.Setenv(CredentialsDirEnv, "")
-	if _, err := (Secret{KeyCredential: "k1"}).Ring(0); !errors.Is(err, ErrNoCredentials) {
+	if _, err := (&Config{Secret: Secret{KeyCredential: "k1"}}).Ring(); !errors.Is(err, ErrNoCredentials) {
 		t.Errorf("no credentials directory: %v", err)
 	}
-	if r, err := (Secret{}).Ring(0); r != nil || err != nil {
+	if r, err := (&Config{}).Ring(); r != nil || err != nil {
 		t.Errorf("no secret, no rotation: %v %v", r, err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 )
@@ -30,8 +29,9 @@ func CredentialPath(name string) (string, error) {
 	return filepath.Join(dir, name), nil
 }
 
-// Ring returns the cookie ring the secrets and rotate describe, reading the
-// key or fleet secret file (or credential) with LoadKeyFile's checks:
+// Ring returns the cookie ring that Secret and Rotate describe, reading the
+// key or fleet secret file (or credential) with LoadKeyFile's checks; an
+// error names the key (or run's flag) that gave the file:
 //
 //   - a fleet secret: each epoch's key derived from it (cookie.RingConfig.Fleet);
 //   - a key, without rotate: that key for the daemon's life;
@@ -41,35 +41,37 @@ func CredentialPath(name string) (string, error) {
 //   - nothing, with rotate: a fresh random key every epoch;
 //   - nothing, without rotate: nil (the server's own random key, which a
 //     graceful restart passes on).
-func (s Secret) Ring(rotate time.Duration) (*cookie.Ring, error) {
-	rc := &cookie.RingConfig{Rotate: rotate}
-	key, err := s.load(s.KeyFile, s.KeyCredential)
+func (c *Config) Ring() (*cookie.Ring, error) {
+	s := c.Secret
+	rc := &cookie.RingConfig{Rotate: c.Rotate}
+	key, keyName, err := c.secretPath("key", s.KeyFile, s.KeyCredential)
 	if err != nil {
 		return nil, err
 	}
-	fleet, err := s.load(s.FleetSecretFile, s.FleetSecretCredential)
+	fleet, fleetName, err := c.secretPath("fleet_secret", s.FleetSecretFile, s.FleetSecretCredential)
 	if err != nil {
 		return nil, err
 	}
+	named := func(name string, err error) error { return fmt.Errorf("%s: %w", name, err) }
 	switch {
 	case key != "" && fleet != "":
 		return nil, errors.New("config: a key and a fleet secret exclude each other")
 	case fleet != "":
 		f, err := LoadFleetSecretFile(fleet)
 		if err != nil {
-			return nil, err
+			return nil, named(fleetName, err)
 		}
 		rc.Fleet = &f
 	case key != "" && rc.Rotate > 0:
 		f, err := LoadFleetSecretFile(key)
 		if err != nil {
-			return nil, err
+			return nil, named(keyName, err)
 		}
 		rc.Fleet = &f
 	case key != "":
 		k, err := LoadKeyFile(key)
 		if err != nil {
-			return nil, err
+			return nil, named(keyName, err)
 		}
 		rc.Key = &k
 	case rc.Rotate == 0:
@@ -78,10 +80,20 @@ func (s Secret) Ring(rotate time.Duration) (*cookie.Ring, error) {
 	return cookie.NewRing(rc)
 }
 
-// load returns the path of a secret given as a file or a credential.
-func (Secret) load(file, credential string) (string, error) {
+// secretPath returns the path of a secret given as a file or a
+// credential, and the name of the key (or flag) that gave it.
+func (c *Config) secretPath(what, file, credential string) (path, name string, err error) {
 	if credential != "" {
-		return CredentialPath(credential)
+		name = what + "_credential"
+		path, err = CredentialPath(credential)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", name, err)
+		}
+		return path, name, err
 	}
-	return file, nil
+	name = what + "_file"
+	if c.flags {
+		name = flagOf[name]
+	}
+	return file, name, nil
 }

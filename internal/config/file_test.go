@@ -95,7 +95,7 @@ func TestGoodConfigs(t *testing.T) {
 		web.PortQueue(1) != 102 || strings.Join(web.Tables(), " ") != "spl_web spl_web_2" {
 		t.Errorf("layout: web %+v, ssh %+v", web, ssh)
 	}
-	if c.Rotate != 5*time.Minute || c.Secret.KeyFile != "/etc/synproxy-lite/cookie.key" || !web.ProxyProtocol ||
+	if c.Rotate != 5*time.Minute || c.Secret.KeyCredential != "cookie-key" || !web.ProxyProtocol ||
 		web.Limits.MaxConns != 1000 || web.Limits.IdleTimeout != 5*time.Minute || ssh.Limits.MaxConnsPerSource != 4 ||
 		!ssh.FailOpen || web.FailOpen || len(web.Backends) != 2 {
 		t.Errorf("values: %+v", c)

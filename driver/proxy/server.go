@@ -20,6 +20,13 @@ type ServerConfig struct {
 	// Port is the protected TCP port.
 	Port uint16
 
+	// Addrs, when set, limit the protection to these local addresses
+	// (IPv4 and IPv6; nft.Config.Addrs): the port on any other address,
+	// and on a family none of them is of, is left to the kernel. Empty
+	// means every local address. A driver that taps packets (afpacket)
+	// sees the port on every address, so it does not take Addrs.
+	Addrs []netip.Addr
+
 	// Backend, when valid, makes the Server a proxy: every proven
 	// connection is spliced to Backend (handoff.Proxy), and the Server
 	// supports graceful restart. When not valid, the Server hands the
@@ -234,6 +241,8 @@ func (c *ServerConfig) validate() error {
 		return bad("Driver %s needs an Interface", name)
 	case c.FailOpen && !d.FailOpen:
 		return bad("Driver %s cannot fail open", name)
+	case len(c.Addrs) > 0 && d.Drop:
+		return bad("Driver %s sees the port on every address: it takes no Addrs", name)
 	}
 	if err := c.validateBackend(); err != nil {
 		return err

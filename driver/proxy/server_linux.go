@@ -115,7 +115,7 @@ func (s *Server) nftConfig() *nft.Config {
 	if table == "" {
 		table = nft.DefaultTable
 	}
-	nc := &nft.Config{Table: table, Port: c.Port, QueueNum: s.queueBase(), QueueTotal: uint16(c.Workers),
+	nc := &nft.Config{Table: table, Port: c.Port, Addrs: c.Addrs, QueueNum: s.queueBase(), QueueTotal: uint16(c.Workers),
 		FailOpen: c.FailOpen, Fallback: c.Backend, Drop: s.drv.Drop}
 	if s.in != nil { // a graceful restart's new process: the table is its parent's
 		nc.Inherit = os.Getppid()

@@ -233,9 +233,9 @@ func servers(c *config.Config, log *slog.Logger, secrets bool) ([]server, error)
 			}
 			l := log
 			if len(c.Services) > 1 || len(s.Ports) > 1 {
-				l = log.With("service", s.Name, "port", port)
+				l = log.With("service", s.Name)
 			}
-			out = append(out, server{name: s.Name, cfg: &proxy.ServerConfig{Port: uint16(port), Backend: backends[0],
+			out = append(out, server{name: s.Name, cfg: &proxy.ServerConfig{Port: uint16(port), Addrs: s.Addrs(), Backend: backends[0],
 				Backends: backends[1:], ProxyProtocol: s.ProxyProtocol, Driver: s.Driver, Interface: s.Interface,
 				Workers: s.Workers, Queue: s.PortQueue(i), Table: tables[i], FailOpen: s.FailOpen, Ring: ring,
 				Rule: ruleOf(&s, s.MSS, config.DefaultMSS), Rule6: ruleOf(&s, s.MSS6, config.DefaultMSS6),

@@ -59,9 +59,14 @@ type Secret struct {
 type Service struct {
 	// Name tells the services apart in logs, tables and metrics.
 	Name string
-	// Ports are the protected TCP ports, on every local address, IPv4
-	// and IPv6 alike.
+	// Ports are the protected TCP ports, on every local address (IPv4
+	// and IPv6 alike), or on Addresses.
 	Ports []int
+	// Addresses, when set, limit the protection to these local addresses
+	// (IPv4 and IPv6 literals): the ports on other addresses, and in a
+	// family none of them is of, are left to the kernel. Empty: every
+	// local address.
+	Addresses []string
 	// Backends are the HOST:PORT the connections are spliced to, in turn
 	// (round-robin), the next one when a dial fails.
 	Backends []string
@@ -140,6 +145,7 @@ type fileConfig struct {
 type fileService struct {
 	Name          string     `toml:"name"`
 	Ports         []int      `toml:"ports"`
+	Addresses     []string   `toml:"addresses"`
 	Backends      []string   `toml:"backends"`
 	ProxyProtocol bool       `toml:"proxy_protocol"`
 	Driver        *string    `toml:"driver"`
@@ -172,7 +178,7 @@ type fileLimits struct {
 var validKeys = map[string]string{
 	"": "table, metrics, log_level, workers, fail_open, key_file, key_credential, fleet_secret_file, " +
 		"fleet_secret_credential, rotate, [[services]]",
-	"services": "name, ports, backends, proxy_protocol, driver, interface, workers, queue, fail_open, table, " +
+	"services": "name, ports, addresses, backends, proxy_protocol, driver, interface, workers, queue, fail_open, table, " +
 		"mss, mss6, wscale, timestamp, sack, [services.limits]",
 	"services.limits": "max_conns, max_conns_per_source, source_prefix4, source_prefix6, idle_timeout, keepalive, " +
 		"user_timeout, backend_timeout, max_dials",
@@ -260,6 +266,8 @@ func want(key toml.Key, msg string) string {
 		return "a list of port numbers, e.g. [443]"
 	case "backends":
 		return "a list of \"HOST:PORT\" strings, e.g. [\"10.0.0.2:8443\"]"
+	case "addresses":
+		return "a list of IP address strings, e.g. [\"192.0.2.1\", \"2001:db8::1\"]"
 	case "fail_open", "proxy_protocol", "timestamp", "sack":
 		return "true or false"
 	case "workers", "queue", "mss", "mss6", "wscale", "max_conns", "max_conns_per_source",
@@ -325,7 +333,7 @@ func (fc *fileConfig) config(c *Config) error {
 	queue := DefaultQueue
 	for i, f := range fc.Services {
 		k := func(key string) string { return fmt.Sprintf("services[%d].limits.%s", i, key) }
-		s := Service{Name: f.Name, Ports: f.Ports, Backends: f.Backends, ProxyProtocol: f.ProxyProtocol,
+		s := Service{Name: f.Name, Ports: f.Ports, Addresses: f.Addresses, Backends: f.Backends, ProxyProtocol: f.ProxyProtocol,
 			Driver: str(f.Driver, DefaultDriver), Interface: f.Interface, Workers: num(f.Workers, c.Workers),
 			FailOpen: flag(f.FailOpen, c.FailOpen), MSS: num(f.MSS, DefaultMSS), MSS6: num(f.MSS6, DefaultMSS6),
 			WScale: num(f.WScale, DefaultWScale), Timestamp: flag(f.Timestamp, true), SACK: flag(f.SACK, true)}

@@ -50,6 +50,9 @@ func TestBadConfigs(t *testing.T) {
 		{"no-name", "services[0].name", 1, "want a name of letters"},
 		{"no-services", "services", 0, "want at least one [[services]] table"},
 		{"syntax", "", 4, "valid TOML"},
+		{"addresses", "services[0].addresses", 3, `addresses = "10.99.0.2:443": want an IPv4 or IPv6 address without a port`},
+		{"addresses-afpacket", "services[0].addresses", 6, "addresses need driver nfqueue"},
+		{"same-address", "services[2].ports", 15, "services[0] protects that port on the same address"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", "bad", tc.file+".toml")
@@ -68,8 +71,8 @@ func TestBadConfigs(t *testing.T) {
 		})
 	}
 	files, _ := filepath.Glob("testdata/bad/*.toml")
-	if len(files) != 30 {
-		t.Errorf("%d bad files; the table covers 30", len(files))
+	if len(files) != 33 {
+		t.Errorf("%d bad files; the table covers 33", len(files))
 	}
 }
 
@@ -99,6 +102,17 @@ func TestGoodConfigs(t *testing.T) {
 		web.Limits.MaxConns != 1000 || web.Limits.IdleTimeout != 5*time.Minute || ssh.Limits.MaxConnsPerSource != 4 ||
 		!ssh.FailOpen || web.FailOpen || len(web.Backends) != 2 {
 		t.Errorf("values: %+v", c)
+	}
+}
+
+// TestAddresses: two services may share a port on different addresses.
+func TestAddresses(t *testing.T) {
+	c, err := Load("testdata/good/addresses.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Services[0].Addrs(); len(a) != 2 || a[1].String() != "fd00:99::1" {
+		t.Errorf("addresses %v", a)
 	}
 }
 

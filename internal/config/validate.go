@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -165,6 +166,19 @@ func (v *validator) service(i int) {
 			v.bad(k("ports"), p, "want a port number 1-65535")
 		}
 	}
+	seen := map[netip.Addr]bool{}
+	for _, a := range s.Addresses {
+		ip, err := netip.ParseAddr(a)
+		switch {
+		case err != nil || ip.Zone() != "":
+			v.bad(k("addresses"), a, "want an IPv4 or IPv6 address without a port or zone (\"192.0.2.1\", \"2001:db8::1\")")
+		case ip.IsUnspecified() || ip.IsMulticast():
+			v.bad(k("addresses"), a, "want a unicast address of this host (leave addresses out to protect every local address)")
+		case seen[ip.Unmap()]:
+			v.bad(k("addresses"), a, "listed twice")
+		}
+		seen[ip.Unmap()] = true
+	}
 	if len(s.Backends) == 0 {
 		v.bad(k("backends"), nil, "required: the HOST:PORT the connections are spliced to")
 	}
@@ -182,6 +196,9 @@ func (v *validator) service(i int) {
 	case s.FailOpen && !d.FailOpen:
 		v.bad(k("fail_open"), s.FailOpen, "fail-open needs driver %s (%s cannot hand packets back when the daemon is gone)",
 			strings.Join(driverNames(func(d proxy.Driver) bool { return d.FailOpen }), " or "), s.Driver)
+	case len(s.Addresses) > 0 && d.Drop:
+		v.bad(k("addresses"), nil, "addresses need driver %s (%s sees the ports on every address)",
+			strings.Join(driverNames(func(d proxy.Driver) bool { return !d.Drop }), " or "), s.Driver)
 	}
 	if s.Workers < 1 || s.Workers > 256 {
 		v.bad(k("workers"), s.Workers, "want 1-256")
@@ -231,7 +248,11 @@ func (v *validator) limits(k string, l *Limits) {
 // apart checks that the services share no name, port, table or queue.
 func (v *validator) apart() {
 	names := map[string]int{}
-	ports := map[int]int{}
+	type owner struct {
+		i     int
+		addrs []string
+	}
+	ports := map[int][]owner{}
 	tables := map[string]int{}
 	type span struct{ i, lo, hi int }
 	var queues []span
@@ -242,10 +263,14 @@ func (v *validator) apart() {
 		}
 		names[s.Name] = i
 		for _, p := range s.Ports {
-			if j, ok := ports[p]; ok {
-				v.bad(k("ports"), p, "services[%d] protects that port; want each port in one service", j)
+			for _, o := range ports[p] {
+				if len(o.addrs) == 0 || len(s.Addresses) == 0 || overlap(o.addrs, s.Addresses) {
+					v.bad(k("ports"), p, "services[%d] protects that port on the same address; want each port and "+
+						"address in one service (addresses may tell them apart)", o.i)
+					break
+				}
 			}
-			ports[p] = i
+			ports[p] = append(ports[p], owner{i, s.Addresses})
 		}
 		for _, t := range s.Tables() {
 			if j, ok := tables[t]; ok {
@@ -264,6 +289,31 @@ func (v *validator) apart() {
 			queues = append(queues, span{i, lo, hi})
 		}
 	}
+}
+
+// overlap reports whether two lists of addresses share one.
+func overlap(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			px, ex := netip.ParseAddr(x)
+			py, ey := netip.ParseAddr(y)
+			if ex == nil && ey == nil && px.Unmap() == py.Unmap() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Addrs returns the service's addresses, parsed (once valid).
+func (s *Service) Addrs() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range s.Addresses {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out
 }
 
 // queues is the number of queues the service uses from Queue.

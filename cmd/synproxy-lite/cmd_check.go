@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 
+	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
 	"github.com/synproxy-lite/synproxy-lite/internal/config"
 )
 
@@ -22,7 +24,8 @@ Validates everything "run --config FILE" would use, without changing the
 host (like nft -c or haproxy -c): every key and value, the services apart
 (ports, queues, tables), the key or fleet secret file (its mode and owner;
 a systemd credential only where $CREDENTIALS_DIRECTORY is set), the
-backends' names, and the nft ruleset, which it prints. Exit status 0: the
+backends' names, the afpacket driver's interface, and the nft ruleset,
+which it prints. Exit status 0: the
 configuration is valid; 1: it is not (the error names the key and its
 line); 2: bad flags.
 
@@ -72,6 +75,13 @@ func check(file string, notes io.Writer) (rules, summary string, err error) {
 				fmt.Fprintf(notes, "%s: credential %q not checked: $%s is not set here (systemd sets it for LoadCredential=)\n",
 					file, *cred, config.CredentialsDirEnv)
 				*cred = ""
+			}
+		}
+	}
+	for i, s := range c.Services {
+		if d, _ := proxy.LookupDriver(s.Driver); d.NeedsInterface {
+			if _, err := net.InterfaceByName(s.Interface); err != nil {
+				return "", "", fmt.Errorf("config: %s: services[%d].interface = %q: no such interface on this host", file, i, s.Interface)
 			}
 		}
 	}

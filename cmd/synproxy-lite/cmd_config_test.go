@@ -83,6 +83,12 @@ func TestCheck(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
 		}
 	}
+	conf := filepath.Join(t.TempDir(), "afpacket.toml")
+	os.WriteFile(conf, []byte("[[services]]\nports = [443]\nbackends = [\"127.0.0.1:8443\"]\ndriver = \"afpacket\"\ninterface = \"splnosuch0\"\n"), 0o644)
+	if _, stderr, code := runMain("check", "--config", conf); code != exitFailure ||
+		!strings.Contains(stderr, `services[0].interface = "splnosuch0": no such interface`) {
+		t.Errorf("missing interface: exit %d, %q", code, stderr)
+	}
 	if _, stderr, code := runMain("check", "--config", filepath.Join(t.TempDir(), "missing.toml")); code != exitFailure ||
 		!strings.Contains(stderr, "no such file") {
 		t.Errorf("missing file: exit %d, %q", code, stderr)

@@ -48,6 +48,11 @@ func TestRunFlagErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, %q; want exit %d and %q", tc.args, code, stderr, exitUsage, tc.want)
 		}
 	}
+	// --workers is the global and the service's workers: said once.
+	if _, stderr, _ := runMain("run", "--port", "80", "--backend", "10.99.0.1:80", "--workers", "0"); stderr !=
+		"synproxy-lite run: --workers 0: want 1-256\n" {
+		t.Errorf("--workers 0: %q", stderr)
+	}
 }
 
 // TestCheck: check exits 0 and prints the rulesets for the good files, 1

@@ -89,6 +89,11 @@ func (v *validator) bad(key string, value any, want string, args ...any) {
 			e.Flag = f
 		}
 	}
+	for _, old := range v.errs {
+		if old.Error() == e.Error() { // a global and a service's key of one flag
+			return
+		}
+	}
 	v.errs = append(v.errs, e)
 }
 

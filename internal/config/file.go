@@ -480,12 +480,13 @@ func (e *Error) Error() string {
 	}
 	var b strings.Builder
 	b.WriteString("config: ")
-	if e.File != "" || e.Line > 0 {
-		b.WriteString(orStdin(e.File))
-		if e.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Line))
-		}
-		b.WriteString(": ")
+	switch {
+	case e.File != "" && e.Line > 0:
+		b.WriteString(e.File + ":" + strconv.Itoa(e.Line) + ": ")
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	case e.Line > 0:
+		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
 	}
 	switch {
 	case e.unknown:

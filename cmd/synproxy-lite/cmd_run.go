@@ -31,10 +31,13 @@ func init() {
 }
 
 const runUsage = `usage: synproxy-lite run --port N --backend HOST:PORT [flags]
+       synproxy-lite run --config FILE [--dry-run]
 
 Answers every SYN to --port with a SYN cookie, keeps no state until the
 client's ACK proves it, then makes the connection a real kernel socket and
-splices it to --backend. Needs CAP_NET_ADMIN and CAP_NET_RAW.
+splices it to --backend. Needs CAP_NET_ADMIN and CAP_NET_RAW. A
+configuration file (--config; see "synproxy-lite check") describes one or
+more services instead of the flags.
 
 flags:
 `

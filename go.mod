@@ -7,6 +7,7 @@ require (
 	github.com/florianl/go-nfqueue/v2 v2.1.0
 	github.com/google/gopacket v1.1.19
 	github.com/google/nftables v0.3.0
+	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/prometheus/client_golang v1.25.0
 	go.yaml.in/yaml/v2 v2.4.4
 	golang.org/x/sys v0.50.0

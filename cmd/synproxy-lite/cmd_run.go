@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,10 +31,13 @@ func init() {
 }
 
 const runUsage = `usage: synproxy-lite run --port N --backend HOST:PORT [flags]
+       synproxy-lite run --config FILE [--dry-run]
 
 Answers every SYN to --port with a SYN cookie, keeps no state until the
 client's ACK proves it, then makes the connection a real kernel socket and
-splices it to --backend. Needs CAP_NET_ADMIN and CAP_NET_RAW.
+splices it to --backend. Needs CAP_NET_ADMIN and CAP_NET_RAW. A
+configuration file (--config; see "synproxy-lite check") describes one or
+more services instead of the flags.
 
 flags:
 `
@@ -66,6 +68,10 @@ type runOptions struct {
 	// args are the arguments parsed, which a graceful restart's new
 	// process is started with.
 	args []string
+	// configFile is --config; cfg the configuration, of the file or of
+	// the flags.
+	configFile string
+	cfg        *config.Config
 	// handoffStats and rulesLost are the Server's, for the metrics (set
 	// once it exists).
 	handoffStats func() handoff.ProxyStats
@@ -73,83 +79,80 @@ type runOptions struct {
 	readiness    metrics.Readiness
 }
 
+// configOnly are the flags --config goes with; every other flag of run is
+// a key of the file.
+var configOnly = map[string]bool{"config": true, "dry-run": true}
+
 func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 	o := &runOptions{args: args}
 	fs := newFlagSet("run", runUsage, help)
+	fs.StringVar(&o.configFile, "config", "", "configuration `file` (TOML) describing the services; excludes the other flags but --dry-run")
 	port := fs.Uint("port", 0, "protected TCP `port` (required)")
 	backend := fs.String("backend", "", "backend `HOST:PORT` the connections are spliced to (required)")
 	fs.StringVar(&o.driverName, "driver", "nfqueue", "packet I/O driver: "+strings.Join(driverNames(), " or "))
 	fs.StringVar(&o.iface, "interface", "", "`name` of the interface clients arrive on (--driver afpacket)")
-	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "number of queues and worker threads")
-	queue := fs.Uint("queue", 100, "first netfilter queue `number`")
-	fs.StringVar(&o.keyFile, "key-file", "", "cookie secret `file` (64 hex digits; mode 0600); default: a random key")
+	fs.IntVar(&o.workers, "workers", config.DefaultWorkers(), "number of queues and worker threads")
+	queue := fs.Uint("queue", config.DefaultQueue, "first netfilter queue `number`")
+	fs.StringVar(&o.keyFile, "key-file", "", "cookie secret `file` (64 hex digits; mode 0600); default: a random key; "+
+		"with --rotate it seeds the rotation")
 	fs.StringVar(&o.fleetFile, "fleet-secret-file", "", "fleet master secret `file` shared by all proxies of a fleet")
 	fs.DurationVar(&o.rotate, "rotate", 0, "rotate the cookie key every `period` (whole minutes; 0: never)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR:PORT` (/metrics)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the nft ruleset and exit")
-	fs.IntVar(&o.mss, "mss", 1460, "MSS advertised to IPv4 clients (synproxy mss)")
-	fs.IntVar(&o.mss6, "mss6", 1440, "MSS advertised to IPv6 clients")
-	fs.IntVar(&o.wscale, "wscale", 7, "window scale advertised (synproxy wscale); -1 disables window scaling")
+	fs.IntVar(&o.mss, "mss", config.DefaultMSS, "MSS advertised to IPv4 clients (synproxy mss)")
+	fs.IntVar(&o.mss6, "mss6", config.DefaultMSS6, "MSS advertised to IPv6 clients")
+	fs.IntVar(&o.wscale, "wscale", config.DefaultWScale, "window scale advertised (synproxy wscale); -1 disables window scaling")
 	fs.BoolVar(&o.timestamp, "timestamp", true, "offer timestamps (synproxy timestamp); they carry wscale and SACK through the cookie")
 	fs.BoolVar(&o.sack, "sack", true, "offer SACK (synproxy sack-perm)")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "send a PROXY protocol v2 header to the backend")
 	fs.BoolVar(&o.failOpen, "fail-open", false, "let traffic bypass the proxy (straight to the backend) while the daemon is down or overloaded")
 	fs.StringVar(&o.table, "table", nft.DefaultTable, "name of the nft table (inet family) the daemon owns")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&o.logFormat, "log-format", "text", "log line format: text (logfmt) or json (one object a line)")
+	fs.StringVar(&o.logLevel, "log-level", config.DefaultLogLevel, "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", config.DefaultLogFormat, "log line format: text (logfmt) or json (one object a line)")
 	lf := addLimitFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	lim, err := lf.limits()
-	if err != nil {
-		return nil, err
-	}
-	o.limits = lim
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if o.logFormat != "text" && o.logFormat != "json" {
-		return nil, fmt.Errorf("--log-format %q: text or json", o.logFormat)
+	if o.configFile != "" {
+		var others []string
+		fs.Visit(func(f *flag.Flag) {
+			if !configOnly[f.Name] {
+				others = append(others, "--"+f.Name)
+			}
+		})
+		if len(others) > 0 {
+			return nil, fmt.Errorf("--config excludes %s: the file describes the services (flags serve one service without a file)",
+				strings.Join(others, ", "))
+		}
+		c, err := config.Load(o.configFile)
+		if err != nil {
+			return nil, err
+		}
+		o.cfg = c
+		return o, nil
 	}
-	if *port == 0 || *port > 65535 {
-		return nil, errors.New("--port is required (1-65535)")
-	}
-	o.port = uint16(*port)
 	if *queue > 65535 {
-		return nil, errors.New("--queue out of range")
+		return nil, fmt.Errorf("--queue %d: want 0-65535", *queue)
 	}
-	o.queue = uint16(*queue)
-	if *backend == "" {
-		return nil, errors.New("--backend is required")
+	c := config.Config{Table: o.table, Metrics: o.metrics, LogLevel: o.logLevel, LogFormat: o.logFormat, Workers: o.workers,
+		FailOpen: o.failOpen, Secret: config.Secret{KeyFile: o.keyFile, FleetSecretFile: o.fleetFile}, Rotate: o.rotate,
+		Services: []config.Service{{Name: "default", ProxyProtocol: o.proxyProtocol, Driver: o.driverName,
+			Interface: o.iface, Workers: o.workers, Queue: int(*queue), FailOpen: o.failOpen, Table: o.table,
+			MSS: o.mss, MSS6: o.mss6, WScale: o.wscale, Timestamp: o.timestamp, SACK: o.sack, Limits: lf.config()}}}
+	o.cfg = config.FromFlags(c, int(min(*port, 1<<20)), *backend)
+	if err := o.cfg.Validate(); err != nil {
+		return nil, err
 	}
+	o.port, o.queue = uint16(*port), uint16(*queue)
 	ap, err := resolveAddrPort(*backend)
 	if err != nil {
-		return nil, fmt.Errorf("--backend: %v", err)
+		return nil, fmt.Errorf("--backend %s: %v", *backend, err)
 	}
 	o.backend = ap
-	d, ok := proxy.LookupDriver(o.driverName)
-	switch {
-	case !ok:
-		return nil, fmt.Errorf("--driver %q: %s", o.driverName, strings.Join(driverNames(), " or "))
-	case d.NeedsInterface && o.iface == "":
-		return nil, fmt.Errorf("--driver %s needs --interface", o.driverName)
-	case o.failOpen && !d.FailOpen:
-		return nil, fmt.Errorf("--fail-open needs --driver %s (%s cannot hand packets back when the daemon is gone)",
-			strings.Join(driverNames(func(d proxy.Driver) bool { return d.FailOpen }), " or "), o.driverName)
-	}
-	if o.workers < 1 || o.workers > 256 || int(o.queue)+o.workers > 65536 {
-		return nil, errors.New("--workers must be 1-256 and fit above --queue")
-	}
-	if o.keyFile != "" && o.fleetFile != "" {
-		return nil, errors.New("--key-file and --fleet-secret-file exclude each other")
-	}
-	if o.wscale > cookie.MaxWScale || o.wscale < -1 {
-		return nil, errors.New("--wscale must be -1..14")
-	}
-	if o.mss < -1 || o.mss > 65535 || o.mss6 < -1 || o.mss6 > 65535 {
-		return nil, errors.New("--mss/--mss6 out of range")
-	}
+	o.limits = handoffLimits(&o.cfg.Services[0].Limits)
 	return o, nil
 }
 
@@ -183,64 +186,100 @@ func driverNames(keep ...func(proxy.Driver) bool) []string {
 	return names
 }
 
-// serverConfig is the proxy.ServerConfig the flags describe.
-func (o *runOptions) serverConfig(log *slog.Logger) (*proxy.ServerConfig, error) {
-	ring, err := o.ring()
-	if err != nil {
-		return nil, err
-	}
-	return &proxy.ServerConfig{Port: o.port, Backend: o.backend, ProxyProtocol: o.proxyProtocol,
-		Driver: o.driverName, Interface: o.iface, Workers: o.workers, Queue: o.queue, Table: o.table,
-		FailOpen: o.failOpen, Ring: ring, Rule: o.rule(o.mss, 1460), Rule6: o.rule(o.mss6, 1440), Logger: log,
-		Limits: o.limits, OnEngine: o.serveMetrics(log)}, nil
+// rule is the synproxy rule of the flags for one family (see ruleOf).
+func (o *runOptions) rule(mss, defMSS int) *packet.Rule {
+	return ruleOf(&o.cfg.Services[0], mss, defMSS)
 }
 
-// rule is the synproxy rule of the flags for one family: mss as given
-// (--mss or --mss6; 0 means defMSS, -1 no MSS option), --wscale (-1: no
-// window scaling), --timestamp and --sack.
-func (o *runOptions) rule(mss, defMSS int) *packet.Rule {
+// ruleOf is the synproxy rule of a service for one family: mss as given
+// (mss or mss6; 0 means defMSS, -1 no MSS option), wscale (-1: no window
+// scaling), timestamp and sack.
+func ruleOf(s *config.Service, mss, defMSS int) *packet.Rule {
 	if mss == 0 {
 		mss = defMSS
 	}
-	return &packet.Rule{MSS: uint16(max(mss, 0)), HasMSS: mss > 0, WScale: uint8(max(o.wscale, 0)),
-		HasWScale: o.wscale >= 0, Timestamp: o.timestamp, SACKPerm: o.sack, TTL: packet.DefaultTTL}
+	return &packet.Rule{MSS: uint16(max(mss, 0)), HasMSS: mss > 0, WScale: uint8(max(s.WScale, 0)),
+		HasWScale: s.WScale >= 0, Timestamp: s.Timestamp, SACKPerm: s.SACK, TTL: packet.DefaultTTL}
 }
 
-// ring returns the cookie ring of --key-file, --fleet-secret-file and
-// --rotate; nil (the server's own key, passed on by a graceful restart)
-// without them.
+// ring returns the cookie ring of the key or fleet secret and the
+// rotation (config.Config.Ring); nil (the server's own key, passed on by a
+// graceful restart) without them.
 func (o *runOptions) ring() (*cookie.Ring, error) {
-	rc := &cookie.RingConfig{Rotate: o.rotate}
-	switch {
-	case o.keyFile != "":
-		k, err := config.LoadKeyFile(o.keyFile)
-		if err != nil {
-			return nil, err
+	return o.cfg.Ring()
+}
+
+// server is one proxy.Server of the daemon: a port of a service.
+type server struct {
+	name string // the service's name
+	cfg  *proxy.ServerConfig
+}
+
+// servers returns the ServerConfig of every port of every service of c,
+// the backends resolved; with secrets, each with its cookie ring (read
+// from the key or fleet secret; see config.Config.Ring).
+func servers(c *config.Config, log *slog.Logger, secrets bool) ([]server, error) {
+	var out []server
+	for _, s := range c.Services {
+		var backends []netip.AddrPort
+		for _, b := range s.Backends {
+			ap, err := resolveAddrPort(b)
+			if err != nil {
+				return nil, fmt.Errorf("service %s: backend %s: %v", s.Name, b, err)
+			}
+			backends = append(backends, ap)
 		}
-		rc.Key = &k
-	case o.fleetFile != "":
-		f, err := config.LoadFleetSecretFile(o.fleetFile)
-		if err != nil {
-			return nil, err
+		tables := s.Tables()
+		for i, port := range s.Ports {
+			var ring *cookie.Ring
+			if secrets {
+				var err error
+				if ring, err = c.Ring(); err != nil {
+					return nil, err
+				}
+			}
+			l := log
+			if len(c.Services) > 1 || len(s.Ports) > 1 {
+				l = log.With("service", s.Name)
+			}
+			out = append(out, server{name: s.Name, cfg: &proxy.ServerConfig{Port: uint16(port), Addrs: s.Addrs(), Backend: backends[0],
+				Backends: backends[1:], ProxyProtocol: s.ProxyProtocol, Driver: s.Driver, Interface: s.Interface,
+				Workers: s.Workers, Queue: s.PortQueue(i), Table: tables[i], FailOpen: s.FailOpen, Ring: ring,
+				Rule: ruleOf(&s, s.MSS, config.DefaultMSS), Rule6: ruleOf(&s, s.MSS6, config.DefaultMSS6),
+				Limits: handoffLimits(&s.Limits), Logger: l}})
 		}
-		rc.Fleet = &f
-	case o.rotate == 0:
-		return nil, nil
 	}
-	return cookie.NewRing(rc)
+	return out, nil
+}
+
+// rulesets returns the nft ruleset each server installs (proxy.Ruleset),
+// after a comment naming its service and port when there are several.
+func rulesets(srvs []server) (string, error) {
+	var b strings.Builder
+	for _, s := range srvs {
+		text, err := proxy.Ruleset(s.cfg)
+		if err != nil {
+			return "", fmt.Errorf("service %s, port %d: %w", s.name, s.cfg.Port, err)
+		}
+		if len(srvs) > 1 {
+			fmt.Fprintf(&b, "# service %s, port %d\n", s.name, s.cfg.Port)
+		}
+		b.WriteString(text)
+	}
+	return b.String(), nil
 }
 
 // serveMetrics returns the server's OnEngine: it serves the engine's
-// counters on --metrics until the engine stops.
+// counters on the metrics address until the engine stops.
 func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func(), error) {
-	if o.metrics == "" {
+	if o.cfg.Metrics == "" {
 		return nil
 	}
 	return func(eng *engine.Engine) (func(), error) {
 		c := metrics.NewCollector(eng)
 		c.Handoff, c.RulesLost, c.Readiness = o.handoffStats, o.rulesLost, o.readiness
 		c.Build = buildInfo()
-		return metrics.ServeCollector(o.metrics, c, log)
+		return metrics.ServeCollector(o.cfg.Metrics, c, log)
 	}
 }
 
@@ -254,21 +293,19 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil && !o.dryRun {
-		fmt.Fprintf(stderr, "synproxy-lite run: --log-level: %v\n", err)
-		return exitUsage
-	}
-	log := newLogger(stderr, o.logFormat, level)
+	level.UnmarshalText([]byte(o.cfg.LogLevel)) // validated
+	log := newLogger(stderr, o.cfg.LogFormat, level)
 	if o.dryRun {
-		cfg := &proxy.ServerConfig{Port: o.port, Backend: o.backend, Driver: o.driverName, Interface: o.iface,
-			Workers: o.workers, Queue: o.queue, Table: o.table, FailOpen: o.failOpen}
-		text, err := proxy.Ruleset(cfg)
-		if err != nil {
-			fmt.Fprintf(stderr, "synproxy-lite run: %v\n", err)
-			return exitUsage
+		srvs, err := servers(o.cfg, log, false)
+		if err == nil {
+			var text string
+			if text, err = rulesets(srvs); err == nil {
+				fmt.Fprint(stdout, text)
+				return exitOK
+			}
 		}
-		fmt.Fprint(stdout, text)
-		return exitOK
+		fmt.Fprintf(stderr, "synproxy-lite run: %v\n", err)
+		return exitUsage
 	}
 	if err := daemon(ctx, o, log); err != nil {
 		log.Error("stopped with an error", "err", err)
@@ -288,13 +325,19 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 }
 
 // daemon runs the proxy until ctx is done, or until a graceful restart
-// (SIGHUP) handed over to a new process.
+// (SIGHUP) handed over to a new process. With several servers (services
+// or ports) it runs them all until one stops.
 func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
-	cfg, err := o.serverConfig(log)
+	srvs, err := servers(o.cfg, log, true)
 	if err != nil {
 		return err
 	}
-	sd := &notifier{log: log, port: o.port}
+	if len(srvs) > 1 {
+		return daemonMany(ctx, o.cfg, srvs, log)
+	}
+	cfg := srvs[0].cfg
+	cfg.OnEngine = o.serveMetrics(log)
+	sd := &notifier{log: log, port: cfg.Port}
 	cfg.RestartCheck, cfg.OnHandOver = o.restartCheck(log), sd.tookOver
 	srv, err := proxy.NewServer(cfg)
 	if err != nil {

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
+	"github.com/synproxy-lite/synproxy-lite/internal/config"
 )
 
 // limitFlags are the flags of "run" that bound the handed-over
@@ -33,38 +33,26 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	return l
 }
 
-// limits checks the flags and returns the handoff.Limits they spell.
-func (l *limitFlags) limits() (*handoff.Limits, error) {
-	switch {
-	case l.maxConns < -1:
-		return nil, errors.New("--max-conns must be -1 (no limit), 0 (from the descriptor limit) or positive")
-	case l.perSource < 0:
-		return nil, errors.New("--max-conns-per-source must be 0 (no limit) or positive")
-	case l.prefix4 < 1 || l.prefix4 > 32:
-		return nil, errors.New("--source-prefix4 must be 1-32")
-	case l.prefix6 < 1 || l.prefix6 > 128:
-		return nil, errors.New("--source-prefix6 must be 1-128")
-	case l.idle < 0:
-		return nil, errors.New("--idle-timeout must not be negative")
-	case l.keepAlive < 0 || l.keepAlive > 0 && l.keepAlive < time.Second:
-		return nil, errors.New("--keepalive must be 0 (off) or at least 1s")
-	case l.userT < 0 || l.userT > 0 && l.userT < time.Millisecond:
-		return nil, errors.New("--user-timeout must be 0 (the kernel's) or at least 1ms")
-	case l.backendTimeout <= 0:
-		return nil, errors.New("--backend-timeout must be positive")
-	case l.maxDials < -1 || l.maxDials == 0:
-		return nil, errors.New("--max-dials must be -1 (no limit) or positive")
-	}
-	r := &handoff.Limits{MaxConns: l.maxConns, MaxConnsPerSource: l.perSource, SourcePrefix4: l.prefix4,
+// config returns the limits the flags spell, for config.Config (which
+// checks them, naming the flags).
+func (l *limitFlags) config() config.Limits {
+	return config.Limits{MaxConns: l.maxConns, MaxConnsPerSource: l.perSource, SourcePrefix4: l.prefix4,
 		SourcePrefix6: l.prefix6, IdleTimeout: l.idle, KeepAlive: l.keepAlive, UserTimeout: l.userT,
-		DialTimeout: l.backendTimeout, MaxDials: l.maxDials}
-	// 0 on the command line switches off what 0 means "default" for in
-	// handoff.Limits.
+		BackendTimeout: l.backendTimeout, MaxDials: l.maxDials}
+}
+
+// handoffLimits returns the handoff.Limits of a service's limits.
+func handoffLimits(l *config.Limits) *handoff.Limits {
+	r := &handoff.Limits{MaxConns: l.MaxConns, MaxConnsPerSource: l.MaxConnsPerSource, SourcePrefix4: l.SourcePrefix4,
+		SourcePrefix6: l.SourcePrefix6, IdleTimeout: l.IdleTimeout, KeepAlive: l.KeepAlive, UserTimeout: l.UserTimeout,
+		DialTimeout: l.BackendTimeout, MaxDials: l.MaxDials}
+	// 0 in the file or on the command line switches off what 0 means
+	// "default" for in handoff.Limits.
 	if r.KeepAlive == 0 {
 		r.KeepAlive = -1
 	}
 	if r.UserTimeout == 0 {
 		r.UserTimeout = -1
 	}
-	return r, nil
+	return r
 }

@@ -22,7 +22,7 @@ func TestRunLogFormat(t *testing.T) {
 		{nil, "text", ""},
 		{[]string{"--log-format", "json"}, "json", ""},
 		{[]string{"--log-format", "text"}, "text", ""},
-		{[]string{"--log-format", "xml"}, "", `--log-format "xml": text or json`},
+		{[]string{"--log-format", "xml"}, "", `--log-format xml: want text or json`},
 	} {
 		o, err := parseRunFlags(append(base, tc.args...), io.Discard)
 		switch {

@@ -75,13 +75,14 @@ func (o *runOptions) restartCheck(log *slog.Logger) func() error {
 		if err != nil {
 			return err
 		}
-		if _, err := o2.ring(); err != nil {
-			return err
-		}
-		cfg, err := o2.serverConfig(log)
+		srvs, err := servers(o2.cfg, log, true)
 		if err != nil {
 			return err
 		}
+		if len(srvs) != 1 {
+			return fmt.Errorf("the configuration now has %d servers (services and ports): a graceful restart moves one; restart the daemon", len(srvs))
+		}
+		cfg := srvs[0].cfg
 		cfg.OnEngine = nil
 		_, err = proxy.NewServer(cfg)
 		return err

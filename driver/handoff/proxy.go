@@ -2,11 +2,13 @@ package handoff
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +20,11 @@ import (
 type Proxy struct {
 	// Backend is the "host:port" every connection is spliced to.
 	Backend string
+	// Backends, when set, are further "host:port" backends: each
+	// connection dials the next of Backend and Backends in turn
+	// (round-robin) and, when that dial fails, the one after it, until one
+	// answers, each backend tried once, all within Limits.DialTimeout.
+	Backends []string
 	// Dial makes the backend connection; nil means a net.Dialer whose
 	// sockets carry Config.Mark (a Dial of one's own should set it too).
 	// The dial is given Limits.DialTimeout.
@@ -40,6 +47,7 @@ type Proxy struct {
 
 	lim    limiter
 	obs    observer
+	next   atomic.Uint32 // round-robin over Backend and Backends
 	once   sync.Once
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -157,7 +165,7 @@ func (p *Proxy) dialBackend(s *splice) (net.Conn, error) {
 	ctx, cancel := p.lim.dialContext(p.ctx)
 	defer cancel()
 	start := time.Now()
-	bc, err := dial(ctx, p.dialer(), p.Backend)
+	bc, err := p.dialNext(ctx)
 	if p.ctx.Err() == nil {
 		p.obs.dialed(start, err)
 	}
@@ -173,6 +181,28 @@ func (p *Proxy) dialBackend(s *splice) (net.Conn, error) {
 		}
 	}
 	return bc, nil
+}
+
+// dialNext dials Backend, or with Backends the next backend in turn and
+// on failure the ones after it.
+func (p *Proxy) dialNext(ctx context.Context) (net.Conn, error) {
+	if len(p.Backends) == 0 {
+		return dial(ctx, p.dialer(), p.Backend)
+	}
+	all := append([]string{p.Backend}, p.Backends...)
+	first := int(p.next.Add(1)-1) % len(all)
+	var errs []error
+	for i := range all {
+		bc, err := dial(ctx, p.dialer(), all[(first+i)%len(all)])
+		if err == nil {
+			return bc, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
 }
 
 // Close closes every spliced connection and waits for the splices to end.

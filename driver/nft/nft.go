@@ -30,6 +30,11 @@ type Config struct {
 	Table string
 	// Port is the protected TCP port.
 	Port uint16
+	// Addrs, when set, are the local addresses Port is protected on (IPv4
+	// and IPv6 alike): each gets its own copy of the rules, matching its
+	// destination address, and a family none of them is of is not
+	// protected at all. Empty means every local address.
+	Addrs []netip.Addr
 	// QueueNum is the first netfilter queue; QueueTotal queues from it are
 	// balanced by flow hash (both directions of a flow land on one queue).
 	QueueNum, QueueTotal uint16
@@ -220,8 +225,58 @@ func nfqueueTarget(num, total uint16, bypass bool) *expr.Target {
 	return &expr.Target{Name: "NFQUEUE", Rev: 3, Info: &info}
 }
 
+// base is the match every rule of one protected destination starts with,
+// and the address family it is limited to (0: both).
+type base struct {
+	text  string
+	exprs []expr.Any
+	fam   uint8
+}
+
+// bases returns the match of each protected destination: the port on every
+// local address, or on each of Addrs.
+func (c *Config) bases() []base {
+	text, exprs := c.baseMatch()
+	if len(c.Addrs) == 0 {
+		return []base{{text, exprs, 0}}
+	}
+	var out []base
+	for _, a := range c.Addrs {
+		a = a.Unmap()
+		fam, off, word := uint8(unix.NFPROTO_IPV4), uint32(16), "ip"
+		if a.Is6() {
+			fam, off, word = unix.NFPROTO_IPV6, 24, "ip6"
+		}
+		out = append(out, base{fmt.Sprintf("%s daddr %s %s", word, a, text), append([]expr.Any{
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			cmpEq(1, []byte{fam}),
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: uint32(a.BitLen() / 8)},
+			cmpEq(1, a.AsSlice()),
+		}, exprs...), fam})
+	}
+	return out
+}
+
+// chains returns the table's chains: those of chainsFor for each protected
+// destination, their rules one after the other.
 func (c *Config) chains(m QueueMethod) []chain {
-	baseText, base := c.baseMatch()
+	var out []chain
+	for _, b := range c.bases() {
+		for i, ch := range c.chainsFor(m, b) {
+			if i < len(out) {
+				out[i].rules = append(out[i].rules, ch.rules...)
+			} else {
+				out = append(out, ch)
+			}
+		}
+	}
+	return out
+}
+
+// chainsFor returns the chains with the rules of one protected
+// destination, b.
+func (c *Config) chainsFor(m QueueMethod, b base) []chain {
+	baseText, base := b.text, b.exprs
 	synText, syn := synOnly()
 	qText, q := c.queueStmt(m)
 	join := func(parts ...[]expr.Any) []expr.Any {
@@ -285,6 +340,14 @@ func (c *Config) chains(m QueueMethod) []chain {
 		if addr.Is6() {
 			nfproto, fam, famText = unix.NFPROTO_IPV6, unix.NFPROTO_IPV6, "ipv6"
 			to = fmt.Sprintf("[%s]:%d", addr, fb.Port())
+		}
+		if b.fam != 0 && b.fam != nfproto {
+			// The fallback is of the other family: the nat chain
+			// has no rule for this destination (an empty chain
+			// keeps the chains of every destination alike).
+			chains = append(chains, chain{name: "failopen", typ: nftables.ChainTypeNAT,
+				hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityNATDest, prioText: "dstnat"})
+			return chains
 		}
 		nat := chain{
 			name: "failopen", typ: nftables.ChainTypeNAT,

@@ -21,12 +21,25 @@ type ServerConfig struct {
 	// Port is the protected TCP port.
 	Port uint16
 
+	// Addrs, when set, limit the protection to these local addresses
+	// (IPv4 and IPv6; nft.Config.Addrs): the port on any other address,
+	// and on a family none of them is of, is left to the kernel. Empty
+	// means every local address. A driver that taps packets (afpacket)
+	// sees the port on every address, so it does not take Addrs.
+	Addrs []netip.Addr
+
 	// Backend, when valid, makes the Server a proxy: every proven
 	// connection is spliced to Backend (handoff.Proxy), and the Server
 	// supports graceful restart. When not valid, the Server hands the
 	// connections to a Listener (handoff.Listener) for the process to
 	// serve itself; proxy.Listen works that way.
 	Backend netip.AddrPort
+
+	// Backends are further backends: each connection dials the next of
+	// Backend and Backends in turn (round-robin) and, when that dial
+	// fails, the one after it (handoff.Proxy.Backends). Fail-open sends
+	// the bypassed SYNs to Backend only. They need a Backend.
+	Backends []netip.AddrPort
 
 	// ProxyProtocol sends a PROXY protocol v2 header to the Backend first.
 	ProxyProtocol bool
@@ -228,6 +241,8 @@ func (c *ServerConfig) validate() error {
 		return bad("Backlog must not be negative")
 	case c.ProxyProtocol && !c.Backend.IsValid():
 		return bad("ProxyProtocol needs a Backend")
+	case len(c.Backends) > 0 && !c.Backend.IsValid():
+		return bad("Backends need a Backend")
 	}
 	name := c.Driver
 	if name == "" {
@@ -241,6 +256,8 @@ func (c *ServerConfig) validate() error {
 		return bad("Driver %s needs an Interface", name)
 	case c.FailOpen && !d.FailOpen:
 		return bad("Driver %s cannot fail open", name)
+	case len(c.Addrs) > 0 && d.Drop:
+		return bad("Driver %s sees the port on every address: it takes no Addrs", name)
 	}
 	if err := c.validateBackend(); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
@@ -49,7 +50,7 @@ func (s *Server) start() error {
 			return err
 		}
 		s.in = in
-		s.px = &handoff.Proxy{Backend: c.Backend.String(), ProxyProtocol: c.ProxyProtocol, Config: hc,
+		s.px = &handoff.Proxy{Backend: c.Backend.String(), Backends: addrStrings(c.Backends), ProxyProtocol: c.ProxyProtocol, Config: hc,
 			Limits: c.Limits, Logger: s.log,
 			OnError: func(client netip.AddrPort, err error) {
 				s.log.Debug("connection ended with an error", "client", client.String(), "err", err)
@@ -100,7 +101,7 @@ func (s *Server) start() error {
 
 func (s *Server) logRunning() {
 	c := &s.cfg
-	to := []any{"backend", c.Backend.String()}
+	to := []any{"backend", strings.Join(append([]string{c.Backend.String()}, addrStrings(c.Backends)...), ",")}
 	if s.ln != nil {
 		to = []any{"listener", s.ln.Addr().String()}
 	}
@@ -114,7 +115,7 @@ func (s *Server) nftConfig() *nft.Config {
 	if table == "" {
 		table = nft.DefaultTable
 	}
-	nc := &nft.Config{Table: table, Port: c.Port, QueueNum: s.queueBase(), QueueTotal: uint16(c.Workers),
+	nc := &nft.Config{Table: table, Port: c.Port, Addrs: c.Addrs, QueueNum: s.queueBase(), QueueTotal: uint16(c.Workers),
 		FailOpen: c.FailOpen, Fallback: c.Backend, Drop: s.drv.Drop}
 	if s.in != nil { // a graceful restart's new process: the table is its parent's
 		nc.Inherit = os.Getppid()

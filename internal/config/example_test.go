@@ -31,3 +31,36 @@ func ExampleLoadKeyFile() {
 	// true
 	// true
 }
+
+// A configuration file names its services; Parse fills the defaults and
+// lays the services out apart, and an error names the key and its line.
+func ExampleParse() {
+	c, err := config.Parse([]byte(`
+workers = 1
+
+[[services]]
+name = "web"
+ports = [443, 8443]
+backends = ["10.0.0.2:8443", "10.0.0.3:8443"]
+
+[[services]]
+name = "ssh"
+ports = [22]
+backends = ["10.0.0.2:22"]
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, s := range c.Services {
+		fmt.Println(s.Name, s.Tables(), s.Queue, s.Backends)
+	}
+
+	_, err = config.Parse([]byte("[[services]]\nports = [443]\nbackends = [\"::1:8443\"]\nmss = 70000\n"))
+	fmt.Println(err)
+	// Output:
+	// web [synproxy_lite_web synproxy_lite_web_2] 100 [10.0.0.2:8443 10.0.0.3:8443]
+	// ssh [synproxy_lite_ssh] 104 [10.0.0.2:22]
+	// config: line 3: services[0].backends = "::1:8443": an IPv6 address needs brackets: want HOST:PORT with a port 1-65535, an IPv6 address in brackets ([2001:db8::1]:8443)
+	// config: line 4: services[0].mss = 70000: want -1 (no MSS option), 0 (1460) or 1-65535
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
+	"github.com/synproxy-lite/synproxy-lite/internal/config"
+)
+
+func init() {
+	register("check", "validate a configuration file and print the nft ruleset it installs", runCheck)
+}
+
+const checkUsage = `usage: synproxy-lite check --config FILE
+
+Validates everything "run --config FILE" would use, without changing the
+host (like nft -c or haproxy -c): every key and value, the services apart
+(ports, queues, tables), the key or fleet secret file (its mode and owner;
+a systemd credential only where $CREDENTIALS_DIRECTORY is set), the
+backends' names, the afpacket driver's interface, and the nft ruleset,
+which it prints. Exit status 0: the
+configuration is valid; 1: it is not (the error names the key and its
+line); 2: bad flags.
+
+flags:
+`
+
+func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("check", checkUsage, stdout)
+	file := fs.String("config", "", "configuration `file` to check (required)")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "synproxy-lite check: %v\n", err)
+		return exitUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "synproxy-lite check: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	case *file == "":
+		fmt.Fprintln(stderr, "synproxy-lite check: --config: required: the file to check")
+		return exitUsage
+	}
+	text, summary, err := check(*file, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "synproxy-lite check: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprint(stdout, text)
+	fmt.Fprintf(stderr, "%s: valid: %s\n", *file, summary)
+	return exitOK
+}
+
+// check loads and validates the file, reads its secrets and renders the
+// rulesets of its servers.
+func check(file string, notes io.Writer) (rules, summary string, err error) {
+	c, err := config.Load(file)
+	if err != nil {
+		return "", "", err
+	}
+	if os.Getenv(config.CredentialsDirEnv) == "" {
+		s := &c.Secret
+		for _, cred := range []*string{&s.KeyCredential, &s.FleetSecretCredential} {
+			if *cred != "" {
+				fmt.Fprintf(notes, "%s: credential %q not checked: $%s is not set here (systemd sets it for LoadCredential=)\n",
+					file, *cred, config.CredentialsDirEnv)
+				*cred = ""
+			}
+		}
+	}
+	for i, s := range c.Services {
+		if d, _ := proxy.LookupDriver(s.Driver); d.NeedsInterface {
+			if _, err := net.InterfaceByName(s.Interface); err != nil {
+				return "", "", fmt.Errorf("config: %s: services[%d].interface = %q: no such interface on this host", file, i, s.Interface)
+			}
+		}
+	}
+	srvs, err := servers(c, slog.New(slog.DiscardHandler), true)
+	if err != nil {
+		return "", "", err
+	}
+	if rules, err = rulesets(srvs); err != nil {
+		return "", "", err
+	}
+	ports := 0
+	for _, s := range c.Services {
+		ports += len(s.Ports)
+	}
+	return rules, fmt.Sprintf("%d service(s), %d port(s)", len(c.Services), ports), nil
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+	"github.com/synproxy-lite/synproxy-lite/driver/metrics"
+	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
+	"github.com/synproxy-lite/synproxy-lite/internal/config"
+)
+
+// daemonMany runs several servers (the ports of the services of a
+// configuration file) in one process, each with its own table, queues,
+// engine and cookie ring, until ctx is done or one of them stops; then it
+// stops them all. The metrics of every server are served on one address,
+// labelled service and port. A graceful restart (SIGHUP) moves one server
+// to one new process, so with several it is refused: restart the daemon.
+func daemonMany(ctx context.Context, c *config.Config, srvs []server, log *slog.Logger) error {
+	var reg *prometheus.Registry
+	if c.Metrics != "" {
+		reg = prometheus.NewRegistry()
+		stop, err := serveRegistry(c.Metrics, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	var started []*proxy.Server
+	stopAll := func() {
+		for _, s := range started {
+			s.Close()
+		}
+	}
+	for _, sv := range srvs {
+		var s *proxy.Server // for the collector, set before Start
+		if reg != nil {
+			sv.cfg.OnEngine = registerEngine(reg, sv, func() *proxy.Server { return s })
+		}
+		s, err := proxy.NewServer(sv.cfg)
+		if err == nil {
+			err = s.Start()
+		}
+		if err != nil {
+			stopAll()
+			return fmt.Errorf("service %s, port %d: %w", sv.name, sv.cfg.Port, err)
+		}
+		started = append(started, s)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Warn("graceful restart (SIGHUP) serves one service on one port; this daemon serves several: "+
+					"restart it instead", "servers", len(srvs))
+			}
+		}
+	}()
+	errs := make([]error, len(started))
+	var wg sync.WaitGroup
+	for i, s := range started {
+		wg.Go(func() {
+			if err := s.Run(ctx); err != nil {
+				errs[i] = fmt.Errorf("service %s, port %d: %w", srvs[i].name, srvs[i].cfg.Port, err)
+			}
+			cancel() // one stopped: stop the others
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// registerEngine returns a server's OnEngine: it registers the engine's
+// collector on reg, labelled with the service and port, until the engine
+// stops.
+func registerEngine(reg *prometheus.Registry, sv server, srv func() *proxy.Server) func(*engine.Engine) (func(), error) {
+	return func(eng *engine.Engine) (func(), error) {
+		col := metrics.NewCollector(eng)
+		col.Handoff, col.RulesLost = srv().HandoffStats, srv().RulesLost
+		col.Build = buildInfo()
+		r := prometheus.WrapRegistererWith(prometheus.Labels{"service": sv.name,
+			"port": strconv.Itoa(int(sv.cfg.Port))}, reg)
+		if err := r.Register(col); err != nil {
+			return nil, err
+		}
+		return func() { r.Unregister(col) }, nil
+	}
+}
+
+// serveRegistry serves reg at http://addr/metrics until stop is called.
+func serveRegistry(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
+}

@@ -1,0 +1,198 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/synproxy-lite/synproxy-lite/cookie"
+)
+
+// TestBadConfigs: every file in testdata/bad is refused with an *Error
+// naming the key (with its indexed path) and the line it is on.
+func TestBadConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		file, key string
+		line      int
+		want      string // in the message
+	}{
+		{"unknown-top", "tabel", 1, "unknown key tabel: want a known key; valid keys here: table,"},
+		{"unknown-service", "services[0].prots", 4, "unknown key services[0].prots"},
+		{"unknown-limit", "services[0].limits.max_con", 5, "valid keys here: max_conns,"},
+		{"port-range", "services[0].ports", 2, "services[0].ports = 70000: want a port number 1-65535"},
+		{"no-ports", "services[0].ports", 1, "required"},
+		{"backend-ipv6", "services[0].backends", 3, `"::1:80": an IPv6 address needs brackets`},
+		{"backend-type", "services[0].backends", 3, "a list of \"HOST:PORT\" strings"},
+		{"rotate", "rotate", 1, "rotate = 1m30s: want 0 (never) or a whole number of minutes"},
+		{"rotate-type", "rotate", 1, "a duration string"},
+		{"duration", "services[0].limits.idle_timeout", 5, `idle_timeout = "5x": want a duration`},
+		{"two-secrets", "fleet_secret_credential", 2, "key_file and fleet_secret_credential exclude each other"},
+		{"credential", "key_credential", 1, "without '/'"},
+		{"driver", "services[0].driver", 4, `"xdp": want nfqueue or afpacket`},
+		{"interface", "services[0].interface", 1, "required with driver afpacket"},
+		{"failopen-afpacket", "services[0].fail_open", 6, "fail-open needs driver nfqueue"},
+		{"wscale", "services[0].wscale", 4, "want -1 (no window scaling) or 0-14"},
+		{"mss", "services[0].mss", 4, "want -1 (no MSS option), 0 (1460) or 1-65535"},
+		{"workers", "workers", 1, "workers = 0: want 1-256"},
+		{"log-level", "log_level", 1, "want debug, info, warn or error"},
+		{"metrics", "metrics", 1, "want ADDR:PORT"},
+		{"table", "table", 1, `"my-table": want a name of letters`},
+		{"max-conns", "services[0].limits.max_conns", 5, "want -1 (no limit)"},
+		{"keepalive", "services[0].limits.keepalive", 5, "at least 1s"},
+		{"max-dials", "services[0].limits.max_dials", 5, "want -1 (no limit) or positive"},
+		{"queue", "services[0].queue", 4, "want 0-65535"},
+		{"same-port", "services[1].ports", 7, "services[0] protects that port"},
+		{"same-queue", "services[1].queue", 11, "overlap those of services[0] (100-101)"},
+		{"no-name", "services[0].name", 1, "want a name of letters"},
+		{"no-services", "services", 0, "want at least one [[services]] table"},
+		{"syntax", "", 4, "valid TOML"},
+		{"addresses", "services[0].addresses", 3, `addresses = "10.99.0.2:443": want an IPv4 or IPv6 address without a port`},
+		{"addresses-afpacket", "services[0].addresses", 6, "addresses need driver nfqueue"},
+		{"same-address", "services[2].ports", 15, "services[0] protects that port on the same address"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "bad", tc.file+".toml")
+			_, err := Load(path)
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("%v, want an *Error", err)
+			}
+			if e.Key != tc.key || e.Line != tc.line || e.File != path {
+				t.Errorf("key %q line %d file %q, want %q line %d", e.Key, e.Line, e.File, tc.key, tc.line)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || !strings.HasPrefix(msg, "config: "+path) ||
+				tc.key != "" && !strings.Contains(msg, tc.key) {
+				t.Errorf("message %q, want it to start with config: %s and name %q, %q", msg, path, tc.key, tc.want)
+			}
+		})
+	}
+	files, _ := filepath.Glob("testdata/bad/*.toml")
+	if len(files) != 33 {
+		t.Errorf("%d bad files; the table covers 33", len(files))
+	}
+}
+
+// TestGoodConfigs: the files in testdata/good parse, with the defaults
+// filled and the services laid out apart.
+func TestGoodConfigs(t *testing.T) {
+	c, err := Load("testdata/good/minimal.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Services[0]
+	if c.Table != "synproxy_lite" || s.Table != "synproxy_lite" || s.Name != "default" || s.Queue != 100 ||
+		s.Driver != "nfqueue" || s.MSS != 1460 || s.MSS6 != 1440 || s.WScale != 7 || !s.Timestamp || !s.SACK ||
+		s.Limits != DefaultLimits() || c.LogLevel != "info" || s.Workers != c.Workers || c.Rotate != 0 {
+		t.Errorf("minimal: %+v", c)
+	}
+	c, err = Load("testdata/good/two.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, ssh := c.Services[0], c.Services[1]
+	if web.Table != "spl_web" || ssh.Table != "spl_ssh" || web.Queue != 100 || ssh.Queue != 104 ||
+		web.PortQueue(1) != 102 || strings.Join(web.Tables(), " ") != "spl_web spl_web_2" {
+		t.Errorf("layout: web %+v, ssh %+v", web, ssh)
+	}
+	if c.Rotate != 5*time.Minute || c.Secret.KeyCredential != "cookie-key" || !web.ProxyProtocol ||
+		web.Limits.MaxConns != 1000 || web.Limits.IdleTimeout != 5*time.Minute || ssh.Limits.MaxConnsPerSource != 4 ||
+		!ssh.FailOpen || web.FailOpen || len(web.Backends) != 2 {
+		t.Errorf("values: %+v", c)
+	}
+}
+
+// TestAddresses: two services may share a port on different addresses.
+func TestAddresses(t *testing.T) {
+	c, err := Load("testdata/good/addresses.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Services[0].Addrs(); len(a) != 2 || a[1].String() != "fd00:99::1" {
+		t.Errorf("addresses %v", a)
+	}
+}
+
+// TestExample: the example shipped in docs/ parses and validates, and
+// names the credential the systemd unit loads.
+func TestExample(t *testing.T) {
+	c, err := Load("../../docs/synproxy-lite.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Secret.KeyCredential != "cookie-key" || len(c.Services) != 1 || c.Services[0].Name != "web" {
+		t.Errorf("example: %+v", c)
+	}
+}
+
+// TestFromFlags: a Config from run's flags names the flags in its errors.
+func TestFromFlags(t *testing.T) {
+	base, err := Parse([]byte("[[services]]\nports = [1]\nbackends = [\"127.0.0.1:1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		edit    func(c *Config)
+		port    int
+		backend string
+		want    string
+	}{
+		{nil, 70000, "127.0.0.1:80", "--port 70000: want a port number 1-65535"},
+		{nil, 0, "127.0.0.1:80", "--port: required"},
+		{nil, 80, "::1:80", "--backend ::1:80: an IPv6 address needs brackets"},
+		{nil, 80, "", "--backend: required"},
+		{func(c *Config) { c.Rotate = 90 * time.Second }, 80, "127.0.0.1:80", "--rotate 1m30s: want 0 (never) or a whole number of minutes"},
+		{func(c *Config) { c.Secret.KeyFile, c.Secret.FleetSecretFile = "a", "b" }, 80, "127.0.0.1:80",
+			"--key-file and --fleet-secret-file exclude each other"},
+		{func(c *Config) { c.Services[0].Limits.MaxDials = 0 }, 80, "127.0.0.1:80", "--max-dials 0: want -1"},
+	} {
+		c := *base
+		c.Services = append([]Service(nil), base.Services...)
+		if tc.edit != nil {
+			tc.edit(&c)
+		}
+		err := FromFlags(c, tc.port, tc.backend).Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%v, want %q", err, tc.want)
+		}
+	}
+}
+
+// TestSecretRing: a key with rotate seeds the rotation: two rings from the
+// same key file agree in every epoch, and not with a ring of another key.
+func TestSecretRing(t *testing.T) {
+	dir := t.TempDir()
+	k1, k2 := filepath.Join(dir, "k1"), filepath.Join(dir, "k2")
+	os.WriteFile(k1, []byte(specKey), 0o600)
+	os.WriteFile(k2, []byte(strings.Repeat("ab", 32)), 0o600)
+	r1, err := (&Config{Secret: Secret{KeyFile: k1}, Rotate: time.Hour}).Ring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := (&Config{Secret: Secret{KeyFile: k1}, Rotate: time.Hour}).Ring()
+	r3, _ := (&Config{Secret: Secret{KeyFile: k2}, Rotate: time.Hour}).Ring()
+	tu := cookie.Tuple{Client: netip.MustParseAddrPort("10.99.0.2:40000"), Server: netip.MustParseAddrPort("10.99.0.1:443")}
+	c, err := r1.Encode(tu, 1234, 1460)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := func(r *cookie.Ring) bool { v, err := r.Check(tu, 1234, c); return err == nil && v.Valid }
+	if !valid(r1) || !valid(r2) || valid(r3) {
+		t.Error("rings of one key file disagree, or of two agree")
+	}
+	t.Setenv(CredentialsDirEnv, dir)
+	r4, err := (&Config{Secret: Secret{KeyCredential: "k1"}, Rotate: time.Hour}).Ring()
+	if err != nil || !valid(r4) {
+		t.Errorf("credential: %v", err)
+	}
+	t.Setenv(CredentialsDirEnv, "")
+	if _, err := (&Config{Secret: Secret{KeyCredential: "k1"}}).Ring(); !errors.Is(err, ErrNoCredentials) {
+		t.Errorf("no credentials directory: %v", err)
+	}
+	if r, err := (&Config{}).Ring(); r != nil || err != nil {
+		t.Errorf("no secret, no rotation: %v %v", r, err)
+	}
+}

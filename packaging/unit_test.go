@@ -112,8 +112,8 @@ func TestUnitSettings(t *testing.T) {
 		t.Error("DynamicUser is set: the service runs as the package's synproxy-lite user")
 	}
 	exec := strings.Join(settings["ExecStart"], " ")
-	if !strings.Contains(exec, "--key-file key ") {
-		t.Errorf("ExecStart does not read the key credential: %s", exec)
+	if !strings.Contains(exec, "--config /etc/synproxy-lite/synproxy-lite.toml") {
+		t.Errorf("ExecStart does not read the packaged configuration file: %s", exec)
 	}
 	if strings.Contains(exec, "--rotate") && strings.Contains(exec, "--key-file") {
 		t.Errorf("ExecStart combines --key-file and --rotate: %s", exec)

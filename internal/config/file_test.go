@@ -123,7 +123,7 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Secret.KeyCredential != "cookie-key" || len(c.Services) != 1 || c.Services[0].Name != "web" {
+	if c.Secret.KeyCredential != "key" || len(c.Services) != 1 || c.Services[0].Name != "web" {
 		t.Errorf("example: %+v", c)
 	}
 }

@@ -337,7 +337,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	}
 	cfg := srvs[0].cfg
 	cfg.OnEngine = o.serveMetrics(log)
-	sd := &notifier{log: log, port: cfg.Port}
+	sd := &notifier{log: log, serving: fmt.Sprintf("port %d", cfg.Port)}
 	cfg.RestartCheck, cfg.OnHandOver = o.restartCheck(log), sd.tookOver
 	srv, err := proxy.NewServer(cfg)
 	if err != nil {

@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/metrics"
@@ -30,16 +26,16 @@ import (
 // labelled service and port. A graceful restart (SIGHUP) moves one server
 // to one new process, so with several it is refused: restart the daemon.
 func daemonMany(ctx context.Context, c *config.Config, srvs []server, log *slog.Logger) error {
+	var started []*proxy.Server
 	var reg *prometheus.Registry
 	if c.Metrics != "" {
 		reg = prometheus.NewRegistry()
-		stop, err := serveRegistry(c.Metrics, reg, log)
+		stop, err := metrics.ServeRegistry(c.Metrics, reg, readyAll{srvs: srvs, started: &started}, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	var started []*proxy.Server
 	stopAll := func() {
 		for _, s := range started {
 			s.Close()
@@ -60,6 +56,9 @@ func daemonMany(ctx context.Context, c *config.Config, srvs []server, log *slog.
 		}
 		started = append(started, s)
 	}
+	sd := &notifier{log: log, serving: fmt.Sprintf("%d ports", len(srvs))}
+	sd.ready()
+	defer sd.stopping()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -96,7 +95,7 @@ func daemonMany(ctx context.Context, c *config.Config, srvs []server, log *slog.
 func registerEngine(reg *prometheus.Registry, sv server, srv func() *proxy.Server) func(*engine.Engine) (func(), error) {
 	return func(eng *engine.Engine) (func(), error) {
 		col := metrics.NewCollector(eng)
-		col.Handoff, col.RulesLost = srv().HandoffStats, srv().RulesLost
+		col.Handoff, col.RulesLost, col.Readiness = srv().HandoffStats, srv().RulesLost, srv()
 		col.Build = buildInfo()
 		r := prometheus.WrapRegistererWith(prometheus.Labels{"service": sv.name,
 			"port": strconv.Itoa(int(sv.cfg.Port))}, reg)
@@ -107,16 +106,26 @@ func registerEngine(reg *prometheus.Registry, sv server, srv func() *proxy.Serve
 	}
 }
 
-// serveRegistry serves reg at http://addr/metrics until stop is called.
-func serveRegistry(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: listener: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	log.Info("metrics", "addr", ln.Addr().String())
-	return func() { srv.Close() }, nil
+// readyAll is the readiness of a daemon of several servers: ready when
+// every one of them is (once all have started).
+type readyAll struct {
+	srvs    []server
+	started *[]*proxy.Server
 }
+
+func (r readyAll) check(ready func(*proxy.Server) error) error {
+	started := *r.started
+	if len(started) < len(r.srvs) {
+		return fmt.Errorf("starting: %d of %d servers started", len(started), len(r.srvs))
+	}
+	var errs []error
+	for i, s := range started {
+		if err := ready(s); err != nil {
+			errs = append(errs, fmt.Errorf("service %s, port %d: %w", r.srvs[i].name, r.srvs[i].cfg.Port, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r readyAll) Ready() error      { return r.check((*proxy.Server).Ready) }
+func (r readyAll) ReadyKnown() error { return r.check((*proxy.Server).ReadyKnown) }

@@ -20,7 +20,7 @@ import (
 // STOPPING=1 for the service's. Outside systemd it sends nothing.
 type notifier struct {
 	log        *slog.Logger
-	port       uint16
+	serving    string // what it serves, for STATUS=: "port 443", "3 ports"
 	handedOver atomic.Bool
 }
 
@@ -34,7 +34,7 @@ func (n *notifier) send(state ...string) {
 // made this process the main one: hence MAINPID).
 func (n *notifier) ready() {
 	n.send(sdnotify.Ready, sdnotify.MainPID(os.Getpid()),
-		sdnotify.Status(fmt.Sprintf("serving port %d (pid %d)", n.port, os.Getpid())))
+		sdnotify.Status(fmt.Sprintf("serving %s (pid %d)", n.serving, os.Getpid())))
 }
 
 func (n *notifier) reloading() {
@@ -49,8 +49,8 @@ func (n *notifier) reloadFailed(err error) {
 	if n.handedOver.Load() {
 		return
 	}
-	n.send(sdnotify.Ready, sdnotify.Status(fmt.Sprintf("serving port %d (pid %d); the last reload failed: %v",
-		n.port, os.Getpid(), err)))
+	n.send(sdnotify.Ready, sdnotify.Status(fmt.Sprintf("serving %s (pid %d); the last reload failed: %v",
+		n.serving, os.Getpid(), err)))
 }
 
 // tookOver is proxy.ServerConfig.OnHandOver.

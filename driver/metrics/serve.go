@@ -35,6 +35,15 @@ func ServeCollector(addr string, c *Collector, log *slog.Logger) (stop func(), e
 	if err := reg.Register(c); err != nil {
 		return nil, err
 	}
+	return ServeRegistry(addr, reg, c.Readiness, log)
+}
+
+// ServeRegistry serves reg (with the Go runtime's and the process's
+// collectors added to it) at /metrics, and /healthz and /readyz as
+// ServeCollector does with ready (nil: /readyz answers as /healthz), until
+// stop is called. It is for a binary that registers several Collectors,
+// labelled apart, on one registry.
+func ServeRegistry(addr string, reg *prometheus.Registry, ready Readiness, log *slog.Logger) (stop func(), err error) {
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return nil, err
 	}
@@ -54,8 +63,8 @@ func ServeCollector(addr string, c *Collector, log *slog.Logger) (stop func(), e
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if c.Readiness != nil {
-			if err := c.Readiness.Ready(); err != nil {
+		if ready != nil {
+			if err := ready.Ready(); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				io.WriteString(w, "not ready\n"+err.Error()+"\n")
 				return

@@ -642,4 +642,3 @@ func (q *Queue) release() {
 		q.inj = nil
 	}
 }
-

@@ -76,7 +76,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	port := fs.Uint("port", 0, "protected TCP `port` (required)")
 	backend := fs.String("backend", "", "backend `HOST:PORT` the connections are spliced to (required)")
 	fs.StringVar(&o.driverName, "driver", "nfqueue", "packet I/O driver: "+strings.Join(driverNames(), " or "))
-	fs.StringVar(&o.iface, "interface", "", "`name` of the interface clients arrive on (--driver afpacket)")
+	fs.StringVar(&o.iface, "interface", "", "`name` of the interface clients arrive on (--driver afpacket or afxdp)")
 	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "number of queues and worker threads")
 	queue := fs.Uint("queue", 100, "first netfilter queue `number`")
 	fs.StringVar(&o.keyFile, "key-file", "", "cookie secret `file` (64 hex digits; mode 0600); default: a random key")

@@ -108,3 +108,11 @@ func TestE2EAfxdpFlood(t *testing.T) {
 			m["synproxy_lite_tx_errors_total"], m["synproxy_lite_syn_received_total"])
 	}
 }
+
+func TestE2EAfxdpMalformed(t *testing.T) {
+	testMalformed(t, 136, func(l *lab, metrics string) []string { return afxdpArgs(l, "--metrics", metrics) })
+}
+
+func TestE2EAfxdpGracefulRestart(t *testing.T) {
+	testGracefulRestart(t, 137, func(l *lab) []string { return afxdpArgs(l) })
+}

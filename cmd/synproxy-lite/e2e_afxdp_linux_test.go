@@ -116,3 +116,7 @@ func TestE2EAfxdpMalformed(t *testing.T) {
 func TestE2EAfxdpGracefulRestart(t *testing.T) {
 	testGracefulRestart(t, 137, func(l *lab) []string { return afxdpArgs(l) })
 }
+
+// TestE2EAfxdpFleetRehash: TestFleetRehash with the proxies on afxdp, the
+// program in native mode on their veth.
+func TestE2EAfxdpFleetRehash(t *testing.T) { testFleetRehash(t, "afxdp") }

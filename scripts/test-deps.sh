@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the full test suite needs on a fresh Debian machine: the
 # netfilter user tools, trafgen (netsniff-ng) as an independent SYN generator,
-# qemu for the kernel parity harness and chromium for the browser tests.
+# qemu for the kernel parity harness, chromium for the browser tests, and
+# clang 14 with libbpf's headers to rebuild the afxdp XDP program.
 # Run as root; as another user it only reports what is missing.
 set -euo pipefail
 
-pkgs=(nftables netsniff-ng qemu-system-x86 chromium iproute2 curl cpio zstd xz-utils kmod ca-certificates nodejs)
+pkgs=(nftables netsniff-ng qemu-system-x86 chromium iproute2 curl cpio zstd xz-utils kmod ca-certificates nodejs clang-14 llvm-14 libbpf-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

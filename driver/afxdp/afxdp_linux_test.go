@@ -22,25 +22,6 @@ import (
 // Addresses of this package's tests: 10.99.150.0/24 .. 10.99.153.0/24,
 // fd00:99:150::/64 .. fd00:99:153::/64.
 
-const testPort = 9000
-
-// synPacket builds an IPv4 or IPv6 TCP SYN from src to dst:testPort with a
-// correct checksum.
-func synPacket(src, dst netip.Addr, sport uint16, seq uint32) []byte {
-	seg := packet.Segment{Src: netip.AddrPortFrom(src, sport), Dst: netip.AddrPortFrom(dst, testPort),
-		Seq: seq, Flags: packet.FlagSYN, Window: 64240, Options: packet.Options{HasMSS: true, MSS: 1460}}
-	b, err := packet.AppendSegment(nil, nil, &seg)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func checksumOK(f []byte) bool {
-	var p packet.Packet
-	return p.Decode(f, packet.LinkEthernet) == nil && p.VerifyChecksums() == nil
-}
-
 func ipVersion(f []byte) byte { return f[packet.EthernetHeaderLen] >> 4 }
 
 // udpReply builds into buf an Ethernet frame with a UDP datagram answering

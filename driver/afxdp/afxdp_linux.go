@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -109,10 +110,44 @@ func interfaceByName(name string) (*net.Interface, error) {
 }
 
 // rxQueues returns the number of receive queues of the interface (at least
-// 1), from sysfs.
+// 1): its channels (ETHTOOL_GCHANNELS, the rx and combined ones), or where
+// the driver has no channels to tell (a bridge), the queues sysfs lists.
 func rxQueues(iface string) int {
+	if n := ethtoolRxQueues(iface); n > 0 {
+		return n
+	}
 	m, _ := filepath.Glob(filepath.Join("/sys/class/net", iface, "queues", "rx-*"))
 	return max(len(m), 1)
+}
+
+// ethtoolChannels is struct ethtool_channels.
+type ethtoolChannels struct {
+	Cmd                                    uint32
+	MaxRx, MaxTx, MaxOther, MaxCombined    uint32
+	RxCount, TxCount, OtherCount, Combined uint32
+}
+
+func ethtoolRxQueues(iface string) int {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	if len(iface) >= unix.IFNAMSIZ {
+		return 0
+	}
+	// On the heap, where nothing moves: ifr holds ch's address as bytes.
+	ch := &ethtoolChannels{Cmd: unix.ETHTOOL_GCHANNELS}
+	ifr := new([40]byte) // struct ifreq: the name, then a pointer to the request
+	copy(ifr[:], iface)
+	*(*unsafe.Pointer)(unsafe.Pointer(&ifr[unix.IFNAMSIZ])) = unsafe.Pointer(ch)
+	_, _, e := syscall.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(ifr)))
+	runtime.KeepAlive(ch)
+	runtime.KeepAlive(ifr)
+	if e != 0 {
+		return 0
+	}
+	return int(ch.RxCount + ch.Combined)
 }
 
 // Name implements driver.Driver.

@@ -127,6 +127,13 @@ type ethtoolChannels struct {
 	RxCount, TxCount, OtherCount, Combined uint32
 }
 
+// ifreqData is struct ifreq with a pointer in its union (ifr_data).
+type ifreqData struct {
+	name [unix.IFNAMSIZ]byte
+	data unsafe.Pointer
+	_    [16]byte
+}
+
 func ethtoolRxQueues(iface string) int {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -136,14 +143,11 @@ func ethtoolRxQueues(iface string) int {
 	if len(iface) >= unix.IFNAMSIZ {
 		return 0
 	}
-	// On the heap, where nothing moves: ifr holds ch's address as bytes.
 	ch := &ethtoolChannels{Cmd: unix.ETHTOOL_GCHANNELS}
-	ifr := new([40]byte) // struct ifreq: the name, then a pointer to the request
-	copy(ifr[:], iface)
-	*(*unsafe.Pointer)(unsafe.Pointer(&ifr[unix.IFNAMSIZ])) = unsafe.Pointer(ch)
+	ifr := &ifreqData{data: unsafe.Pointer(ch)}
+	copy(ifr.name[:], iface)
 	_, _, e := syscall.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(ifr)))
 	runtime.KeepAlive(ch)
-	runtime.KeepAlive(ifr)
 	if e != 0 {
 		return 0
 	}

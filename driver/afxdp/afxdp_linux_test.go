@@ -19,8 +19,8 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
-// Addresses of this package's tests: 10.99.150.0/24 .. 10.99.153.0/24,
-// fd00:99:150::/64 .. fd00:99:153::/64.
+// Addresses of this package's tests: 10.99.150.0/24 .. 10.99.156.0/24,
+// fd00:99:150::/64 .. fd00:99:156::/64.
 
 func ipVersion(f []byte) byte { return f[packet.EthernetHeaderLen] >> 4 }
 
@@ -142,10 +142,20 @@ func readBatch(t *testing.T, q driver.Queue, pkts []driver.Packet) int {
 	return n
 }
 
-var modes = []struct {
+type modeCase struct {
 	mode Mode
-	sub  int
-}{{ModeNative, 150}, {ModeGeneric, 151}}
+	sub  int // the lab's third octet
+	busy bool
+}
+
+var modes = []modeCase{{ModeNative, 150, false}, {ModeGeneric, 151, false}, {ModeNative, 154, true}}
+
+func (m modeCase) name() string {
+	if m.busy {
+		return m.mode.String() + "-busypoll"
+	}
+	return m.mode.String()
+}
 
 // TestReceiveTransmit: SYNs from A reach B's socket as Ethernet frames with
 // valid checksums (including a local TCP stack's, sent with an offloaded
@@ -153,8 +163,8 @@ var modes = []struct {
 // proves they go out as given. In native and generic mode.
 func TestReceiveTransmit(t *testing.T) {
 	for _, m := range modes {
-		t.Run(m.mode.String(), func(t *testing.T) {
-			r := newRig(t, m.sub, Config{Mode: m.mode})
+		t.Run(m.name(), func(t *testing.T) {
+			r := newRig(t, m.sub, Config{Mode: m.mode, BusyPoll: m.busy})
 			if got := r.d.Mode(); got != m.mode {
 				t.Fatalf("mode %v, want %v", got, m.mode)
 			}
@@ -245,8 +255,8 @@ func serve(q driver.Queue) {
 // through them carries a megabyte each way.
 func TestPassAndInject(t *testing.T) {
 	for _, m := range modes {
-		t.Run(m.mode.String(), func(t *testing.T) {
-			r := newRig(t, m.sub+2, Config{Mode: m.mode})
+		t.Run(m.name(), func(t *testing.T) {
+			r := newRig(t, m.sub+2, Config{Mode: m.mode, BusyPoll: m.busy})
 			go serve(r.d.Queues()[0])
 			// Another port: never seen by the queue.
 			echo := func(ns interface {

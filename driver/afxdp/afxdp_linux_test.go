@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -399,4 +400,83 @@ func TestNoAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations per packet", allocs)
 	}
+}
+
+// TestQueues: on an interface with two receive queues the driver opens a
+// socket for each, and every SYN reaches one of them, whichever queue the
+// sender's hash picked.
+func TestQueues(t *testing.T) {
+	netlabtest.Need(t)
+	v4 := netip.MustParsePrefix("10.99.157.0/24")
+	v6 := netip.MustParsePrefix("fd00:99:157::/64")
+	p := netlabtest.NewPair(t, "splxq", v4, v6)
+	// A second pair, vq in B, with two queues at each end.
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	sh("ip", "-n", p.A.Name(), "link", "add", "vq", "numtxqueues", "2", "numrxqueues", "2", "type", "veth",
+		"peer", "name", "vq", "netns", p.B.Name(), "numtxqueues", "2", "numrxqueues", "2")
+	sh("ip", "-n", p.A.Name(), "addr", "add", "10.99.158.1/24", "dev", "vq")
+	sh("ip", "-n", p.B.Name(), "addr", "add", "10.99.158.2/24", "dev", "vq")
+	sh("ip", "-n", p.A.Name(), "link", "set", "vq", "up")
+	sh("ip", "-n", p.B.Name(), "link", "set", "vq", "up")
+	var d *Driver
+	if err := p.B.Do(func() (err error) { d, err = Open(&Config{Interface: "vq", Port: testPort}); return }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	watchdog := time.AfterFunc(30*time.Second, func() { d.Close() })
+	t.Cleanup(func() { watchdog.Stop() })
+	qs := d.Queues()
+	if len(qs) != 2 {
+		t.Fatalf("%d queues, want 2", len(qs))
+	}
+	const n = 64
+	got := make(chan int, n)
+	var per [2]atomic.Int64
+	for i, q := range qs {
+		go func() {
+			pkts := make([]driver.Packet, q.BatchSize())
+			for {
+				k, err := q.ReadBatch(pkts)
+				if err != nil {
+					return
+				}
+				q.Release(pkts[:k])
+				per[i].Add(int64(k))
+				for range k {
+					got <- 1
+				}
+			}
+		}()
+	}
+	// Each SYN (a flow of its own) takes a queue by the sender's flow
+	// hash.
+	src, dst := netip.MustParseAddr("10.99.158.1"), netip.MustParseAddr("10.99.158.2")
+	if err := p.A.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for i := 0; i < n; i++ {
+			if err := unix.Sendto(fd, synPacket(src, dst, uint16(30000+i), uint32(i)), 0, &unix.SockaddrInet4{Addr: dst.As4()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d SYNs received; program counters %+v", i, n, d.Counters().Program)
+		}
+	}
+	t.Logf("SYNs per queue: %d, %d", per[0].Load(), per[1].Load())
 }

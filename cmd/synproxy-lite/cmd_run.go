@@ -75,7 +75,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
 	port := fs.Uint("port", 0, "protected TCP `port` (required)")
 	backend := fs.String("backend", "", "backend `HOST:PORT` the connections are spliced to (required)")
-	fs.StringVar(&o.driverName, "driver", "nfqueue", "packet I/O driver: "+strings.Join(driverNames(), " or "))
+	fs.StringVar(&o.driverName, "driver", proxy.AutoDriver, "packet I/O driver: "+strings.Join(driverNames(), ", ")+
+		", or auto (afxdp where XDP attaches to --interface, else afpacket, else nfqueue)")
 	fs.StringVar(&o.iface, "interface", "", "`name` of the interface clients arrive on (--driver afpacket or afxdp)")
 	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "number of queues and worker threads")
 	queue := fs.Uint("queue", 100, "first netfilter queue `number`")
@@ -123,6 +124,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	o.backend = ap
 	d, ok := proxy.LookupDriver(o.driverName)
 	switch {
+	case o.driverName == proxy.AutoDriver:
+		// Chosen at the start (chooseDriver), among those that fit.
 	case !ok:
 		return nil, fmt.Errorf("--driver %q: %s", o.driverName, strings.Join(driverNames(), " or "))
 	case d.NeedsInterface && o.iface == "":
@@ -252,6 +255,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if o.driverName == proxy.AutoDriver {
+		c := proxy.ChooseDriver(o.iface, o.failOpen)
+		log.Info("driver chosen", "driver", c.Name, "why", c.Reason)
+		o.driverName = c.Name
+	}
 	if o.dryRun {
 		cfg := &proxy.ServerConfig{Port: o.port, Backend: o.backend, Driver: o.driverName, Interface: o.iface,
 			Workers: o.workers, Queue: o.queue, Table: o.table, FailOpen: o.failOpen}

@@ -120,3 +120,48 @@ func TestE2EAfxdpGracefulRestart(t *testing.T) {
 // TestE2EAfxdpFleetRehash: TestFleetRehash with the proxies on afxdp, the
 // program in native mode on their veth.
 func TestE2EAfxdpFleetRehash(t *testing.T) { testFleetRehash(t, "afxdp") }
+
+// TestE2EDriverAuto: --driver auto (the default) picks afxdp where the XDP
+// program attaches to --interface, afpacket where it cannot (here: another
+// daemon's program holds br0), and nfqueue without an interface; each
+// logs its choice and why, and serves.
+func TestE2EDriverAuto(t *testing.T) {
+	l := newLab(t, 138, false)
+	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
+	autoArgs := func(port, table string, extra ...string) []string {
+		args := afxdpArgs(l, append([]string{"--table", table}, extra...)...)
+		for i, a := range args {
+			switch a {
+			case "afxdp":
+				args[i] = "auto"
+			case "8080":
+				args[i] = port
+			}
+		}
+		return args
+	}
+	d1 := startDaemon(t, l.proxy, autoArgs("8080", "synproxy_lite")...)
+	d2 := startDaemon(t, l.proxy, autoArgs("8082", "synproxy_lite_2")...)
+	d3 := startDaemon(t, l.proxy, "--port", "8083", "--backend", l.proxyIP+":8081", "--workers", "1",
+		"--queue", "238", "--table", "synproxy_lite_3")
+	for i, c := range []struct {
+		d      *daemonProc
+		driver string
+		port   string
+	}{{d1, "afxdp", "8080"}, {d2, "afpacket", "8082"}, {d3, "nfqueue", "8083"}} {
+		out := c.d.out.String()
+		if !strings.Contains(out, `msg="driver chosen" driver=`+c.driver+" why=") {
+			t.Errorf("daemon %d did not choose %s:\n%s", i+1, c.driver, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "driver chosen") {
+				t.Log(line)
+			}
+		}
+		for _, host := range []string{l.proxyIP, "[" + l.proxy6 + "]"} {
+			if got, err := curl(t, l.client, "-g", "http://"+host+":"+c.port+"/small"); err != nil || got != "hello from the backend\n" {
+				t.Errorf("curl via %s:%s (%s): %v %q", host, c.port, c.driver, err, got)
+			}
+		}
+	}
+}

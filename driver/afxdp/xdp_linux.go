@@ -75,7 +75,11 @@ func (p *program) attach(ifindex int, mode Mode) error {
 		}
 		errs = append(errs, fmt.Errorf("%s mode: %w", m, err))
 	}
-	return driver.NewOpError("attach XDP program", errors.Join(errs...))
+	err := errs[0]
+	for _, e := range errs[1:] {
+		err = fmt.Errorf("%w; %w", err, e) // one line, for the log
+	}
+	return driver.NewOpError("attach XDP program", err)
 }
 
 // setSocket puts the AF_XDP socket fd in the map for receive queue q.

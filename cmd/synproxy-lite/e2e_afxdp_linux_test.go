@@ -1,8 +1,11 @@
 package main
 
 import (
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The end-to-end tests of the daemon, run with --driver afxdp: the same lab
@@ -161,6 +164,46 @@ func TestE2EDriverAuto(t *testing.T) {
 		for _, host := range []string{l.proxyIP, "[" + l.proxy6 + "]"} {
 			if got, err := curl(t, l.client, "-g", "http://"+host+":"+c.port+"/small"); err != nil || got != "hello from the backend\n" {
 				t.Errorf("curl via %s:%s (%s): %v %q", host, c.port, c.driver, err, got)
+			}
+		}
+	}
+}
+
+// TestE2EAfxdpTimeWaitReuse: the backend closes first, so the proxy's
+// socket of the connection stays in TIME_WAIT; a new connection from the
+// same client port is handed over all the same. Its SYN and handshake ACK
+// must reach the engine although a socket (in TIME_WAIT) owns the tuple.
+func TestE2EAfxdpTimeWaitReuse(t *testing.T) {
+	l := newLab(t, 139, false)
+	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
+	startDaemon(t, l.proxy, afxdpArgs(l)...)
+	for _, host := range []string{l.proxyIP, "[" + l.proxy6 + "]"} {
+		for round := 0; round < 2; round++ {
+			// The client reads to the end before it closes: the proxy
+			// closes first and keeps the TIME_WAIT, not the client.
+			var out []byte
+			err := inNS(t, l.client, func() error {
+				d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{Port: 40123}}
+				c, err := d.Dial("tcp", host+":8080")
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.WriteString(c, "GET /small HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n"); err != nil {
+					return err
+				}
+				out, err = io.ReadAll(c)
+				return err
+			})
+			if err != nil || !strings.HasSuffix(string(out), "hello from the backend\n") {
+				t.Fatalf("%s round %d: %v %q", host, round, err, out)
+			}
+			if round == 0 {
+				tw := sh(t, "ip", "netns", "exec", l.proxy, "ss", "-tanH", "state", "time-wait", "sport", "= :8080", "dport", "= :40123")
+				if strings.TrimSpace(tw) == "" {
+					t.Fatalf("%s: no TIME_WAIT socket on the proxy for the first connection", host)
+				}
 			}
 		}
 	}

@@ -2,11 +2,10 @@
 //
 // The afxdp driver's XDP program. It sends to the AF_XDP socket of the
 // receive queue the TCP segments for the protected port at one of the
-// host's local addresses that belong to no connection the kernel knows
-// (SYNs, handshake ACKs, strays), and passes everything else to the stack:
-// other traffic, and the segments of sockets that exist (established, in
-// TIME_WAIT, or a request of the kernel's own), so that established
-// connections never reach userspace.
+// host's local addresses that belong to no live connection the kernel
+// knows (SYNs, handshake ACKs, strays, segments of a socket in TIME_WAIT),
+// and passes everything else to the stack: other traffic, and the segments
+// of live sockets, so that established connections never reach userspace.
 //
 // It reads no kernel type beyond the UAPI (struct bpf_sock's state is
 // rewritten by the verifier): no BTF of the running kernel is needed.
@@ -93,8 +92,11 @@ static __always_inline void count(__u32 i)
 		*c += 1;
 }
 
-// owned reports whether a socket of the kernel other than a listener owns
-// the segment's tuple.
+// owned reports whether a live socket owns the segment's tuple: one that
+// is neither a listener nor in TIME_WAIT. A socket in TIME_WAIT is what
+// remains of a connection; the engine decides for its segments (it gives
+// a FIN to the kernel, and the handshake ACK of a new connection on the
+// tuple replaces the socket), as it does behind a netfilter queue.
 static __always_inline int owned(struct xdp_md *ctx, struct bpf_sock_tuple *t, __u32 size)
 {
 	struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, t, size, BPF_F_CURRENT_NETNS, 0);
@@ -102,7 +104,7 @@ static __always_inline int owned(struct xdp_md *ctx, struct bpf_sock_tuple *t, _
 		return 0;
 	int state = sk->state;
 	bpf_sk_release(sk);
-	return state != BPF_TCP_LISTEN;
+	return state != BPF_TCP_LISTEN && state != BPF_TCP_TIME_WAIT;
 }
 
 SEC("xdp")
@@ -114,6 +116,7 @@ int synproxy_lite(struct xdp_md *ctx)
 	struct bpf_sock_tuple t = {};
 	struct tcphdr *tcp;
 	__u32 size;
+	int syn; // a SYN without ACK: read where the header's bounds are known
 
 	if ((void *)(eth + 1) > end)
 		return XDP_PASS;
@@ -136,6 +139,7 @@ int synproxy_lite(struct xdp_md *ctx)
 			count(COUNT_NOT_LOCAL);
 			return XDP_PASS;
 		}
+		syn = tcp->syn && !tcp->ack;
 		t.ipv4.saddr = ip->saddr;
 		t.ipv4.daddr = ip->daddr;
 		t.ipv4.sport = tcp->source;
@@ -156,6 +160,7 @@ int synproxy_lite(struct xdp_md *ctx)
 			count(COUNT_NOT_LOCAL);
 			return XDP_PASS;
 		}
+		syn = tcp->syn && !tcp->ack;
 		__builtin_memcpy(t.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
 		__builtin_memcpy(t.ipv6.daddr, ip6->daddr.in6_u.u6_addr32, 16);
 		t.ipv6.sport = tcp->source;
@@ -165,7 +170,10 @@ int synproxy_lite(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	if (owned(ctx, &t, size)) {
+	// A SYN opens a connection: it is the engine's whatever the tuple
+	// held before (the nft rules drop every SYN the stack would get).
+	barrier_var(syn);
+	if (!syn && owned(ctx, &t, size)) {
 		count(COUNT_SOCKET);
 		return XDP_PASS;
 	}

@@ -10,13 +10,14 @@
 // untagged IPv4 and IPv6 frames carrying TCP (IPv6 with no extension
 // header, IPv4 not fragmented) to the protected port at one of the host's
 // local addresses, which the driver keeps in two LPM tries as the routes of
-// type local change. For those it asks the kernel for a socket
-// (bpf_skc_lookup_tcp): a segment that belongs to a socket other than a
-// listener (an established connection, one in TIME_WAIT, a handshake of the
-// kernel's own) passes to the stack, so a handed-over connection's traffic
-// never reaches the engine; every other one (SYNs, handshake ACKs, strays)
-// goes to the socket of its receive queue through an XSKMAP, or to the
-// stack when the queue has none. The program reads no kernel structure but
+// type local change. A SYN always goes to the engine. For the other
+// segments it asks the kernel for a socket (bpf_skc_lookup_tcp): one that
+// belongs to a live socket (neither a listener nor in TIME_WAIT) passes to
+// the stack, so a handed-over connection's traffic never reaches the
+// engine; every other one (handshake ACKs, strays, what reaches a socket
+// in TIME_WAIT, which a new connection on the tuple replaces) goes to the
+// socket of its receive queue through an XSKMAP, or to the stack when the
+// queue has none. The program reads no kernel structure but
 // the UAPI's struct bpf_sock, so it needs no kernel BTF.
 //
 // It is attached through a BPF link (native mode, else generic): when the

@@ -208,3 +208,16 @@ func TestE2EAfxdpTimeWaitReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EAfxdpServerSpeaksFirst: a lost handshake ACK is recovered by the
+// SYN-ACK re-sent on the TX ring.
+func TestE2EAfxdpServerSpeaksFirst(t *testing.T) {
+	testServerSpeaksFirst(t, 140, func(l *lab, metrics string) []string { return afxdpArgs(l, "--metrics", metrics) })
+}
+
+// TestE2EAfxdpLostACKClientFirst: the first data segment proves the cookie
+// and its data reaches the backend: the segment, re-injected, is the new
+// socket's first.
+func TestE2EAfxdpLostACKClientFirst(t *testing.T) {
+	testLostACKClientFirst(t, 141, func(l *lab, metrics string) []string { return afxdpArgs(l, "--metrics", metrics) })
+}

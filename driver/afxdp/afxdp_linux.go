@@ -413,6 +413,9 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 // kernel is asked to fill the ring again (poll(2) does it) when it set the
 // fill ring's need-wakeup flag.
 func (q *Queue) wait() {
+	if q.txPending() != 0 {
+		q.kickTx() // what a full device queue left
+	}
 	if q.busy {
 		if q.fill.needWakeup() {
 			_, _, _ = unix.Recvfrom(q.fd, nil, unix.MSG_DONTWAIT)
@@ -531,20 +534,44 @@ func (q *Queue) WriteBatch(bufs [][]byte) (int, error) {
 	}
 	q.tx.reserve(queued)
 	q.tx.submit()
+	return int(queued), q.kickTx()
+}
+
+// kickTx has the kernel send what the TX ring holds. In copy mode a
+// sendto(2) sends at most a budget of frames (32) and says EAGAIN while
+// more are left: it is called again until the ring is empty, so that no
+// SYN-ACK waits for the next batch. A full device queue (EBUSY, ENOBUFS)
+// leaves the rest for the next call; the next ReadBatch calls it again
+// before it sleeps.
+func (q *Queue) kickTx() error {
 	if q.d.zc && !q.tx.needWakeup() {
-		return int(queued), nil
+		return nil
 	}
-	for {
+	for i := 0; i < maxKicks; i++ {
 		_, _, errno := syscall.Syscall6(unix.SYS_SENDTO, uintptr(q.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
-		case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.ENETDOWN:
-			// Sent, or the kernel sends the rest at the next kick.
-			return int(queued), nil
-		case unix.EINTR:
-			continue
+		case 0:
+			if q.txPending() == 0 {
+				return nil
+			}
+		case unix.EAGAIN, unix.EINTR:
+			// More to send.
+		case unix.EBUSY, unix.ENOBUFS, unix.ENETDOWN:
+			return nil
+		default:
+			return driver.NewOpError("kick AF_XDP transmit", errno)
 		}
-		return int(queued), driver.NewOpError("kick AF_XDP transmit", errno)
 	}
+	return nil
+}
+
+// maxKicks bounds the sendto(2) calls of one kickTx: the ring's worth of
+// budgets, and some.
+const maxKicks = 128
+
+// txPending returns the frames on the TX ring the kernel has not taken yet.
+func (q *Queue) txPending() uint32 {
+	return q.tx.cachedProd - atomic.LoadUint32(q.tx.consumer)
 }
 
 // complete takes the transmit frames the kernel is done with back from the

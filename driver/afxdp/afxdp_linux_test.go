@@ -480,3 +480,40 @@ func TestQueues(t *testing.T) {
 	}
 	t.Logf("SYNs per queue: %d, %d", per[0].Load(), per[1].Load())
 }
+
+// TestWriteBurst: a batch larger than the kernel's transmit budget per
+// kick (32 frames in copy mode) leaves whole at once, without waiting for
+// a later batch to kick the rest out.
+func TestWriteBurst(t *testing.T) {
+	for _, m := range modes[:2] {
+		t.Run(m.name(), func(t *testing.T) {
+			r := newRig(t, m.sub, Config{Mode: m.mode, BatchSize: 256})
+			c, err := r.p.A.ListenPacket("udp", netip.AddrPortFrom(r.p.A4, 20000).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r.send(t, 1, false)
+			q := r.d.Queues()[0]
+			pkts := make([]driver.Packet, q.BatchSize())
+			n := readBatch(t, q, pkts)
+			const burst = 200
+			buf := make([]byte, 128*burst)
+			tx := make([][]byte, burst)
+			for i := range tx {
+				tx[i] = udpReply(buf[i*128:], pkts[0].Data)
+			}
+			q.Release(pkts[:n])
+			if s, err := q.WriteBatch(tx); s != burst || err != nil {
+				t.Fatalf("WriteBatch: %d of %d, %v", s, burst, err)
+			}
+			b := make([]byte, 16)
+			for i := 0; i < burst; i++ {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, _, err := c.ReadFrom(b); err != nil {
+					t.Fatalf("%d of %d frames arrived: %v", i, burst, err)
+				}
+			}
+		})
+	}
+}

@@ -84,12 +84,15 @@ type row struct {
 	dmnCPU   float64 // the daemon's, part of ownCPU
 	sirqCPU  float64 // the ksoftirqd threads', part of ownCPU
 	bgCPU    float64 // CPUs busy (0..NumCPU) in the second before the flood
+	synsIn   float64 // SYNs the daemon's engine took (its metrics)
+	overruns float64 // packets its driver could not take (ring or queue full)
 }
 
 func main() {
 	out := flag.String("out", "", "directory for bench.md and img/bench.png (default: the main module's docs)")
 	n := flag.Int("n", 1000000, "SYNs per flood")
 	bin := flag.String("bin", "", "synproxy-lite binary (default: built into a temporary directory)")
+	only := flag.String("only", "", "comma-separated rows to run, for a quick look (default: all; the ceiling and kernel rows are always run, the ratios need them)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: needs root (network namespaces, nftables)")
@@ -131,6 +134,9 @@ func main() {
 		base.name, base.ownCPU, base.sent, base.secs, base.genCPU, base.sirqCPU, base.busyCPU, base.bgCPU)
 	var rows []row
 	for _, mode := range []string{"ceiling", "kernel", "nfqueue", "afpacket", "afxdp"} {
+		if *only != "" && mode != "ceiling" && mode != "kernel" && !slices.Contains(strings.Split(*only, ","), mode) {
+			continue
+		}
 		r, err := measure(mode, *bin, *n)
 		if err != nil {
 			log.Fatalf("bench: %s: %v", mode, err)
@@ -139,8 +145,8 @@ func main() {
 		if r.synacks > 0 {
 			r.cpuPerM = r.floodCPU / (float64(r.synacks) / 1e6)
 		}
-		log.Printf("%-9s %8.0f SYN-ACK/s  %.3f CPU-s/M (own %.3f: trafgen %.3f daemon %.3f ksoftirqd %.3f; all CPUs %.3f; background %.2f CPUs)  RSS %d KiB  legit %d/%d p50 %v p99 %v",
-			r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99)
+		log.Printf("%-9s %8.0f SYN-ACK/s  %.3f CPU-s/M (own %.3f: trafgen %.3f daemon %.3f ksoftirqd %.3f; all CPUs %.3f; background %.2f CPUs)  RSS %d KiB  legit %d/%d p50 %v p99 %v  engine SYNs %.0f overruns %.0f",
+			r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99, r.synsIn, r.overruns)
 		rows = append(rows, r)
 	}
 	if err := write(*out, base, rows, *n); err != nil {
@@ -416,7 +422,7 @@ func measure(mode, bin string, n int) (r row, err error) {
 		_ = sh("ip", "netns", "exec", l.prx, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0")
 	default:
 		args := []string{"netns", "exec", l.prx, bin, "run", "--port", "8080", "--backend", prxIP + ":8081",
-			"--driver", mode, "--workers", "2", "--log-level", "warn"}
+			"--driver", mode, "--workers", "2", "--log-level", "warn", "--metrics", "127.0.0.1:9100"}
 		if mode == "afpacket" || mode == "afxdp" {
 			args = append(args, "--interface", "br0")
 		}
@@ -538,6 +544,7 @@ func measure(mode, bin string, n int) (r row, err error) {
 	if daemon != nil {
 		// The daemon is the child of ip netns exec (exec'd in place).
 		r.rssKiB = hwm(daemon.Process.Pid)
+		r.synsIn, r.overruns = daemonCounters(l.prx)
 	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
@@ -545,6 +552,28 @@ func measure(mode, bin string, n int) (r row, err error) {
 		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
 	}
 	return r, nil
+}
+
+// daemonCounters reads the daemon's SYNs received and receive overruns from
+// its metrics, in namespace ns.
+func daemonCounters(ns string) (syns, overruns float64) {
+	// curl in the namespace: net/http dials on a goroutine of its own,
+	// which would not be in it.
+	body, _ := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "http://127.0.0.1:9100/metrics").Output()
+	for _, line := range strings.Split(string(body), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "synproxy_lite_syn_received_total":
+			syns = v
+		case "synproxy_lite_rx_overruns_total":
+			overruns = v
+		}
+	}
+	return syns, overruns
 }
 
 func write(dir string, base row, rows []row, n int) error {

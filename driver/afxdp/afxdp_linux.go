@@ -53,8 +53,8 @@ func Open(cfg *Config) (*Driver, error) {
 	if c.Port == 0 {
 		return nil, errors.New("afxdp: a port is needed")
 	}
-	if c.Frames < 2*c.BatchSize || c.Frames&(c.Frames-1) != 0 {
-		return nil, fmt.Errorf("afxdp: %d frames: want a power of two of at least twice the batch size", c.Frames)
+	if c.Frames < 8*c.BatchSize || c.Frames&(c.Frames-1) != 0 {
+		return nil, fmt.Errorf("afxdp: %d frames: want a power of two of at least 8 times the batch size", c.Frames)
 	}
 	ifi, err := interfaceByName(c.Interface)
 	if err != nil {
@@ -259,7 +259,7 @@ type Queue struct {
 func (d *Driver) openQueue(id int) (q *Queue, err error) {
 	c := &d.cfg
 	q = &Queue{d: d, id: id, batch: c.BatchSize, busy: c.BusyPoll, fd: -1, efd: -1,
-		txFree: make([]uint64, 0, c.Frames/2), back: make([]uint64, 0, c.Frames/2)}
+		txFree: make([]uint64, 0, c.Frames/8), back: make([]uint64, 0, c.Frames)}
 	defer func() {
 		if err != nil {
 			q.release()
@@ -276,9 +276,16 @@ func (d *Driver) openQueue(id int) (q *Queue, err error) {
 	if err := setsockopt(q.fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
 		return nil, driver.NewOpError("register UMEM", err)
 	}
-	half := c.Frames / 2
+	// An eighth of the frames transmit (SYN-ACKs leave as fast as they are
+	// written: the TX ring holds a few batches at most), the rest receive:
+	// the fill and RX rings have a slot for each frame, so a flood's
+	// bursts wait in the ring rather than being dropped.
+	txN := c.Frames / 8
+	rxN := c.Frames - txN
+	sizes := map[int]int{unix.XDP_UMEM_FILL_RING: c.Frames, unix.XDP_RX_RING: c.Frames,
+		unix.XDP_UMEM_COMPLETION_RING: txN, unix.XDP_TX_RING: txN}
 	for _, o := range []int{unix.XDP_UMEM_FILL_RING, unix.XDP_UMEM_COMPLETION_RING, unix.XDP_RX_RING, unix.XDP_TX_RING} {
-		if err := unix.SetsockoptInt(q.fd, unix.SOL_XDP, o, half); err != nil {
+		if err := unix.SetsockoptInt(q.fd, unix.SOL_XDP, o, sizes[o]); err != nil {
 			return nil, driver.NewOpError("size AF_XDP ring", err)
 		}
 	}
@@ -286,8 +293,8 @@ func (d *Driver) openQueue(id int) (q *Queue, err error) {
 	if err := getsockopt(q.fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
 		return nil, driver.NewOpError("XDP_MMAP_OFFSETS", err)
 	}
-	mp := func(i int, o unix.XDPRingOffset, pgoff int64, entry uintptr) ([]byte, error) {
-		m, err := unix.Mmap(q.fd, pgoff, int(o.Desc)+half*int(entry), unix.PROT_READ|unix.PROT_WRITE,
+	mp := func(i int, o unix.XDPRingOffset, pgoff int64, n int, entry uintptr) ([]byte, error) {
+		m, err := unix.Mmap(q.fd, pgoff, int(o.Desc)+n*int(entry), unix.PROT_READ|unix.PROT_WRITE,
 			unix.MAP_SHARED|unix.MAP_POPULATE)
 		if err != nil {
 			return nil, driver.NewOpError("mmap AF_XDP ring", err)
@@ -295,32 +302,32 @@ func (d *Driver) openQueue(id int) (q *Queue, err error) {
 		q.rmaps[i] = m
 		return m, nil
 	}
-	h := uint32(half)
-	m, err := mp(0, off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, 8)
+	all, tn := uint32(c.Frames), uint32(txN)
+	m, err := mp(0, off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, c.Frames, 8)
 	if err != nil {
 		return nil, err
 	}
-	q.fill.ring, q.fill.addrs = ringAt[uint64](m, off.Fr.Producer, off.Fr.Consumer, off.Fr.Flags, off.Fr.Desc, h)
-	if m, err = mp(1, off.Cr, unix.XDP_UMEM_PGOFF_COMPLETION_RING, 8); err != nil {
+	q.fill.ring, q.fill.addrs = ringAt[uint64](m, off.Fr.Producer, off.Fr.Consumer, off.Fr.Flags, off.Fr.Desc, all)
+	if m, err = mp(1, off.Cr, unix.XDP_UMEM_PGOFF_COMPLETION_RING, txN, 8); err != nil {
 		return nil, err
 	}
-	q.comp.ring, q.comp.addrs = ringAt[uint64](m, off.Cr.Producer, off.Cr.Consumer, off.Cr.Flags, off.Cr.Desc, h)
-	if m, err = mp(2, off.Rx, unix.XDP_PGOFF_RX_RING, unsafe.Sizeof(desc{})); err != nil {
+	q.comp.ring, q.comp.addrs = ringAt[uint64](m, off.Cr.Producer, off.Cr.Consumer, off.Cr.Flags, off.Cr.Desc, tn)
+	if m, err = mp(2, off.Rx, unix.XDP_PGOFF_RX_RING, c.Frames, unsafe.Sizeof(desc{})); err != nil {
 		return nil, err
 	}
-	q.rx.ring, q.rx.descs = ringAt[desc](m, off.Rx.Producer, off.Rx.Consumer, off.Rx.Flags, off.Rx.Desc, h)
-	if m, err = mp(3, off.Tx, unix.XDP_PGOFF_TX_RING, unsafe.Sizeof(desc{})); err != nil {
+	q.rx.ring, q.rx.descs = ringAt[desc](m, off.Rx.Producer, off.Rx.Consumer, off.Rx.Flags, off.Rx.Desc, all)
+	if m, err = mp(3, off.Tx, unix.XDP_PGOFF_TX_RING, txN, unsafe.Sizeof(desc{})); err != nil {
 		return nil, err
 	}
-	q.tx.ring, q.tx.descs = ringAt[desc](m, off.Tx.Producer, off.Tx.Consumer, off.Tx.Flags, off.Tx.Desc, h)
+	q.tx.ring, q.tx.descs = ringAt[desc](m, off.Tx.Producer, off.Tx.Consumer, off.Tx.Flags, off.Tx.Desc, tn)
 
-	// The first half of the frames receive, the second half transmit.
-	i := q.fill.reserve(q.fill.free(h))
-	for f := 0; f < half; f++ {
+	// The first frames receive, the last txN transmit.
+	i := q.fill.reserve(q.fill.free(uint32(rxN)))
+	for f := 0; f < rxN; f++ {
 		*q.fill.at(i + uint32(f)) = uint64(f * frameSize)
 	}
 	q.fill.submit()
-	for f := half; f < c.Frames; f++ {
+	for f := rxN; f < c.Frames; f++ {
 		q.txFree = append(q.txFree, uint64(f*frameSize))
 	}
 	if c.BusyPoll {

@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	frameSize = 4096 // a UMEM chunk: a page, room for any frame of an MTU 1500..3000 link and the headroom
+	frameSize = 2048 // a UMEM chunk: room for a frame of an MTU 1500 link behind the kernel's 256-byte headroom
 	ethLen    = 14
 )
 

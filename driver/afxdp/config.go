@@ -23,9 +23,10 @@ type Config struct {
 	// BatchSize is the largest burst. Zero means 64.
 	BatchSize int
 
-	// Frames is the number of UMEM frames of each socket, a power of two:
-	// half are receive buffers (on the fill ring), half transmit buffers.
-	// Zero means 4096.
+	// Frames is the number of UMEM frames (2 KiB) of each socket, a power
+	// of two of at least 8 times BatchSize: an eighth are transmit
+	// buffers, the rest receive buffers (on the fill ring). Zero means
+	// 8192 (16 MiB).
 	Frames int
 
 	// Mode chooses how the program attaches: ModeAuto (native, else
@@ -83,7 +84,7 @@ func (c *Config) withDefaults() Config {
 		o.BatchSize = 64
 	}
 	if o.Frames <= 0 {
-		o.Frames = 4096
+		o.Frames = 8192
 	}
 	return o
 }

@@ -26,8 +26,9 @@
 //
 // # Data path
 //
-// Each socket has its own UMEM of Config.Frames frames of 4 KiB: half are
-// receive buffers, kept on the fill ring, half transmit buffers. ReadBatch
+// Each socket has its own UMEM of Config.Frames frames of 2 KiB (a frame of
+// an MTU 1500 link): seven eighths are receive buffers, kept on the fill
+// ring, an eighth transmit buffers. ReadBatch
 // takes frames off the RX ring with no system call while frames are
 // waiting (it sleeps in poll(2) when the ring is empty, or spins with
 // Config.BusyPoll) and hands the engine whole Ethernet frames

@@ -84,6 +84,8 @@ type row struct {
 	dmnCPU   float64 // the daemon's, part of ownCPU
 	sirqCPU  float64 // the ksoftirqd threads', part of ownCPU
 	bgCPU    float64 // CPUs busy (0..NumCPU) in the second before the flood
+	bulkCPU  float64 // the daemon's CPU seconds per GB through a handed-over connection
+	bulkPkts float64 // engine packets per data segment of that transfer
 	synsIn   float64 // SYNs the daemon's engine took (its metrics)
 	overruns float64 // packets its driver could not take (ring or queue full)
 }
@@ -145,8 +147,8 @@ func main() {
 		if r.synacks > 0 {
 			r.cpuPerM = r.floodCPU / (float64(r.synacks) / 1e6)
 		}
-		log.Printf("%-9s %8.0f SYN-ACK/s  %.3f CPU-s/M (own %.3f: trafgen %.3f daemon %.3f ksoftirqd %.3f; all CPUs %.3f; background %.2f CPUs)  RSS %d KiB  legit %d/%d p50 %v p99 %v  engine SYNs %.0f overruns %.0f",
-			r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99, r.synsIn, r.overruns)
+		log.Printf("%-9s %8.0f SYN-ACK/s  %.3f CPU-s/M (own %.3f: trafgen %.3f daemon %.3f ksoftirqd %.3f; all CPUs %.3f; background %.2f CPUs)  RSS %d KiB  legit %d/%d p50 %v p99 %v  engine SYNs %.0f overruns %.0f  bulk %.3f CPU-s/GB %.3f engine packets/segment",
+			r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99, r.synsIn, r.overruns, r.bulkCPU, r.bulkPkts)
 		rows = append(rows, r)
 	}
 	if err := write(*out, base, rows, *n); err != nil {
@@ -362,7 +364,20 @@ func measure(mode, bin string, n int) (r row, err error) {
 	if err := inNS(l.prx, func() (e error) { ln, e = net.Listen("tcp", prxIP+":"+svcPort); return }); err != nil {
 		return r, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/bulk" {
+			// bulkBytes of zeros, for the bulk row.
+			w.Header().Set("Content-Length", strconv.Itoa(bulkBytes))
+			buf := make([]byte, 256<<10)
+			for left := bulkBytes; left > 0; left -= len(buf) {
+				if _, err := w.Write(buf[:min(left, len(buf))]); err != nil {
+					return
+				}
+			}
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})}
 	go srv.Serve(ln)
 	defer srv.Close()
 
@@ -545,6 +560,9 @@ func measure(mode, bin string, n int) (r row, err error) {
 		// The daemon is the child of ip netns exec (exec'd in place).
 		r.rssKiB = hwm(daemon.Process.Pid)
 		r.synsIn, r.overruns = daemonCounters(l.prx)
+		if err := r.bulk(l, client, dmnCPU); err != nil {
+			return r, fmt.Errorf("bulk: %v", err)
+		}
 	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
@@ -552,6 +570,47 @@ func measure(mode, bin string, n int) (r row, err error) {
 		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
 	}
 	return r, nil
+}
+
+// bulkBytes is what the bulk row moves through one handed-over connection.
+const bulkBytes = 1 << 30
+
+// bulk downloads bulkBytes through the proxy on one connection, the flood
+// over, and records the daemon's CPU per GB and the engine's packets per
+// data segment: what established traffic costs the proxy. (nfqueue: the
+// rules queue no established segment; afpacket: the ring sees each one;
+// afxdp: the XDP program passes them to the stack.)
+func (r *row) bulk(l *lab, client *http.Client, dmnCPU func() float64) error {
+	p0 := daemonMetric(l.prx, "synproxy_lite_packets_total")
+	c0 := dmnCPU()
+	bc := &http.Client{Timeout: 2 * time.Minute, Transport: client.Transport}
+	resp, err := bc.Get("http://" + prxIP + ":8080/bulk")
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != bulkBytes {
+		return fmt.Errorf("%d of %d bytes: %v", n, bulkBytes, err)
+	}
+	r.bulkCPU = (dmnCPU() - c0) / (float64(n) / 1e9)
+	// Segments of at most an MSS (1460 bytes) each way, about: the
+	// data and its ACKs.
+	segs := float64(n) / 1460
+	r.bulkPkts = (daemonMetric(l.prx, "synproxy_lite_packets_total") - p0) / segs
+	return nil
+}
+
+// daemonMetric reads one counter of the daemon's metrics in namespace ns.
+func daemonMetric(ns, name string) float64 {
+	body, _ := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "http://127.0.0.1:9100/metrics").Output()
+	for _, line := range strings.Split(string(body), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
 }
 
 // daemonCounters reads the daemon's SYNs received and receive overruns from
@@ -633,6 +692,15 @@ func write(dir string, base row, rows []row, n int) error {
 	b.WriteString("| pass | CPU s (run's processes) | trafgen | daemon | ksoftirqd | busy CPU s (all CPUs) | flood s | background CPUs |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range append([]row{base}, rows...) {
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r.name, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.secs, r.bgCPU)
+	}
+	b.WriteString("\n## Established traffic\n\nAfter its flood, each synproxy-lite row moves 1 GiB through one handed-over connection (the client downloads it from the service): " +
+		"the daemon's CPU seconds per GB (its splice and whatever its driver does with the connection's segments) and the engine's packets per data segment (1460 bytes) of the transfer. " +
+		"nfqueue's rules queue no established segment; afpacket's ring sees every one and the engine lets it be; afxdp's XDP program passes them to the stack.\n\n")
+	b.WriteString("| driver | daemon CPU s per GB | engine packets per data segment |\n|---|---:|---:|\n")
+	for _, r := range rows {
+		if r.rssKiB > 0 {
+			fmt.Fprintf(&b, "| %s | %.3f | %.3f |\n", r.name, r.bulkCPU, r.bulkPkts)
+		}
 	}
 	b.WriteString("\nThe busy time of all CPUs (/proc/stat: user, nice, system, irq, softirq; not steal) is the cross-check: on a quiet machine it exceeds the run's processes by little more than background × flood time. " +
 		"Background is the number of CPUs busy in the second before each flood, with the responder idle; other work on a shared machine shows there and in the all-CPU figure, not in the run's processes.\n")

@@ -23,19 +23,6 @@ type locals struct {
 	nets  []netip.Prefix          // wider local routes
 }
 
-// has reports whether a is a local address. It allocates nothing.
-func (l *locals) has(a netip.Addr) bool {
-	if _, ok := l.addrs[a]; ok {
-		return true
-	}
-	for _, p := range l.nets {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
 // localWatch keeps a locals snapshot current: it dumps the routing tables
 // once, then again after every change of a route or an address the kernel
 // announces. Between a change and the next dump (well under a millisecond

@@ -77,7 +77,8 @@ wasm:
 	$(GO) generate ./wasm/site
 	$(GO) test -count=1 -run 'TestWasmBudget|TestWasmDeps|TestWasmNotStale' ./wasm/site
 
-# Kernel synproxy vs synproxy-lite (nfqueue, afpacket) under a trafgen SYN
+# An XDP_TX ceiling and kernel synproxy vs synproxy-lite (nfqueue, afpacket,
+# afxdp) under a trafgen SYN
 # flood; writes docs/bench.md and docs/img/bench.png. Needs root. bench/ is a
 # module of its own (its plotting library stays out of go.mod).
 .PHONY: bench

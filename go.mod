@@ -3,6 +3,7 @@ module github.com/synproxy-lite/synproxy-lite
 go 1.26.0
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/dchest/siphash v1.2.3
 	github.com/florianl/go-nfqueue/v2 v2.1.0
 	github.com/google/gopacket v1.1.19

@@ -1,11 +1,14 @@
 //go:build linux
 
-// Command bench measures SYN-flood handling side by side: the kernel's
-// nftables synproxy, synproxy-lite with the nfqueue driver and
-// synproxy-lite with the afpacket driver, each answering the same bounded
+// Command bench measures SYN-flood handling side by side: an XDP_TX
+// hairpin that reflects each SYN (the ceiling), the kernel's nftables
+// synproxy, and synproxy-lite with the nfqueue, afpacket and afxdp drivers,
+// each answering the same bounded
 // SYN flood from Debian's trafgen (netsniff-ng) in a lab of network
-// namespaces, while a legitimate client keeps connecting. It writes a
-// markdown table and a PNG plot.
+// namespaces, while a legitimate client keeps connecting; then each
+// synproxy-lite row moves 1 GiB through one handed-over connection (the bulk
+// row: what established traffic costs the proxy). It writes a markdown
+// table and a PNG plot.
 //
 // CPU per SYN-ACK is measured against a baseline pass of the same run: the
 // same flood with nothing answering, the SYNs dropped by an nft rule at the
@@ -53,6 +56,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/synproxy-lite/synproxy-lite/internal/hairpin"
 	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
@@ -82,12 +86,17 @@ type row struct {
 	dmnCPU   float64 // the daemon's, part of ownCPU
 	sirqCPU  float64 // the ksoftirqd threads', part of ownCPU
 	bgCPU    float64 // CPUs busy (0..NumCPU) in the second before the flood
+	bulkCPU  float64 // the daemon's CPU seconds per GB through a handed-over connection
+	bulkPkts float64 // engine packets per data segment of that transfer
+	synsIn   float64 // SYNs the daemon's engine took (its metrics)
+	overruns float64 // packets its driver could not take (ring or queue full)
 }
 
 func main() {
 	out := flag.String("out", "", "directory for bench.md and img/bench.png (default: the main module's docs)")
 	n := flag.Int("n", 1000000, "SYNs per flood")
 	bin := flag.String("bin", "", "synproxy-lite binary (default: built into a temporary directory)")
+	only := flag.String("only", "", "comma-separated rows to run, for a quick look (default: all; the ceiling and kernel rows are always run, the ratios need them)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: needs root (network namespaces, nftables)")
@@ -128,7 +137,10 @@ func main() {
 	log.Printf("%-9s %8.3f CPU-s for %d SYNs in %.2f s (trafgen %.3f, ksoftirqd %.3f; all CPUs %.3f), background %.2f CPUs",
 		base.name, base.ownCPU, base.sent, base.secs, base.genCPU, base.sirqCPU, base.busyCPU, base.bgCPU)
 	var rows []row
-	for _, mode := range []string{"kernel", "nfqueue", "afpacket"} {
+	for _, mode := range []string{"ceiling", "kernel", "nfqueue", "afpacket", "afxdp"} {
+		if *only != "" && mode != "ceiling" && mode != "kernel" && !slices.Contains(strings.Split(*only, ","), mode) {
+			continue
+		}
 		r, err := measure(mode, *bin, *n)
 		if err != nil {
 			log.Fatalf("bench: %s: %v", mode, err)
@@ -137,8 +149,8 @@ func main() {
 		if r.synacks > 0 {
 			r.cpuPerM = r.floodCPU / (float64(r.synacks) / 1e6)
 		}
-		log.Printf("%-9s %8.0f SYN-ACK/s  %.3f CPU-s/M (own %.3f: trafgen %.3f daemon %.3f ksoftirqd %.3f; all CPUs %.3f; background %.2f CPUs)  RSS %d KiB  legit %d/%d p50 %v p99 %v",
-			r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99)
+		log.Printf("%-9s %8.0f SYN-ACK/s  %.3f CPU-s/M (own %.3f: trafgen %.3f daemon %.3f ksoftirqd %.3f; all CPUs %.3f; background %.2f CPUs)  RSS %d KiB  legit %d/%d p50 %v p99 %v  engine SYNs %.0f overruns %.0f  bulk %.3f CPU-s/GB %.3f engine packets/segment",
+			r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99, r.synsIn, r.overruns, r.bulkCPU, r.bulkPkts)
 		rows = append(rows, r)
 	}
 	if err := write(*out, base, rows, *n); err != nil {
@@ -347,14 +359,27 @@ func measure(mode, bin string, n int) (r row, err error) {
 	defer l.close()
 	r.name = mode
 	svcPort := "8081"
-	if mode == "kernel" || mode == "baseline" {
+	if mode == "kernel" || mode == "baseline" || mode == "ceiling" {
 		svcPort = "8080"
 	}
 	var ln net.Listener
 	if err := inNS(l.prx, func() (e error) { ln, e = net.Listen("tcp", prxIP+":"+svcPort); return }); err != nil {
 		return r, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/bulk" {
+			// bulkBytes of zeros, for the bulk row.
+			w.Header().Set("Content-Length", strconv.Itoa(bulkBytes))
+			buf := make([]byte, 256<<10)
+			for left := bulkBytes; left > 0; left -= len(buf) {
+				if _, err := w.Write(buf[:min(left, len(buf))]); err != nil {
+					return
+				}
+			}
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})}
 	go srv.Serve(ln)
 	defer srv.Close()
 
@@ -376,6 +401,25 @@ func measure(mode, bin string, n int) (r row, err error) {
 		if err := sh("ip", "netns", "exec", l.prx, "nft", "-f", f.Name()); err != nil {
 			return r, err
 		}
+	case "ceiling":
+		// The fastest any responder can reflect a SYN on this path: an
+		// XDP program on br0 (generic mode, as a bridge has no native
+		// XDP, the mode the afxdp row runs in) sends each flood SYN back
+		// with its addresses swapped (internal/hairpin). The legitimate
+		// client reaches the service on 8080 as with the kernel.
+		var h *hairpin.Hairpin
+		err := inNS(l.prx, func() error {
+			ifi, err := net.InterfaceByName("br0")
+			if err != nil {
+				return err
+			}
+			h, err = hairpin.Attach(ifi.Index, netip.MustParsePrefix(spoofed), 8080, "generic")
+			return err
+		})
+		if err != nil {
+			return r, err
+		}
+		defer h.Close()
 	case "kernel":
 		rules := `table inet bench {
 	chain pre { type filter hook prerouting priority raw; policy accept; tcp dport 8080 tcp flags syn notrack; }
@@ -395,8 +439,8 @@ func measure(mode, bin string, n int) (r row, err error) {
 		_ = sh("ip", "netns", "exec", l.prx, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0")
 	default:
 		args := []string{"netns", "exec", l.prx, bin, "run", "--port", "8080", "--backend", prxIP + ":8081",
-			"--driver", mode, "--workers", "2", "--log-level", "warn"}
-		if mode == "afpacket" {
+			"--driver", mode, "--workers", "2", "--log-level", "warn", "--metrics", "127.0.0.1:9100"}
+		if mode == "afpacket" || mode == "afxdp" {
 			args = append(args, "--interface", "br0")
 		}
 		daemon = exec.Command("ip", args...)
@@ -517,6 +561,10 @@ func measure(mode, bin string, n int) (r row, err error) {
 	if daemon != nil {
 		// The daemon is the child of ip netns exec (exec'd in place).
 		r.rssKiB = hwm(daemon.Process.Pid)
+		r.synsIn, r.overruns = daemonCounters(l.prx)
+		if err := r.bulk(l, client, dmnCPU); err != nil {
+			return r, fmt.Errorf("bulk: %v", err)
+		}
 	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
@@ -524,6 +572,69 @@ func measure(mode, bin string, n int) (r row, err error) {
 		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
 	}
 	return r, nil
+}
+
+// bulkBytes is what the bulk row moves through one handed-over connection.
+const bulkBytes = 1 << 30
+
+// bulk downloads bulkBytes through the proxy on one connection, the flood
+// over, and records the daemon's CPU per GB and the engine's packets per
+// data segment: what established traffic costs the proxy. (nfqueue: the
+// rules queue no established segment; afpacket: the ring sees each one;
+// afxdp: the XDP program passes them to the stack.)
+func (r *row) bulk(l *lab, client *http.Client, dmnCPU func() float64) error {
+	p0 := daemonMetric(l.prx, "synproxy_lite_packets_total")
+	c0 := dmnCPU()
+	bc := &http.Client{Timeout: 2 * time.Minute, Transport: client.Transport}
+	resp, err := bc.Get("http://" + prxIP + ":8080/bulk")
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != bulkBytes {
+		return fmt.Errorf("%d of %d bytes: %v", n, bulkBytes, err)
+	}
+	r.bulkCPU = (dmnCPU() - c0) / (float64(n) / 1e9)
+	// Segments of at most an MSS (1460 bytes) each way, about: the
+	// data and its ACKs.
+	segs := float64(n) / 1460
+	r.bulkPkts = (daemonMetric(l.prx, "synproxy_lite_packets_total") - p0) / segs
+	return nil
+}
+
+// daemonMetric reads one counter of the daemon's metrics in namespace ns.
+func daemonMetric(ns, name string) float64 {
+	body, _ := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "http://127.0.0.1:9100/metrics").Output()
+	for _, line := range strings.Split(string(body), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// daemonCounters reads the daemon's SYNs received and receive overruns from
+// its metrics, in namespace ns.
+func daemonCounters(ns string) (syns, overruns float64) {
+	// curl in the namespace: net/http dials on a goroutine of its own,
+	// which would not be in it.
+	body, _ := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "http://127.0.0.1:9100/metrics").Output()
+	for _, line := range strings.Split(string(body), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "synproxy_lite_syn_received_total":
+			syns = v
+		case "synproxy_lite_rx_overruns_total":
+			overruns = v
+		}
+	}
+	return syns, overruns
 }
 
 func write(dir string, base row, rows []row, n int) error {
@@ -543,14 +654,14 @@ func write(dir string, base row, rows []row, n int) error {
 	}
 	var u unix.Utsname
 	unix.Uname(&u)
-	k := rows[0]
+	k, ceil := rowNamed(rows, "kernel"), rowNamed(rows, "ceiling")
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmark results\n\nWritten by `make bench` (cd bench && go run .) at commit `%s`%s, %s, on %d CPUs (%s), Linux %s.\n\n",
 		strings.TrimSpace(string(commit)), dirty, time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpuModel,
 		unix.ByteSliceToString(u.Release[:]))
 	fmt.Fprintf(&b, "Each row answers the same flood: %d spoofed SYNs from trafgen (one process, no rate limit) over a veth pair into a bridge.\n\n", n)
-	b.WriteString("| responder | SYN-ACKs | SYN-ACK/s | vs kernel | CPU s per 1M SYN-ACKs | vs kernel | peak RSS | legit clients | p50 | p99 |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| responder | SYN-ACKs | SYN-ACK/s | vs ceiling | vs kernel | CPU s per 1M SYN-ACKs | vs kernel | peak RSS | legit clients | p50 | p99 |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	cpuRatio := func(r row) string {
 		if k.cpuPerM <= 0 {
 			return "n/a"
@@ -559,13 +670,18 @@ func write(dir string, base row, rows []row, n int) error {
 	}
 	for _, r := range rows {
 		rss := "(kernel)"
+		if r.name == "ceiling" {
+			rss = "(XDP)"
+		}
 		if r.rssKiB > 0 {
 			rss = fmt.Sprintf("%.1f MiB", float64(r.rssKiB)/1024)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %.2fx | %.3f | %s | %s | %d/%d (%.0f%%) | %.1f ms | %.1f ms |\n",
-			r.name, r.synacks, r.rate, r.rate/k.rate, r.cpuPerM, cpuRatio(r), rss, r.legitOK, r.legitN,
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %.2fx | %.2fx | %.3f | %s | %s | %d/%d (%.0f%%) | %.1f ms | %.1f ms |\n",
+			r.name, r.synacks, r.rate, r.rate/ceil.rate, r.rate/k.rate, r.cpuPerM, cpuRatio(r), rss, r.legitOK, r.legitN,
 			100*float64(r.legitOK)/float64(max(r.legitN, 1)), float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000)
 	}
+	b.WriteString("\nThe ceiling answers nothing: an XDP program on br0 (generic mode, the afxdp row's path) sends each flood SYN back with its addresses swapped (XDP_TX; internal/hairpin). " +
+		"No cookie, no copy: the fastest any responder can reflect a SYN on this path, so `vs ceiling` is how close a row comes to it.\n")
 	fmt.Fprintf(&b, "\nCPU per SYN-ACK is measured against a baseline pass in the same run: the same flood of %d SYNs with nothing answering, "+
 		"dropped by an nft rule in the proxy namespace at prerouting, priority raw (before conntrack, the earliest point where any responder takes a SYN). "+
 		"A pass's CPU is the CPU time of the processes the run consists of, from the start of its flood until its SYN-ACK counter settles: "+
@@ -579,6 +695,15 @@ func write(dir string, base row, rows []row, n int) error {
 	for _, r := range append([]row{base}, rows...) {
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r.name, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.secs, r.bgCPU)
 	}
+	b.WriteString("\n## Established traffic\n\nAfter its flood, each synproxy-lite row moves 1 GiB through one handed-over connection (the client downloads it from the service): " +
+		"the daemon's CPU seconds per GB (its splice and whatever its driver does with the connection's segments) and the engine's packets per data segment (1460 bytes) of the transfer. " +
+		"nfqueue's rules queue no established segment; afpacket's ring sees every one and the engine lets it be; afxdp's XDP program passes them to the stack.\n\n")
+	b.WriteString("| driver | daemon CPU s per GB | engine packets per data segment |\n|---|---:|---:|\n")
+	for _, r := range rows {
+		if r.rssKiB > 0 {
+			fmt.Fprintf(&b, "| %s | %.3f | %.3f |\n", r.name, r.bulkCPU, r.bulkPkts)
+		}
+	}
 	b.WriteString("\nThe busy time of all CPUs (/proc/stat: user, nice, system, irq, softirq; not steal) is the cross-check: on a quiet machine it exceeds the run's processes by little more than background × flood time. " +
 		"Background is the number of CPUs busy in the second before each flood, with the responder idle; other work on a shared machine shows there and in the all-CPU figure, not in the run's processes.\n")
 	if err := os.MkdirAll(filepath.Join(dir, "img"), 0o755); err != nil {
@@ -590,15 +715,26 @@ func write(dir string, base row, rows []row, n int) error {
 	return plotRows(filepath.Join(dir, "img", "bench.png"), rows)
 }
 
+// rowNamed returns the row called name (the zero row if there is none).
+func rowNamed(rows []row, name string) row {
+	for _, r := range rows {
+		if r.name == name {
+			return r
+		}
+	}
+	return row{}
+}
+
 func plotRows(path string, rows []row) error {
+	k := rowNamed(rows, "kernel")
 	p := plot.New()
 	p.Title.Text = "SYN flood: ratio to the kernel's nftables synproxy"
 	p.Y.Label.Text = "x kernel"
 	var rate, cpu plotter.Values
 	var names []string
 	for _, r := range rows {
-		rate = append(rate, r.rate/rows[0].rate)
-		cpu = append(cpu, r.cpuPerM/rows[0].cpuPerM)
+		rate = append(rate, r.rate/k.rate)
+		cpu = append(cpu, r.cpuPerM/k.cpuPerM)
 		names = append(names, r.name)
 	}
 	w := vg.Points(18)

@@ -3,8 +3,9 @@
 # netfilter user tools, trafgen (netsniff-ng) as an independent SYN generator,
 # qemu for the kernel parity harness, chromium for the browser tests,
 # systemd for `systemd-analyze verify` of the unit, adduser for the .deb,
-# zsh and fish to check the completion scripts, and promtool (Debian's
-# prometheus: about 20 MB, installs in seconds) to check the alert rules.
+# zsh and fish to check the completion scripts, promtool (Debian's
+# prometheus: about 20 MB, installs in seconds) to check the alert rules,
+# and clang 14 with libbpf's headers to rebuild the XDP programs.
 # Run as root; as another user it only reports what is missing.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ pkgs=(
 	systemd adduser                     # unit verification, the .deb
 	zsh fish                            # completion scripts
 	prometheus                          # promtool check rules
+	clang-14 llvm-14 libbpf-dev         # XDP programs rebuilt and compared
 )
 
 missing=()

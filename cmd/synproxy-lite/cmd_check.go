@@ -78,12 +78,13 @@ func check(file string, notes io.Writer) (rules, summary string, err error) {
 		}
 	}
 	for i, s := range c.Services {
-		if d, _ := proxy.LookupDriver(s.Driver); d.NeedsInterface {
+		if d, _ := proxy.LookupDriver(s.Driver); d.NeedsInterface || s.Interface != "" {
 			if _, err := net.InterfaceByName(s.Interface); err != nil {
 				return "", "", fmt.Errorf("config: %s: services[%d].interface = %q: no such interface on this host", file, i, s.Interface)
 			}
 		}
 	}
+	chooseDrivers(c, slog.New(slog.DiscardHandler), false)
 	srvs, err := servers(c, slog.New(slog.DiscardHandler), true)
 	if err != nil {
 		return "", "", err

@@ -35,7 +35,7 @@ func TestRunFlagErrors(t *testing.T) {
 		{[]string{"--port", "80", "--backend", "10.99.0.1:80", "--workers", "0"}, "--workers 0: want 1-256"},
 		{[]string{"--port", "80", "--backend", "10.99.0.1:80", "--wscale", "15"}, "--wscale 15: want -1 (no window scaling) or 0-14"},
 		{[]string{"--port", "80", "--backend", "10.99.0.1:80", "--mss", "70000"}, "--mss 70000: want -1 (no MSS option)"},
-		{[]string{"--port", "80", "--backend", "10.99.0.1:80", "--driver", "xdp"}, "--driver xdp: want nfqueue or afpacket"},
+		{[]string{"--port", "80", "--backend", "10.99.0.1:80", "--driver", "xdp"}, "--driver xdp: want auto or nfqueue or afpacket"},
 		{[]string{"--port", "80", "--backend", "10.99.0.1:80", "--driver", "afpacket"}, "--interface: required with driver afpacket"},
 		{[]string{"--port", "80", "--backend", "10.99.0.1:80", "--log-level", "loud"}, "--log-level loud: want debug, info, warn or error"},
 		{[]string{"--port", "80", "--backend", "10.99.0.1:80", "--table", "a-b"}, "--table a-b: want a name of letters"},

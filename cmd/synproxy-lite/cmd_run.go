@@ -89,8 +89,9 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.configFile, "config", "", "configuration `file` (TOML) describing the services; excludes the other flags but --dry-run")
 	port := fs.Uint("port", 0, "protected TCP `port` (required)")
 	backend := fs.String("backend", "", "backend `HOST:PORT` the connections are spliced to (required)")
-	fs.StringVar(&o.driverName, "driver", "nfqueue", "packet I/O driver: "+strings.Join(driverNames(), " or "))
-	fs.StringVar(&o.iface, "interface", "", "`name` of the interface clients arrive on (--driver afpacket)")
+	fs.StringVar(&o.driverName, "driver", proxy.AutoDriver, "packet I/O driver: "+strings.Join(driverNames(), ", ")+
+		", or auto (afxdp where XDP attaches to --interface, else afpacket, else nfqueue)")
+	fs.StringVar(&o.iface, "interface", "", "`name` of the interface clients arrive on (--driver afpacket or afxdp)")
 	fs.IntVar(&o.workers, "workers", config.DefaultWorkers(), "number of queues and worker threads")
 	queue := fs.Uint("queue", config.DefaultQueue, "first netfilter queue `number`")
 	fs.StringVar(&o.keyFile, "key-file", "", "cookie secret `file` (64 hex digits; mode 0600); default: a random key; "+
@@ -296,6 +297,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	level.UnmarshalText([]byte(o.cfg.LogLevel)) // validated
 	log := newLogger(stderr, o.cfg.LogFormat, level)
 	if o.dryRun {
+		chooseDrivers(o.cfg, log, false)
 		srvs, err := servers(o.cfg, log, false)
 		if err == nil {
 			var text string
@@ -328,6 +330,7 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 // (SIGHUP) handed over to a new process. With several servers (services
 // or ports) it runs them all until one stops.
 func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
+	chooseDrivers(o.cfg, log, true)
 	srvs, err := servers(o.cfg, log, true)
 	if err != nil {
 		return err

@@ -75,6 +75,7 @@ func (o *runOptions) restartCheck(log *slog.Logger) func() error {
 		if err != nil {
 			return err
 		}
+		chooseDrivers(o2.cfg, slog.New(slog.DiscardHandler), false)
 		srvs, err := servers(o2.cfg, log, true)
 		if err != nil {
 			return err

@@ -22,6 +22,7 @@ import (
 // ECMP fabric rehashes a flow between the client's SYN and its ACK.
 type fleetLab struct {
 	cli, sw, p1, p2 string
+	driver          string // the proxies' --driver: afpacket unless set
 }
 
 const fleetVIP = "10.99.48.100"
@@ -84,7 +85,11 @@ func (f *fleetLab) start(t *testing.T, secret1, secret2 string) (*daemonProc, *d
 	for i, p := range []string{f.p1, f.p2} {
 		be := []string{"10.99.48.2:8081", "10.99.48.3:8081"}[i]
 		startBackend(t, listenIn(t, p, be))
-		args := []string{"--port", "8080", "--backend", be, "--driver", "afpacket",
+		drv := f.driver
+		if drv == "" {
+			drv = "afpacket"
+		}
+		args := []string{"--port", "8080", "--backend", be, "--driver", drv,
 			"--interface", "vp", "--workers", "1", "--metrics", "127.0.0.1:9100"}
 		if s := []string{secret1, secret2}[i]; s != "" {
 			file := t.TempDir() + "/fleet.secret"
@@ -109,9 +114,13 @@ func randomSecret() string {
 // them. With a
 // key each, as the kernel's per-boot secret would be, proxy 2 rejects them
 // and the client gets nothing: the control that shows the path is real.
-func TestFleetRehash(t *testing.T) {
+func TestFleetRehash(t *testing.T) { testFleetRehash(t, "afpacket") }
+
+// testFleetRehash runs TestFleetRehash with the proxies on driver drv.
+func testFleetRehash(t *testing.T, drv string) {
 	t.Run("shared fleet secret", func(t *testing.T) {
 		f := newFleetLab(t)
+		f.driver = drv
 		secret := randomSecret()
 		f.start(t, secret, secret)
 		// Every handshake must be handed over by proxy 2 and every request
@@ -143,6 +152,7 @@ func TestFleetRehash(t *testing.T) {
 	})
 	t.Run("a key each", func(t *testing.T) {
 		f := newFleetLab(t)
+		f.driver = drv
 		f.start(t, "", "")
 		out, err := curl(t, f.cli, "--max-time", "3", "http://"+fleetVIP+":8080/small")
 		if err == nil || strings.Contains(out, "hello") {

@@ -111,12 +111,15 @@ func TestE2EMaxConns(t *testing.T) {
 	for _, tc := range []struct {
 		driver string
 		octet  int
-	}{{"nfqueue", 80}, {"afpacket", 84}} {
+	}{{"nfqueue", 80}, {"afpacket", 84}, {"afxdp", 85}} {
 		t.Run(tc.driver, func(t *testing.T) {
 			l := newLab(t, tc.octet, false)
 			args := []string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "1", "--queue", "180"}
-			if tc.driver == "afpacket" {
+			switch tc.driver {
+			case "afpacket":
 				args = afpacketArgs(l, 1)
+			case "afxdp":
+				args = afxdpArgs(l)
 			}
 			testMaxConns(t, l, args)
 		})

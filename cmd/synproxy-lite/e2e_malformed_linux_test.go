@@ -21,11 +21,19 @@ import (
 // bytes): the daemon drops and counts them and an established connection
 // carries on.
 func TestE2EMalformed(t *testing.T) {
-	l := newLab(t, 19, false)
+	testMalformed(t, 19, func(l *lab, metrics string) []string {
+		return []string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "1", "--queue", "170",
+			"--metrics", metrics}
+	})
+}
+
+// testMalformed runs TestE2EMalformed in a lab on octet, with the daemon's
+// arguments from args.
+func testMalformed(t *testing.T, octet int, args func(l *lab, metrics string) []string) {
+	l := newLab(t, octet, false)
 	startLineServer(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
 	metrics := l.proxyIP + ":9100"
-	d := startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "1", "--queue", "170",
-		"--metrics", metrics)
+	d := startDaemon(t, l.proxy, args(l, metrics)...)
 	var c net.Conn
 	if err := inNS(t, l.client, func() (err error) { c, err = net.DialTimeout("tcp", l.proxyIP+":8080", 10*time.Second); return }); err != nil {
 		t.Fatal(err)

@@ -104,15 +104,18 @@ func invalidCookies(m map[string]float64) float64 {
 // proxy namespace and move neither the invalid-cookie nor the
 // failed-handoff counter, over both drivers.
 func TestE2EOneConnectionPerHandshake(t *testing.T) {
-	for i, drv := range []string{"nfqueue", "afpacket"} {
+	for i, drv := range []string{"nfqueue", "afpacket", "afxdp"} {
 		t.Run(drv, func(t *testing.T) {
 			l := newLab(t, 60+i, false)
 			echo := startEcho(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
 			metrics := l.proxyIP + ":9100"
 			args := []string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "1",
 				"--queue", fmt.Sprint(600 + i), "--metrics", metrics}
-			if drv == "afpacket" {
+			switch drv {
+			case "afpacket":
 				args = afpacketArgs(l, 1, "--metrics", metrics)
+			case "afxdp":
+				args = afxdpArgs(l, "--metrics", metrics)
 			}
 			startDaemon(t, l.proxy, args...)
 			before := scrape(t, l.proxy, metrics)

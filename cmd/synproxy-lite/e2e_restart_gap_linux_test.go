@@ -51,6 +51,7 @@ var restartDrivers = []struct {
 			"--queue", strconv.Itoa(100 + l.net4)}
 	}},
 	{"afpacket", 5, func(l *lab) []string { return afpacketArgs(l, 2) }},
+	{"afxdp", 7, func(l *lab) []string { return afxdpArgs(l) }},
 }
 
 func newRestartLab(t *testing.T, octet int, args func(l *lab) []string) *restartLab {

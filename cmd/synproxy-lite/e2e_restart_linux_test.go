@@ -77,9 +77,17 @@ func startLineServer(t *testing.T, ln net.Listener) {
 // connections; none is dropped, including a download and an upload that
 // are in full flow while it happens, and new connections work afterwards.
 func TestE2EGracefulRestart(t *testing.T) {
-	l := newLab(t, 18, false)
+	testGracefulRestart(t, 18, func(l *lab) []string {
+		return []string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "2", "--queue", "160"}
+	})
+}
+
+// testGracefulRestart runs TestE2EGracefulRestart in a lab on octet, with
+// the daemon's arguments from args.
+func testGracefulRestart(t *testing.T, octet int, args func(l *lab) []string) {
+	l := newLab(t, octet, false)
 	startLineServer(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
-	d := startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "2", "--queue", "160")
+	d := startDaemon(t, l.proxy, args(l)...)
 	newPid := 0
 	t.Cleanup(func() {
 		// The new daemon writes into the old one's output pipe: stop it

@@ -76,11 +76,19 @@ const lostACKRules = `table inet spltest {
 // second, the client's kernel answers it with an ACK carrying the cookie,
 // and the connection is handed over.
 func TestE2EServerSpeaksFirst(t *testing.T) {
-	l := newLab(t, 17, false)
+	testServerSpeaksFirst(t, 17, func(l *lab, metrics string) []string {
+		return []string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "1", "--queue", "150",
+			"--metrics", metrics}
+	})
+}
+
+// testServerSpeaksFirst runs TestE2EServerSpeaksFirst in a lab on octet,
+// with the daemon's arguments from args.
+func testServerSpeaksFirst(t *testing.T, octet int, args func(l *lab, metrics string) []string) {
+	l := newLab(t, octet, false)
 	startGreeter(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
 	metrics := l.proxyIP + ":9100"
-	startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "1", "--queue", "150",
-		"--metrics", metrics)
+	startDaemon(t, l.proxy, args(l, metrics)...)
 	hosts := []string{l.proxyIP + ":8080", "[" + l.proxy6 + "]:8080"}
 	for _, h := range hosts {
 		converse(t, l.client, h)
@@ -122,11 +130,19 @@ func TestE2EServerSpeaksFirst(t *testing.T) {
 // zero window the client would send only zero-window probes, which prove
 // nothing, and hang once the re-send table was overwritten by a flood.)
 func TestE2ELostACKClientFirst(t *testing.T) {
-	l := newLab(t, 20, false)
+	testLostACKClientFirst(t, 20, func(l *lab, metrics string) []string {
+		return []string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "1", "--queue", "160",
+			"--metrics", metrics}
+	})
+}
+
+// testLostACKClientFirst runs TestE2ELostACKClientFirst in a lab on octet,
+// with the daemon's arguments from args.
+func testLostACKClientFirst(t *testing.T, octet int, args func(l *lab, metrics string) []string) {
+	l := newLab(t, octet, false)
 	startGreeter(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
 	metrics := l.proxyIP + ":9100"
-	startDaemon(t, l.proxy, "--port", "8080", "--backend", l.proxyIP+":8081", "--workers", "1", "--queue", "160",
-		"--metrics", metrics)
+	startDaemon(t, l.proxy, args(l, metrics)...)
 	for _, h := range []string{l.proxyIP + ":8080", "[" + l.proxy6 + "]:8080"} {
 		t.Run(h, func(t *testing.T) {
 			nftIn(t, l.client, lostACKRules)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/afpacket"
+	"github.com/synproxy-lite/synproxy-lite/driver/afxdp"
 	"github.com/synproxy-lite/synproxy-lite/driver/nfqueue"
 )
 
@@ -37,6 +38,16 @@ var drivers = []Driver{
 	}},
 	{Name: "afpacket", Drop: true, NeedsInterface: true, open: func(c *ServerConfig) (driver.Driver, error) {
 		d, err := afpacket.Open(&afpacket.Config{Interface: c.Interface, Port: c.Port, Workers: c.Workers, Logger: c.Logger})
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	}},
+	// afxdp serves every receive queue of the interface, one worker each
+	// (an XDP program cannot leave a queue to no one: it would pass the
+	// queue's handshakes to the stack, where the drop rules end them).
+	{Name: "afxdp", Drop: true, NeedsInterface: true, open: func(c *ServerConfig) (driver.Driver, error) {
+		d, err := afxdp.Open(&afxdp.Config{Interface: c.Interface, Port: c.Port, Logger: c.Logger})
 		if err != nil {
 			return nil, err
 		}

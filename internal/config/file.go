@@ -13,6 +13,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
+	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
 )
 
@@ -116,7 +117,7 @@ const (
 	DefaultWScale    = 7
 	DefaultLogLevel  = "info"
 	DefaultLogFormat = "text"
-	DefaultDriver    = "nfqueue"
+	DefaultDriver    = proxy.AutoDriver
 )
 
 // DefaultLimits returns the limits of a service that sets none.

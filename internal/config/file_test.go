@@ -32,7 +32,7 @@ func TestBadConfigs(t *testing.T) {
 		{"duration", "services[0].limits.idle_timeout", 5, `idle_timeout = "5x": want a duration`},
 		{"two-secrets", "fleet_secret_credential", 2, "key_file and fleet_secret_credential exclude each other"},
 		{"credential", "key_credential", 1, "without '/'"},
-		{"driver", "services[0].driver", 4, `"xdp": want nfqueue or afpacket`},
+		{"driver", "services[0].driver", 4, `"xdp": want auto or nfqueue or afpacket`},
 		{"interface", "services[0].interface", 1, "required with driver afpacket"},
 		{"failopen-afpacket", "services[0].fail_open", 6, "fail-open needs driver nfqueue"},
 		{"wscale", "services[0].wscale", 4, "want -1 (no window scaling) or 0-14"},
@@ -85,7 +85,7 @@ func TestGoodConfigs(t *testing.T) {
 	}
 	s := c.Services[0]
 	if c.Table != "synproxy_lite" || s.Table != "synproxy_lite" || s.Name != "default" || s.Queue != 100 ||
-		s.Driver != "nfqueue" || s.MSS != 1460 || s.MSS6 != 1440 || s.WScale != 7 || !s.Timestamp || !s.SACK ||
+		s.Driver != "auto" || s.MSS != 1460 || s.MSS6 != 1440 || s.WScale != 7 || !s.Timestamp || !s.SACK ||
 		s.Limits != DefaultLimits() || c.LogLevel != "info" || s.Workers != c.Workers || c.Rotate != 0 {
 		t.Errorf("minimal: %+v", c)
 	}

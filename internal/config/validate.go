@@ -197,8 +197,11 @@ func (v *validator) service(i int) {
 	}
 	d, ok := proxy.LookupDriver(s.Driver)
 	switch {
+	case s.Driver == proxy.AutoDriver:
+		// Chosen at the start among the drivers that fit the service
+		// (fail-open and addresses: nfqueue).
 	case !ok:
-		v.bad(k("driver"), s.Driver, "want %s", strings.Join(driverNames(nil), " or "))
+		v.bad(k("driver"), s.Driver, "want %s or %s", proxy.AutoDriver, strings.Join(driverNames(nil), " or "))
 	case d.NeedsInterface && s.Interface == "":
 		v.bad(k("interface"), nil, "required with driver %s: the interface clients arrive on", s.Driver)
 	case s.FailOpen && !d.FailOpen:
@@ -286,7 +289,8 @@ func (v *validator) apart() {
 			}
 			tables[t] = i
 		}
-		if d, ok := proxy.LookupDriver(s.Driver); ok && !d.Drop {
+		// auto may choose nfqueue, so its queues count too.
+		if d, ok := proxy.LookupDriver(s.Driver); s.Driver == proxy.AutoDriver || ok && !d.Drop {
 			lo, hi := s.Queue, s.Queue+s.queues()
 			for _, q := range queues {
 				if lo < q.hi && q.lo < hi {

@@ -81,6 +81,7 @@ var forbidden = []struct {
 	{"./driver/engine", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
 	{"./driver/nfqueue", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
 	{"./driver/afpacket", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
+	{"./driver/afxdp", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
 	{"./driver/handoff", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
 	{"./driver/proxy", []string{"github.com/prometheus/", "google.golang.org/protobuf"}},
 }

@@ -1,0 +1,26 @@
+//go:build !linux
+
+package afxdp
+
+import "github.com/synproxy-lite/synproxy-lite/driver"
+
+// Driver is the AF_XDP driver; it exists only on Linux.
+type Driver struct{}
+
+// Open returns driver.ErrNotSupported outside Linux.
+func Open(cfg *Config) (*Driver, error) { return nil, driver.ErrNotSupported }
+
+// Probe returns driver.ErrNotSupported outside Linux.
+func Probe(iface string) (Mode, error) { return 0, driver.ErrNotSupported }
+
+// Name implements driver.Driver.
+func (d *Driver) Name() string { return "afxdp" }
+
+// Queues implements driver.Driver.
+func (d *Driver) Queues() []driver.Queue { return nil }
+
+// Stats implements driver.Driver.
+func (d *Driver) Stats() driver.DriverStats { return driver.DriverStats{} }
+
+// Close implements driver.Driver.
+func (d *Driver) Close() error { return nil }

@@ -1,0 +1,90 @@
+package afxdp
+
+import "log/slog"
+
+// Config configures the driver. Interface and Port are required; the other
+// fields have defaults.
+type Config struct {
+	// Interface is the name of the interface the XDP program attaches to
+	// and the sockets transmit from: the interface the protected address
+	// is reached through.
+	Interface string
+
+	// Port is the protected TCP port: the XDP program sends only segments
+	// to it (at a local address, of no existing socket) to the sockets.
+	Port uint16
+
+	// Queues is the number of receive queues served, from queue 0, one
+	// AF_XDP socket (and one worker) each. Zero means every receive queue
+	// of the interface. The program passes to the stack what arrives on a
+	// queue without a socket; the nft rules drop its handshake packets.
+	Queues int
+
+	// BatchSize is the largest burst. Zero means 64.
+	BatchSize int
+
+	// Frames is the number of UMEM frames (2 KiB) of each socket, a power
+	// of two of at least 8 times BatchSize: an eighth are transmit
+	// buffers, the rest receive buffers (on the fill ring). Zero means
+	// 8192 (16 MiB).
+	Frames int
+
+	// Mode chooses how the program attaches: ModeAuto (native, else
+	// generic), ModeNative or ModeGeneric.
+	Mode Mode
+
+	// BusyPoll makes an empty ring spin (with SO_PREFER_BUSY_POLL on the
+	// sockets) instead of sleeping in poll(2): lower latency under load,
+	// one CPU per worker burnt while idle.
+	BusyPoll bool
+
+	// Logger receives the driver's notices (the mode it attached in).
+	// Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Mode is how the XDP program attaches to the interface.
+type Mode uint8
+
+const (
+	// ModeAuto tries native mode, then generic mode.
+	ModeAuto Mode = iota
+	// ModeNative runs the program in the driver, before an skb exists.
+	ModeNative
+	// ModeGeneric runs the program on the skb, after the driver: any
+	// interface has it, at the cost of the allocation.
+	ModeGeneric
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeAuto:
+		return "auto"
+	case ModeNative:
+		return "native"
+	case ModeGeneric:
+		return "generic"
+	}
+	return "mode(?)"
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+func (c *Config) withDefaults() Config {
+	var o Config
+	if c != nil {
+		o = *c
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 64
+	}
+	if o.Frames <= 0 {
+		o.Frames = 8192
+	}
+	return o
+}

@@ -13,8 +13,8 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
-	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
+	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
 )
 
 // Config is the daemon's configuration: what "synproxy-lite run" serves,

@@ -68,6 +68,15 @@ const (
 	// hash does not match: a forged, corrupted or mismatched cookie (wrong
 	// tuple, sequence number or key).
 	ReasonMSSIndex
+	// ReasonMAC: the MAC of a full-profile cookie does not match (forged,
+	// corrupted or mismatched: wrong tuple, sequence number, key or slot).
+	ReasonMAC
+	// ReasonTSecr: the ISN of a full-profile cookie matches but the low
+	// bits of the ACK's TSecr do not.
+	ReasonTSecr
+	// ReasonKey: a full-profile cookie names a key (by its key bit) that
+	// the Ring does not hold now.
+	ReasonKey
 )
 
 func (r Reason) String() string {
@@ -78,6 +87,12 @@ func (r Reason) String() string {
 		return "stale"
 	case ReasonMSSIndex:
 		return "mss-index"
+	case ReasonMAC:
+		return "mac"
+	case ReasonTSecr:
+		return "tsecr"
+	case ReasonKey:
+		return "key"
 	}
 	return "unknown"
 }

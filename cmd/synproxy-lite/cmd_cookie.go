@@ -33,7 +33,7 @@ the SYN and of the ACK). For check and explain, --seq is the client's initial
 sequence number (the ACK's seq minus 1) and --cookie the ACK's ack number
 minus 1. --count is the time slot (default: the wall clock's, Unix time / 60);
 for check it is the checker's current slot.
-`
+`+fullCookieUsage
 
 // cookieArgs are the parsed flags common to the cookie subcommands.
 type cookieArgs struct {
@@ -43,6 +43,7 @@ type cookieArgs struct {
 	mss    uint16
 	cookie uint32
 	count  uint32
+	full   fullArgs // --profile and the full profile's flags
 }
 
 func runCookie(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -72,6 +73,9 @@ func runCookie(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		fmt.Fprintf(stderr, "synproxy-lite cookie %s: %v\n", op, err)
 		return exitUsage
+	}
+	if a.full.profile == cookie.ProfileFull {
+		return runCookieFull(op, a, stdout, stderr)
 	}
 	enc := json.NewEncoder(stdout)
 	switch op {
@@ -124,8 +128,7 @@ func runCookie(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 }
 
-func parseCookieArgs(op string, args []string, now func() time.Time) (cookieArgs, error) {
-	var a cookieArgs
+func parseCookieArgs(op string, args []string, now func() time.Time) (a cookieArgs, err error) {
 	fs := flag.NewFlagSet("cookie "+op, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	key := fs.String("key", "", "")
@@ -138,7 +141,11 @@ func parseCookieArgs(op string, args []string, now func() time.Time) (cookieArgs
 	mss := fs.String("mss", "", "")
 	ck := fs.String("cookie", "", "")
 	count := fs.String("count", "", "")
+	ff := addFullFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return a, err
+	}
+	if a.full, err = ff.parse(op, fs); err != nil {
 		return a, err
 	}
 	if fs.NArg() > 0 {

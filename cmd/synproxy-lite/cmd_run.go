@@ -51,6 +51,7 @@ type runOptions struct {
 	keyFile       string
 	fleetFile     string
 	rotate        time.Duration
+	profile       cookie.Profile
 	metrics       string
 	dryRun        bool
 	mss, mss6     int
@@ -82,6 +83,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.keyFile, "key-file", "", "cookie secret `file` (64 hex digits; mode 0600); default: a random key")
 	fs.StringVar(&o.fleetFile, "fleet-secret-file", "", "fleet master secret `file` shared by all proxies of a fleet")
 	fs.DurationVar(&o.rotate, "rotate", 0, "rotate the cookie key every `period` (whole minutes; 0: never)")
+	profile := fs.String("cookie-profile", "linux", "cookie layout: linux (the kernel's) or full (window scale and SACK in the ISN, for clients without timestamps); every node of a fleet must agree")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR:PORT` (/metrics)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the nft ruleset and exit")
 	fs.IntVar(&o.mss, "mss", 1460, "MSS advertised to IPv4 clients (synproxy mss)")
@@ -102,6 +104,9 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 		return nil, err
 	}
 	o.limits = lim
+	if o.profile, err = cookie.ParseProfile(*profile); err != nil {
+		return nil, fmt.Errorf("--cookie-profile %q: linux or full", *profile)
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -185,7 +190,7 @@ func (o *runOptions) serverConfig(log *slog.Logger) (*proxy.ServerConfig, error)
 	return &proxy.ServerConfig{Port: o.port, Backend: o.backend, ProxyProtocol: o.proxyProtocol,
 		Driver: o.driverName, Interface: o.iface, Workers: o.workers, Queue: o.queue, Table: o.table,
 		FailOpen: o.failOpen, Ring: ring, Rule: o.rule(o.mss, 1460), Rule6: o.rule(o.mss6, 1440), Logger: log,
-		Limits: o.limits, OnEngine: o.serveMetrics(log)}, nil
+		Limits: o.limits, OnEngine: o.serveMetrics(log), Engine: &engine.Config{Profile: o.profile}}, nil
 }
 
 // rule is the synproxy rule of the flags for one family: mss as given
@@ -203,7 +208,7 @@ func (o *runOptions) rule(mss, defMSS int) *packet.Rule {
 // --rotate; nil (the server's own key, passed on by a graceful restart)
 // without them.
 func (o *runOptions) ring() (*cookie.Ring, error) {
-	rc := &cookie.RingConfig{Rotate: o.rotate}
+	rc := &cookie.RingConfig{Rotate: o.rotate, Profile: o.profile}
 	switch {
 	case o.keyFile != "":
 		k, err := config.LoadKeyFile(o.keyFile)

@@ -153,6 +153,9 @@ type ackInfo struct {
 }
 
 type cookieCk struct {
+	// Profile is "full" for a full-profile cookie (see fullCk), empty for
+	// the Linux profile's.
+	Profile     string  `json:"profile,omitempty"`
 	Slot8       uint8   `json:"slot_mod_256"`
 	Count       *uint32 `json:"count,omitempty"`
 	CountSource string  `json:"count_source,omitempty"` // flag, wall-clock, kernel search
@@ -164,6 +167,7 @@ type cookieCk struct {
 	MadeIn      *uint32 `json:"made_in,omitempty"`
 	Age         *uint32 `json:"age,omitempty"`
 	Note        string  `json:"note,omitempty"`
+	*fullCk
 }
 
 type frameIssue struct {
@@ -351,6 +355,12 @@ func (h *handshake) analyse(o *Options) {
 	sa.Synproxy = newShape(sa.pkt.SynproxyShape(syn, sa.optsRaw))
 	if o.Key != nil {
 		h.Cookie = checkCookie(o, h)
+		if !h.Cookie.Valid {
+			// Not a Linux-profile cookie: perhaps the full profile's.
+			if c := checkFullCookie(o, h); c != nil {
+				h.Cookie = c
+			}
+		}
 	}
 }
 

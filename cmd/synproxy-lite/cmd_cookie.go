@@ -33,7 +33,7 @@ the SYN and of the ACK). For check and explain, --seq is the client's initial
 sequence number (the ACK's seq minus 1) and --cookie the ACK's ack number
 minus 1. --count is the time slot (default: the wall clock's, Unix time / 60);
 for check it is the checker's current slot.
-`+fullCookieUsage
+` + fullCookieUsage
 
 // cookieArgs are the parsed flags common to the cookie subcommands.
 type cookieArgs struct {

@@ -13,10 +13,10 @@ import (
 // Full-profile layout constants.
 const (
 	// FullMACBits is the number of top ISN bits that carry the MAC.
-	FullMACBits = 22
+	FullMACBits = 21
 	// FullFieldBits is the number of low ISN bits that carry the fields
 	// (masked with the top bits of the MAC).
-	FullFieldBits = 10
+	FullFieldBits = 11
 	// FullFieldMask selects the fields.
 	FullFieldMask = 1<<FullFieldBits - 1
 	// FullMACMask selects a MAC of FullMACBits bits.
@@ -30,11 +30,17 @@ const (
 // Field bits of a full-profile cookie, after unmasking (FullFields).
 const (
 	FullFieldMSS    = 0x007 // bits 0..2: MSS index (FullMSSTable)
-	FullFieldWScale = 0x038 // bits 3..5: window-scale index (FullWScaleTable)
-	FullFieldSACK   = 0x040 // bit 6: SACK-permitted
-	FullFieldECN    = 0x080 // bit 7: ECN
-	FullFieldKey    = 0x100 // bit 8: the key (epoch parity)
-	FullFieldSlot   = 0x200 // bit 9: the time slot's parity
+	FullFieldWScale = 0x078 // bits 3..6: window-scale shift 0..14, 15 = none (NoWScale)
+	FullFieldSACK   = 0x080 // bit 7: SACK-permitted
+	FullFieldECN    = 0x100 // bit 8: ECN
+	FullFieldKey    = 0x200 // bit 9: the key (epoch parity)
+	FullFieldSlot   = 0x400 // bit 10: the time slot's parity
+)
+
+// Shifts of the one-bit fields.
+const (
+	fullKeyShift  = 9
+	fullSlotShift = 10
 )
 
 // FullMSSTable returns the 8 MSS values a full-profile cookie can encode.
@@ -65,35 +71,14 @@ func FullMSSIndex(mss uint16, v6 bool) uint8 {
 	return i
 }
 
-// FullWScaleTable returns the window-scale shifts a full-profile cookie can
-// encode; index 0 means the SYN had no window-scale option. The shifts are
-// those Allman's 2012 histograms of SYN window-scale options found most
-// common (as in FreeBSD's table); a shift between entries is rounded down,
-// which makes the server under-estimate the client's window, never over.
-func FullWScaleTable() [8]uint8 { return [8]uint8{0, 0, 1, 2, 4, 6, 7, 8} }
-
-// FullWScaleIndex returns the table index of a client's window-scale shift
-// (has: the SYN carried the option): 0 without the option, else the largest
-// index above 0 whose shift is not above ws.
-func FullWScaleIndex(ws uint8, has bool) uint8 {
-	if !has {
-		return 0
-	}
-	tab := FullWScaleTable()
-	i := uint8(7)
-	for i > 1 && tab[i] > ws {
-		i--
-	}
-	return i
-}
-
 // FullOptions are the SYN options a full-profile cookie carries.
 type FullOptions struct {
 	// MSS is the client's MSS option, 0 when the SYN had none. Decoded, it
 	// is the table entry (FullMSSTable).
 	MSS uint16
 	// WScale is the client's window-scale shift and HasWScale whether the
-	// SYN had the option. Decoded, it is the table entry (FullWScaleTable).
+	// SYN had the option. A shift above 14 is encoded as 14 (RFC 7323);
+	// every other shift is carried exactly.
 	WScale    uint8
 	HasWScale bool
 	// SACK: SACK-permitted was offered and allowed.
@@ -109,9 +94,9 @@ type FullVerdict struct {
 	// Options are the options the cookie carries (table values); set
 	// only when Valid.
 	Options FullOptions
-	// MSSIndex and WScaleIndex are the table indexes, KeyBit the key bit;
-	// set only when Valid.
-	MSSIndex, WScaleIndex, KeyBit uint8
+	// MSSIndex is the MSS table index, KeyBit the key bit; set only when
+	// Valid.
+	MSSIndex, KeyBit uint8
 	// TSChecked says the ACK's TSecr was checked too (the ACK carried
 	// timestamps); set only when Valid.
 	TSChecked bool
@@ -121,7 +106,7 @@ type FullVerdict struct {
 	Count, Age uint32
 }
 
-// FullFields returns the 10 field bits of a full-profile cookie: the low
+// FullFields returns the 11 field bits of a full-profile cookie: the low
 // bits with the MAC's top bits taken off.
 func FullFields(cookie uint32) uint16 {
 	return uint16((cookie ^ cookie>>(32-FullFieldBits)) & FullFieldMask)
@@ -129,19 +114,23 @@ func FullFields(cookie uint32) uint16 {
 
 // FullKeyBit returns the key bit a full-profile cookie names.
 func FullKeyBit(cookie uint32) uint8 {
-	return uint8(FullFields(cookie) >> 8 & 1)
+	return uint8(FullFields(cookie) >> fullKeyShift & 1)
 }
 
 // fullFields packs options, key bit and slot parity into the field bits.
 func fullFields(o *FullOptions, v6 bool, keyBit uint8, count uint32) uint32 {
-	f := uint32(FullMSSIndex(o.MSS, v6)) | uint32(FullWScaleIndex(o.WScale, o.HasWScale))<<3
+	ws := uint32(NoWScale)
+	if o.HasWScale {
+		ws = uint32(min(o.WScale, MaxWScale))
+	}
+	f := uint32(FullMSSIndex(o.MSS, v6)) | ws<<3
 	if o.SACK {
 		f |= FullFieldSACK
 	}
 	if o.ECN {
 		f |= FullFieldECN
 	}
-	f |= uint32(keyBit&1)<<8 | (count&1)<<9
+	f |= uint32(keyBit&1)<<fullKeyShift | (count&1)<<fullSlotShift
 	return f
 }
 
@@ -219,7 +208,7 @@ func (k *Key) TraceFull(t Tuple, sseq, cookie, count, tsecr uint32, hasTS bool) 
 // bit gives, and the hash of the slot count-age.
 func (k *Key) decodeFull(t *Tuple, v6 bool, sseq, cookie, count uint32) (f, age uint32, h uint64) {
 	f = uint32(FullFields(cookie))
-	age = (count ^ f>>9) & 1
+	age = (count ^ f>>fullSlotShift) & 1
 	return f, age, k.fullHash(t, v6, sseq, count-age, f)
 }
 
@@ -233,10 +222,10 @@ func fullVerdict(v6 bool, f, age, count uint32, macOK, tsOK, hasTS bool) FullVer
 		v.Reason = ReasonTSecr
 	default:
 		v.Valid, v.TSChecked = true, hasTS
-		v.MSSIndex, v.WScaleIndex, v.KeyBit = uint8(f&FullFieldMSS), uint8(f&FullFieldWScale>>3), uint8(f>>8&1)
+		v.MSSIndex, v.KeyBit = uint8(f&FullFieldMSS), uint8(f>>fullKeyShift&1)
 		v.Options = FullOptions{MSS: FullMSSTable(v6)[v.MSSIndex], SACK: f&FullFieldSACK != 0, ECN: f&FullFieldECN != 0}
-		if v.WScaleIndex != 0 {
-			v.Options.WScale, v.Options.HasWScale = FullWScaleTable()[v.WScaleIndex], true
+		if ws := uint8(f & FullFieldWScale >> 3); ws != NoWScale {
+			v.Options.WScale, v.Options.HasWScale = ws, true
 		}
 	}
 	return v

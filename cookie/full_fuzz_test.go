@@ -71,9 +71,9 @@ func FuzzFullCheck(f *testing.F) {
 }
 
 // FuzzFullForgery: random cookies are accepted no more often than
-// docs/cookie.md predicts (2^-22 per cookie without timestamps). Each input
-// tries 256 cookies: the chance of one acceptance is 2^-14, of three or more
-// about 2^-45, so three is a failure.
+// docs/cookie.md predicts (2^-21 per cookie without timestamps). Each input
+// tries 256 cookies: the chance of one acceptance is 2^-13, of three or more
+// about 2^-42, so three is a failure.
 func FuzzFullForgery(f *testing.F) {
 	f.Add(uint64(1), uint32(1000), uint32(5))
 	f.Add(uint64(0xdeadbeef), uint32(0), uint32(0xffffffff))

@@ -51,25 +51,20 @@ func (m fullModel) encode(t Tuple, sseq uint32, o FullOptions, count uint32, kb 
 			mi = i
 		}
 	}
-	wi := 0
+	ws := 15
 	if o.HasWScale {
-		wi = 1
-		for i, v := range []uint8{0, 0, 1, 2, 4, 6, 7, 8} {
-			if i > 0 && o.WScale >= v {
-				wi = i
-			}
-		}
+		ws = min(int(o.WScale), 14)
 	}
-	f := uint32(mi) | uint32(wi)<<3 | uint32(kb)<<8 | (count%2)<<9
+	f := uint32(mi) | uint32(ws)<<3 | uint32(kb)<<9 | (count%2)<<10
 	if o.SACK {
-		f |= 1 << 6
-	}
-	if o.ECN {
 		f |= 1 << 7
 	}
+	if o.ECN {
+		f |= 1 << 8
+	}
 	h := m.hash(t, sseq, count, f)
-	mac := uint32(h) % (1 << 22)
-	return mac<<10 | (f ^ mac>>12), uint8(h >> 22)
+	mac := uint32(h) % (1 << 21)
+	return mac<<11 | (f ^ mac>>10), uint8(h >> 21)
 }
 
 // fullKA is one known answer of testdata/full_known_answers.txt.
@@ -238,12 +233,7 @@ func TestFullRoundTripEveryOption(t *testing.T) {
 				}
 				ws, has := uint8(0), o.HasWScale
 				if has {
-					wt := FullWScaleTable()
-					for _, e := range wt[1:] {
-						if o.WScale >= e {
-							ws = e
-						}
-					}
+					ws = min(o.WScale, 14)
 				}
 				if !v.Valid || v.Options != (FullOptions{MSS: want, WScale: ws, HasWScale: has, SACK: o.SACK, ECN: o.ECN}) ||
 					v.KeyBit != bit || v.Age != age || v.Count != count {
@@ -270,22 +260,22 @@ func TestFullRoundTripEveryOption(t *testing.T) {
 
 // TestFullForgeryRate pins the forgery odds of docs/cookie.md for the full
 // profile. For a fixed tuple, client ISN and slot, the 2^32 cookies split by
-// their 10 field bits into 1024 classes of 2^22 (the MAC). Key.CheckFull
-// accepts exactly one cookie per class: 2^10 of 2^32, 2^-22. Eight classes
-// are enumerated in full (8·2^22 checks); in every class the one accepted
-// cookie is found and checked against its 2^22-1 neighbours' MACs sampled.
-// A Ring holding one key refuses the classes whose key bit names no key:
-// 2^9 of 2^32, 2^-23 per ACK. An ACK with timestamps must also match 8 TSecr
-// bits: 1 of 256, so 2^-31 through a ring.
+// their 11 field bits into 2048 classes of 2^21 (the MAC). Key.CheckFull
+// accepts exactly one cookie per class: 2^11 of 2^32, 2^-21. Eight classes
+// are enumerated in full (8·2^21 checks); in every class the one accepted
+// cookie is found and 64 other MACs are refused. A Ring holding one key
+// refuses the classes whose key bit names no key: 2^10 of 2^32, 2^-22 per
+// ACK. An ACK with timestamps must also match 8 TSecr bits: 1 of 256, so
+// 2^-30 through a ring.
 func TestFullForgeryRate(t *testing.T) {
 	if testing.Short() {
-		t.Skip("short mode: enumerates 2^25 cookies")
+		t.Skip("short mode: enumerates 2^24 cookies")
 	}
 	k := mustKey(t, specKey)
 	tp := knownAnswers[0].t
 	const sseq, count = 1000, 5
 	unmask := func(mac, f uint32) uint32 { return mac<<FullFieldBits | (f ^ mac>>(FullMACBits-FullFieldBits)) }
-	for _, f := range []uint32{0, 1, 0x3f, 0x40, 0xff, 0x100, 0x200, 0x3ff} {
+	for _, f := range []uint32{0, 1, 0x7f, 0x80, 0x1ff, 0x200, 0x400, 0x7ff} {
 		accepted := 0
 		for mac := uint32(0); mac <= FullMACMask; mac++ {
 			c := unmask(mac, f)
@@ -297,7 +287,7 @@ func TestFullForgeryRate(t *testing.T) {
 			}
 		}
 		if accepted != 1 {
-			t.Errorf("fields %03x: %d of 2^22 cookies accepted, want exactly 1", f, accepted)
+			t.Errorf("fields %03x: %d of 2^21 cookies accepted, want exactly 1", f, accepted)
 		}
 	}
 	ring, _ := NewRing(&RingConfig{Key: &k, Now: func() time.Time { return time.Unix(count*60+1, 0) }})
@@ -327,8 +317,8 @@ func TestFullForgeryRate(t *testing.T) {
 			t.Fatalf("fields %03x: ring rejected with %v, want key", f, v.Reason)
 		}
 	}
-	if keyAccepted != 1024 || ringAccepted != 512 || tsAccepted != 512 {
-		t.Errorf("accepted: key %d (want 2^10: 2^-22), ring %d (want 2^9: 2^-23), with TSecr %d of 512·256 (want 512: 2^-31)",
+	if keyAccepted != 2048 || ringAccepted != 1024 || tsAccepted != 1024 {
+		t.Errorf("accepted: key %d (want 2^11: 2^-21), ring %d (want 2^10: 2^-22), with TSecr %d of 1024·256 (want 1024: 2^-30)",
 			keyAccepted, ringAccepted, tsAccepted)
 	}
 }

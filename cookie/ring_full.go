@@ -36,6 +36,6 @@ func (r *Ring) CheckFull(t Tuple, sseq, cookie, tsecr uint32, hasTS bool) (FullV
 		return FullVerdict{}, err
 	}
 	f := uint32(FullFields(cookie))
-	age := (count ^ f>>9) & 1
+	age := (count ^ f>>fullSlotShift) & 1
 	return FullVerdict{Reason: ReasonKey, Count: count - age, Age: age}, nil
 }

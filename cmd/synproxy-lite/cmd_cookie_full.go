@@ -94,17 +94,16 @@ func (f *fullFlags) parse(op string, fs *flag.FlagSet) (fullArgs, error) {
 
 // fullOptionsJSON is the options part of the JSON output.
 type fullOptionsJSON struct {
-	MSS         uint16 `json:"mss"`
-	MSSIndex    uint8  `json:"mss_index"`
-	WScale      *uint8 `json:"wscale"` // null: no window scaling
-	WScaleIndex uint8  `json:"wscale_index"`
-	SACK        bool   `json:"sack"`
-	ECN         bool   `json:"ecn"`
-	KeyBit      uint8  `json:"key_bit"`
+	MSS      uint16 `json:"mss"`
+	MSSIndex uint8  `json:"mss_index"`
+	WScale   *uint8 `json:"wscale"` // null: no window scaling
+	SACK     bool   `json:"sack"`
+	ECN      bool   `json:"ecn"`
+	KeyBit   uint8  `json:"key_bit"`
 }
 
-func fullJSON(o cookie.FullOptions, mi, wi, kb uint8) fullOptionsJSON {
-	j := fullOptionsJSON{MSS: o.MSS, MSSIndex: mi, WScaleIndex: wi, SACK: o.SACK, ECN: o.ECN, KeyBit: kb}
+func fullJSON(o cookie.FullOptions, mi, kb uint8) fullOptionsJSON {
+	j := fullOptionsJSON{MSS: o.MSS, MSSIndex: mi, SACK: o.SACK, ECN: o.ECN, KeyBit: kb}
 	if o.HasWScale {
 		ws := o.WScale
 		j.WScale = &ws
@@ -124,15 +123,15 @@ func runCookieFull(op string, a cookieArgs, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		v6 := a.tuple.Is6()
-		mi, wi := cookie.FullMSSIndex(o.MSS, v6), cookie.FullWScaleIndex(o.WScale, o.HasWScale)
-		o.MSS, o.WScale = cookie.FullMSSTable(v6)[mi], cookie.FullWScaleTable()[wi]
+		mi := cookie.FullMSSIndex(o.MSS, v6)
+		o.MSS = cookie.FullMSSTable(v6)[mi]
 		enc.Encode(struct {
 			Profile string `json:"profile"`
 			ISN     uint32 `json:"isn"`
 			TSBits  uint8  `json:"tsval_bits"`
 			fullOptionsJSON
 			Count uint32 `json:"count"`
-		}{"full", isn, ts, fullJSON(o, mi, wi, a.full.keyBit), a.count})
+		}{"full", isn, ts, fullJSON(o, mi, a.full.keyBit), a.count})
 		return exitOK
 	case "check":
 		v, err := a.key.CheckFull(a.tuple, a.seq, a.cookie, a.count, a.full.tsecr, a.full.hasTS)
@@ -155,7 +154,7 @@ func runCookieFull(op string, a cookieArgs, stdout, stderr io.Writer) int {
 			TSChecked bool   `json:"tsecr_checked"`
 			Count     uint32 `json:"count"`
 			Age       uint32 `json:"age"`
-		}{"full", true, fullJSON(v.Options, v.MSSIndex, v.WScaleIndex, v.KeyBit), v.TSChecked, v.Count, v.Age})
+		}{"full", true, fullJSON(v.Options, v.MSSIndex, v.KeyBit), v.TSChecked, v.Count, v.Age})
 		return exitOK
 	}
 	ok, err := explainFull(stdout, a)
@@ -184,11 +183,11 @@ func explainFull(w io.Writer, a cookieArgs) (bool, error) {
 	f := uint32(tr.Fields)
 	fmt.Fprintf(w, "%s connection %s -> %s, client ISN %d, checker's time slot %d (parity %d), profile full\n\n",
 		fam, a.tuple.Client, a.tuple.Server, a.seq, a.count, a.count&1)
-	fmt.Fprintln(w, "The cookie is MAC(22 bits) << 10 | (fields XOR the MAC's top 10 bits).")
+	fmt.Fprintln(w, "The cookie is MAC(21 bits) << 11 | (fields XOR the MAC's top 11 bits).")
 	fmt.Fprintf(w, "  cookie  %10d  %08x  %032b\n", a.cookie, a.cookie, a.cookie)
-	fmt.Fprintf(w, "  fields  %10d  %03x       %010b  (slot parity | key | ECN | SACK | wscale idx | MSS idx)\n", f, f, f)
-	fmt.Fprintf(w, "\nslot parity %d: made in slot %d (age %d); key bit %d; ECN %d; SACK %d; window-scale index %d; MSS index %d\n",
-		f>>9&1, v.Count, v.Age, f>>8&1, f>>7&1, f>>6&1, f>>3&7, f&7)
+	fmt.Fprintf(w, "  fields  %10d  %03x       %011b  (slot parity | key | ECN | SACK | wscale | MSS idx)\n", f, f, f)
+	fmt.Fprintf(w, "\nslot parity %d: made in slot %d (age %d); key bit %d; ECN %d; SACK %d; window scale %d (15: none); MSS index %d\n",
+		f>>10&1, v.Count, v.Age, f>>9&1, f>>8&1, f>>7&1, f>>3&15, f&7)
 	fmt.Fprintf(w, "MAC in the cookie %06x, SipHash(key half 0, tuple, client ISN, slot %d, fields) gives %06x\n", tr.MAC, v.Count, tr.Want)
 	if tr.MAC != tr.Want {
 		fmt.Fprintln(w, "\nThe MAC does not match (forged or corrupted cookie, or another tuple, ISN, key or slot).")
@@ -207,8 +206,7 @@ func explainFull(w io.Writer, a cookieArgs) (bool, error) {
 	if v.Options.HasWScale {
 		ws = fmt.Sprint(v.Options.WScale)
 	}
-	fmt.Fprintf(w, "\nMSS index %d selects %d from %v; window-scale index %d selects %s from %v (index 0: none)\n",
-		v.MSSIndex, v.Options.MSS, cookie.FullMSSTable(v6), v.WScaleIndex, ws, cookie.FullWScaleTable())
+	fmt.Fprintf(w, "\nMSS index %d selects %d from %v\n", v.MSSIndex, v.Options.MSS, cookie.FullMSSTable(v6))
 	fmt.Fprintf(w, "\nverdict: valid, MSS %d, wscale %s, sack %v, ecn %v, key bit %d, made in slot %d, age %d\n",
 		v.Options.MSS, ws, v.Options.SACK, v.Options.ECN, v.KeyBit, v.Count, v.Age)
 	return true, nil

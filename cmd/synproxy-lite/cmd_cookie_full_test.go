@@ -16,7 +16,7 @@ func TestCookieFullProfile(t *testing.T) {
 	tuple := []string{"--key", specKeyHex, "--saddr", "192.0.2.1", "--daddr", "198.51.100.7", "--sport", "12345", "--dport", "80", "--seq", "1000"}
 	out, errOut, code := runCmd(t, append(append([]string{"cookie", "encode", "--profile", "full"}, tuple...),
 		"--mss", "1460", "--wscale", "7", "--sack", "--count", "5")...)
-	want := `{"profile":"full","isn":3379264851,"tsval_bits":73,"mss":1460,"mss_index":6,"wscale":7,"wscale_index":6,"sack":true,"ecn":false,"key_bit":0,"count":5}`
+	want := `{"profile":"full","isn":3196012877,"tsval_bits":177,"mss":1460,"mss_index":6,"wscale":7,"sack":true,"ecn":false,"key_bit":0,"count":5}`
 	if code != 0 || strings.TrimSpace(out) != want {
 		t.Fatalf("encode: exit %d, %q %q; want %s", code, out, errOut, want)
 	}
@@ -25,11 +25,11 @@ func TestCookieFullProfile(t *testing.T) {
 		code int
 		want map[string]any
 	}{
-		{[]string{"--cookie", "0xc96b7d53", "--count", "6", "--tsecr", "0x49"}, 0,
+		{[]string{"--cookie", "0xbe7f494d", "--count", "6", "--tsecr", "0xb1"}, 0,
 			map[string]any{"valid": true, "mss": 1460.0, "wscale": 7.0, "sack": true, "tsecr_checked": true, "age": 1.0, "count": 5.0}},
-		{[]string{"--cookie", "0xc96b7d53", "--count", "5"}, 0, map[string]any{"valid": true, "tsecr_checked": false}},
-		{[]string{"--cookie", "0xc96b7d53", "--count", "5", "--tsecr", "0x48"}, 1, map[string]any{"valid": false, "reason": "tsecr"}},
-		{[]string{"--cookie", "0xc96b7d53", "--count", "7"}, 1, map[string]any{"valid": false, "reason": "mac"}},
+		{[]string{"--cookie", "0xbe7f494d", "--count", "5"}, 0, map[string]any{"valid": true, "tsecr_checked": false}},
+		{[]string{"--cookie", "0xbe7f494d", "--count", "5", "--tsecr", "0xb0"}, 1, map[string]any{"valid": false, "reason": "tsecr"}},
+		{[]string{"--cookie", "0xbe7f494d", "--count", "7"}, 1, map[string]any{"valid": false, "reason": "mac"}},
 	} {
 		out, errOut, code := runCmd(t, append(append([]string{"cookie", "check", "--profile", "full"}, tuple...), c.args...)...)
 		var got map[string]any
@@ -42,7 +42,7 @@ func TestCookieFullProfile(t *testing.T) {
 			}
 		}
 	}
-	out, _, code = runCmd(t, append(append([]string{"cookie", "explain", "--profile", "full"}, tuple...), "--cookie", "0xc96b7d53", "--count", "6")...)
+	out, _, code = runCmd(t, append(append([]string{"cookie", "explain", "--profile", "full"}, tuple...), "--cookie", "0xbe7f494d", "--count", "6")...)
 	if code != 0 || !strings.Contains(out, "verdict: valid, MSS 1460, wscale 7, sack true") {
 		t.Errorf("explain: exit %d\n%s", code, out)
 	}
@@ -52,6 +52,7 @@ func TestCookieFullProfile(t *testing.T) {
 		{"cookie", "check", "--profile", "full", "--sack"},
 		{"cookie", "encode", "--profile", "rich"},
 		{"cookie", "encode", "--profile", "full", "--wscale", "15"},
+		{"cookie", "encode", "--wscale", "7"},
 	} {
 		args := append(bad[:2:2], tuple...)
 		args = append(args, bad[2:]...)

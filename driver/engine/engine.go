@@ -56,7 +56,8 @@ type Config struct {
 	// SACK-permitted) and its TTL or hop limit, as an nft synproxy
 	// statement spells them. The handed-over connection keeps what the
 	// rule allowed: window scaling and SACK only when the rule has them
-	// (they need timestamps, which carry them through the cookie). A rule
+	// (under the Linux profile they need timestamps, which carry them
+	// through the cookie; the full profile carries them in the ISN). A rule
 	// without an MSS option (HasMSS false) sends none; TTL 0 means
 	// packet.DefaultTTL. ECN is refused: a handed-over socket cannot carry
 	// it. Nil means DefaultRule(false) and DefaultRule(true).

@@ -68,11 +68,21 @@ const (
 	// hash does not match: a forged, corrupted or mismatched cookie (wrong
 	// tuple, sequence number or key). Its word is "hash".
 	ReasonMSSIndex
+	// ReasonMAC: the MAC of a full-profile cookie does not match (forged,
+	// corrupted or mismatched: wrong tuple, sequence number, key or slot).
+	ReasonMAC
+	// ReasonTSecr: the ISN of a full-profile cookie matches but the low
+	// bits of the ACK's TSecr do not.
+	ReasonTSecr
+	// ReasonKey: a full-profile cookie names a key (by its key bit) that
+	// the Ring does not hold now.
+	ReasonKey
 )
 
 // String returns the reason's word, the same on the command line, in JSON
 // and in the reason label of the metric synproxy_lite_cookie_invalid_total:
-// "valid", "stale" or "hash".
+// "valid", "stale" or "hash" (the Linux profile); "mac", "tsecr" or "key"
+// (the full profile).
 func (r Reason) String() string {
 	switch r {
 	case ReasonNone:
@@ -81,6 +91,12 @@ func (r Reason) String() string {
 		return "stale"
 	case ReasonMSSIndex:
 		return "hash"
+	case ReasonMAC:
+		return "mac"
+	case ReasonTSecr:
+		return "tsecr"
+	case ReasonKey:
+		return "key"
 	}
 	return "unknown"
 }

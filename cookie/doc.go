@@ -42,6 +42,50 @@
 // address, server address, count (LE32), client port, server port. The full
 // 32-bit count is hashed; only its low byte is visible in the cookie.
 //
+// # The full profile
+//
+// The layout above is the Linux profile ([ProfileLinux]). It keeps only a
+// 2-bit MSS index in the ISN; window scale, SACK and ECN ride in the
+// timestamp, so a client that sends no timestamps loses window scaling and
+// SACK for the whole connection (a 64 KB window: about 13 Mbit/s on a 40 ms
+// path). [ProfileFull], "full" because every SYN option the handshake needs
+// comes back in the ISN alone, keeps them for every client, at the cost of
+// a shorter MAC. A proxy that makes the server socket itself (TCP_REPAIR)
+// owns both ends and need not match the kernel's layout; FreeBSD (2013) and
+// the BPF custom-cookie work for Linux made the same move.
+//
+//	 31                                         11 10  9  8  7  6      3 2    0
+//	+---------------------------------------------+--+--+--+--+--------+------+
+//	|                 MAC (21 bits)               |  fields, XOR MAC bits 20..10 |
+//	+---------------------------------------------+--+--+--+--+--------+------+
+//	                                               |S |K |E |A | wscale | MSS  |
+//
+//	S      slot parity: count mod 2 (age 0 or 1 is read from it, no trial)
+//	K      key bit: the parity of the key's epoch in a Ring (no trial key)
+//	E      ECN
+//	A      SACK-permitted
+//	wscale the client's window-scale shift, 0..14 exactly; 15 = no option
+//	MSS    index into an 8-entry table (FullMSSTable), rounded down
+//
+// The MAC is the low 21 bits of one SipHash-2-4, keyed by half 0 of the key,
+// over the tuple, the client's ISN, the full 32-bit slot and the 11 field
+// bits. The fields go out XORed with the MAC's top 11 bits, so the ISN shows
+// no constant bits on the wire (reading them back needs no key). Bits 21..28
+// of the same hash ride in the low 8 bits of the SYN-ACK's TSval when the
+// client sends timestamps ([FullTSval]) and must come back in the ACK's
+// TSecr: 29 MAC bits for those ACKs.
+//
+// Hash input: IPv4 24 bytes: client address, server address, client port,
+// server port (wire bytes), client ISN (LE32), slot (LE32), fields (LE16),
+// 'F', 4. IPv6 48 bytes: the same with 16-byte addresses and 6 last. The
+// Linux profile never hashes messages of these lengths.
+//
+// Forgery odds per ACK (docs/cookie.md): every field value decodes to
+// something valid, so 2^11 of the 2^32 cookies pass the MAC, 2^-21; a Ring
+// holding one key refuses the other key bit, 2^-22 (2^-21 in a grace period,
+// when both keys are held). With timestamps the TSecr adds 8 bits: 2^-30.
+// The Linux profile's 2^-29 is 128 times smaller than the TS-less 2^-22.
+//
 // # Two tiers
 //
 // [Key.Encode] and [Key.Check] are pure: the caller passes the time slot, which
@@ -50,7 +94,7 @@
 // rotation policy, and uses wall-clock minutes ([WallSlot]) so that proxies with
 // synchronised clocks agree.
 //
-// Encode and Check allocate nothing.
+// Encode and Check allocate nothing, nor do EncodeFull and CheckFull.
 //
 // # WebAssembly
 //

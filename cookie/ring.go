@@ -53,6 +53,11 @@ type RingConfig struct {
 	// that every proxy of a fleet shares, so they accept each other's
 	// cookies. Without it each epoch gets a fresh random key.
 	Fleet *FleetSecret
+
+	// Profile is the cookie layout the ring's fleet keys are derived for
+	// (see FleetSecret.ProfileEpochKey): proxies of a fleet that disagree
+	// on it share no key. The zero value is ProfileLinux.
+	Profile Profile
 }
 
 // Ring is a set of cookie keys with a clock and a rotation policy: it encodes
@@ -64,6 +69,7 @@ type Ring struct {
 	rotate time.Duration
 	grace  time.Duration
 	fleet  *FleetSecret
+	prof   Profile
 
 	gen atomic.Pointer[generation]
 	mu  sync.Mutex // serialises rotations
@@ -101,16 +107,16 @@ func NewRing(cfg *RingConfig) (*Ring, error) {
 	if c.Rotate > 0 && c.Grace > c.Rotate {
 		return nil, ErrGraceTooLong
 	}
-	r := &Ring{now: c.Now, rotate: c.Rotate, grace: c.Grace, fleet: c.Fleet}
+	r := &Ring{now: c.Now, rotate: c.Rotate, grace: c.Grace, fleet: c.Fleet, prof: c.Profile}
 	now := r.now()
 	g := &generation{epoch: r.epoch(now)}
 	switch {
 	case c.Fleet != nil:
-		g.cur = c.Fleet.EpochKey(g.epoch, r.rotate)
+		g.cur = c.Fleet.ProfileEpochKey(r.prof, g.epoch, r.rotate)
 		// A fleet node that starts inside a grace period accepts the
 		// previous epoch's cookies too, like its peers.
 		if r.rotate > 0 && now.Sub(r.epochStart(g.epoch)) < r.grace {
-			g.prev, g.hasPrev = c.Fleet.EpochKey(g.epoch-1, r.rotate), true
+			g.prev, g.hasPrev = c.Fleet.ProfileEpochKey(r.prof, g.epoch-1, r.rotate), true
 			g.prevUntil = r.epochStart(g.epoch).Add(r.grace)
 		}
 	case c.Key != nil && c.Rotate == 0:
@@ -161,8 +167,8 @@ func (r *Ring) rotateTo(now time.Time) *generation {
 	}
 	n := &generation{epoch: e}
 	if r.fleet != nil {
-		n.cur = r.fleet.EpochKey(e, r.rotate)
-		n.prev, n.hasPrev = r.fleet.EpochKey(e-1, r.rotate), true
+		n.cur = r.fleet.ProfileEpochKey(r.prof, e, r.rotate)
+		n.prev, n.hasPrev = r.fleet.ProfileEpochKey(r.prof, e-1, r.rotate), true
 	} else {
 		k, err := GenerateKey()
 		if err != nil {
@@ -242,6 +248,30 @@ func (f FleetSecret) EpochKey(epoch int64, period time.Duration) Key {
 	b, err := hkdf.Key(sha256.New, f.b[:], nil, string(info[:]), KeySize)
 	if err != nil {
 		// Only possible for an output longer than 255 hash blocks.
+		panic("cookie: hkdf: " + err.Error())
+	}
+	k, _ := NewKey(b)
+	return k
+}
+
+// ProfileEpochKey derives the cookie key of an epoch for a cookie profile.
+// For ProfileLinux it is EpochKey, so Linux-profile fleets keep the keys
+// they always had; any other profile appends its name to the info string
+// ("synproxy-lite cookie key v1" || BE64(period) || BE64(epoch) || "full"),
+// so proxies that disagree on the profile never share a key and reject
+// each other's cookies.
+func (f FleetSecret) ProfileEpochKey(p Profile, epoch int64, period time.Duration) Key {
+	if p == ProfileLinux {
+		return f.EpochKey(epoch, period)
+	}
+	var info [27 + 16 + 8]byte
+	n := copy(info[:], "synproxy-lite cookie key v1")
+	binary.BigEndian.PutUint64(info[n:], uint64(period))
+	binary.BigEndian.PutUint64(info[n+8:], uint64(epoch))
+	n += 16
+	n += copy(info[n:], p.String())
+	b, err := hkdf.Key(sha256.New, f.b[:], nil, string(info[:n]), KeySize)
+	if err != nil {
 		panic("cookie: hkdf: " + err.Error())
 	}
 	k, _ := NewKey(b)

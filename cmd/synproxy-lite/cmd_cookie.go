@@ -27,7 +27,7 @@ const cookieUsage = `usage:
   synproxy-lite cookie explain (--key HEX64 | --key-file FILE) --saddr IP --daddr IP --sport PORT --dport PORT --seq N --cookie N [--check-slot N] [--json]
 
 synproxy-lite help cookie encode (check, explain) lists each one's flags.
-` + cookieTerms
+` + cookieTerms + fullCookieUsage
 
 // cookieTerms is the vocabulary of cookie, inspect and the metrics.
 const cookieTerms = `
@@ -91,6 +91,7 @@ type cookieArgs struct {
 	// the current slot without it.
 	slot   uint32
 	asJSON bool
+	full   fullArgs // --profile and the full profile's flags
 }
 
 func runCookie(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -119,6 +120,9 @@ func runCookie(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		fmt.Fprintf(stderr, "synproxy-lite cookie %s: %v\n", op, err)
 		return exitUsage
+	}
+	if a.full.profile == cookie.ProfileFull {
+		return runCookieFull(op, a, stdout, stderr)
 	}
 	switch op {
 	case "encode":
@@ -245,6 +249,7 @@ func parseCookieArgs(op string, args []string, now func() time.Time, help io.Wri
 		fs.String("seq", "", "the client's initial sequence number `N`: the handshake ACK's seq minus 1")
 	}
 	fs.BoolVar(&a.asJSON, "json", false, "print the result as one JSON object")
+	ff := addFullFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		var fe *flagError
 		if errors.As(err, &fe) && fe.unknown {
@@ -255,6 +260,10 @@ func parseCookieArgs(op string, args []string, now func() time.Time, help io.Wri
 				return a, errors.New(m)
 			}
 		}
+		return a, err
+	}
+	var err error
+	if a.full, err = ff.parse(op, fs); err != nil {
 		return a, err
 	}
 	seq := fs.Lookup("seq").Value.String()

@@ -98,6 +98,7 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 		"with --rotate it seeds the rotation")
 	fs.StringVar(&o.fleetFile, "fleet-secret-file", "", "fleet master secret `file` shared by all proxies of a fleet")
 	fs.DurationVar(&o.rotate, "rotate", 0, "rotate the cookie key every `period` (whole minutes; 0: never)")
+	profile := fs.String("cookie-profile", "linux", "cookie layout: linux (the kernel's) or full (window scale and SACK in the ISN, for clients without timestamps); every node of a fleet must agree")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR:PORT` (/metrics)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the nft ruleset and exit")
 	fs.IntVar(&o.mss, "mss", config.DefaultMSS, "MSS advertised to IPv4 clients (synproxy mss)")
@@ -138,7 +139,7 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 	if *queue > 65535 {
 		return nil, fmt.Errorf("--queue %d: want 0-65535", *queue)
 	}
-	c := config.Config{Table: o.table, Metrics: o.metrics, LogLevel: o.logLevel, LogFormat: o.logFormat, Workers: o.workers,
+	c := config.Config{Table: o.table, Metrics: o.metrics, LogLevel: o.logLevel, LogFormat: o.logFormat, CookieProfile: *profile, Workers: o.workers,
 		FailOpen: o.failOpen, Secret: config.Secret{KeyFile: o.keyFile, FleetSecretFile: o.fleetFile}, Rotate: o.rotate,
 		Services: []config.Service{{Name: "default", ProxyProtocol: o.proxyProtocol, Driver: o.driverName,
 			Interface: o.iface, Workers: o.workers, Queue: int(*queue), FailOpen: o.failOpen, Table: o.table,
@@ -247,7 +248,7 @@ func servers(c *config.Config, log *slog.Logger, secrets bool) ([]server, error)
 				Backends: backends[1:], ProxyProtocol: s.ProxyProtocol, Driver: s.Driver, Interface: s.Interface,
 				Workers: s.Workers, Queue: s.PortQueue(i), Table: tables[i], FailOpen: s.FailOpen, Ring: ring,
 				Rule: ruleOf(&s, s.MSS, config.DefaultMSS), Rule6: ruleOf(&s, s.MSS6, config.DefaultMSS6),
-				Limits: handoffLimits(&s.Limits), Logger: l}})
+				Limits: handoffLimits(&s.Limits), Logger: l, Engine: &engine.Config{Profile: c.Profile()}}})
 		}
 	}
 	return out, nil

@@ -44,6 +44,11 @@ type Config struct {
 	Port uint16
 	// Ring makes and checks the cookies.
 	Ring *cookie.Ring
+	// Profile is the cookie layout (see profile.go): cookie.ProfileLinux,
+	// the zero value, keeps window scale and SACK only for clients that
+	// send timestamps; cookie.ProfileFull keeps them in the ISN for every
+	// client.
+	Profile cookie.Profile
 	// Handoff receives every proven handshake.
 	Handoff Handoff
 	// Rule4 and Rule6 are the synproxy rules for IPv4 and IPv6 clients:
@@ -51,7 +56,8 @@ type Config struct {
 	// SACK-permitted) and its TTL or hop limit, as an nft synproxy
 	// statement spells them. The handed-over connection keeps what the
 	// rule allowed: window scaling and SACK only when the rule has them
-	// (they need timestamps, which carry them through the cookie). A rule
+	// (under the Linux profile they need timestamps, which carry them
+	// through the cookie; the full profile carries them in the ISN). A rule
 	// without an MSS option (HasMSS false) sends none; TTL 0 means
 	// packet.DefaultTTL. ECN is refused: a handed-over socket cannot carry
 	// it. Nil means DefaultRule(false) and DefaultRule(true).
@@ -130,6 +136,9 @@ type Engine struct {
 func New(d driver.Driver, cfg *Config) (*Engine, error) {
 	if cfg == nil || cfg.Port == 0 || cfg.Ring == nil || cfg.Handoff == nil {
 		return nil, errors.New("engine: needs Port, Ring and Handoff")
+	}
+	if cfg.Profile != cookie.ProfileLinux && cfg.Profile != cookie.ProfileFull {
+		return nil, errors.New("engine: unknown cookie profile")
 	}
 	c := *cfg
 	e := &Engine{drv: d, rule4: DefaultRule(false), rule6: DefaultRule(true), seed: newSeed()}
@@ -445,14 +454,20 @@ func (w *worker) syn(t cookie.Tuple) driver.Verdict {
 		f.expires = 0
 	}
 	o := w.e.rule(s.v6).Offer(&s.pkt)
-	isn, err := cfg.Ring.Encode(t, s.seq, o.CookieMSS)
+	var isn uint32
+	var err error
+	if cfg.Profile == cookie.ProfileFull {
+		isn, err = w.encodeFull(t, &o)
+	} else {
+		isn, err = cfg.Ring.Encode(t, s.seq, o.CookieMSS)
+		if o.Options.HasTS {
+			o.Options.TSval = cookie.TSval(uint32(w.nowMS), cookie.TSOptions(o.TS))
+		}
+	}
 	if err != nil {
 		c.Malformed.Add(1)
 		c.MalformedHeader.Add(1)
 		return driver.VerdictDrop
-	}
-	if o.Options.HasTS {
-		o.Options.TSval = cookie.TSval(uint32(w.nowMS), cookie.TSOptions(o.TS))
 	}
 	if len(w.tx) < cap(w.tx) {
 		i := len(w.tx)
@@ -503,7 +518,14 @@ func (w *worker) ack(t cookie.Tuple) driver.Verdict {
 		c.Strays.Add(1)
 		return driver.VerdictDrop
 	}
-	v, err := cfg.Ring.Check(t, s.seq-1, s.ack-1)
+	var v cookie.Verdict
+	var fv cookie.FullVerdict
+	var err error
+	if cfg.Profile == cookie.ProfileFull {
+		fv, v, err = w.checkFull(t)
+	} else {
+		v, err = cfg.Ring.Check(t, s.seq-1, s.ack-1)
+	}
 	if err != nil || !v.Valid {
 		c.CookieInvalid.Add(1)
 		switch {
@@ -521,7 +543,9 @@ func (w *worker) ack(t cookie.Tuple) driver.Verdict {
 	*h = Handshake{Tuple: t, ClientISN: s.seq - 1, ServerISN: s.ack - 1, MSS: v.MSS,
 		Window: s.window, Payload: s.payload}
 	rule := w.e.rule(s.v6)
-	if s.hasTS && rule.Timestamp {
+	if cfg.Profile == cookie.ProfileFull {
+		w.fullHandshake(h, &fv, rule)
+	} else if s.hasTS && rule.Timestamp {
 		o := cookie.DecodeTSecr(s.tsecr)
 		h.Timestamps, h.TSval, h.TSecr = true, s.tsval, s.tsecr
 		h.SACKOK = o.SACK && rule.SACKPerm

@@ -41,6 +41,10 @@ type Config struct {
 	Secret Secret
 	// Rotate is the key period; zero: one key for the daemon's life.
 	Rotate time.Duration
+	// CookieProfile is the cookie layout, "linux" (the kernel's, the
+	// default) or "full" (cookie.ProfileFull): every node of a fleet must
+	// agree, as the fleet's keys are derived with it.
+	CookieProfile string
 	// Services are the protected services, at least one.
 	Services []Service
 
@@ -111,13 +115,14 @@ type Limits struct {
 // Defaults are the values of every key the file leaves out, and of run's
 // flags.
 const (
-	DefaultQueue     = 100
-	DefaultMSS       = 1460
-	DefaultMSS6      = 1440
-	DefaultWScale    = 7
-	DefaultLogLevel  = "info"
-	DefaultLogFormat = "text"
-	DefaultDriver    = proxy.AutoDriver
+	DefaultQueue         = 100
+	DefaultMSS           = 1460
+	DefaultMSS6          = 1440
+	DefaultWScale        = 7
+	DefaultLogLevel      = "info"
+	DefaultLogFormat     = "text"
+	DefaultCookieProfile = "linux"
+	DefaultDriver        = proxy.AutoDriver
 )
 
 // DefaultLimits returns the limits of a service that sets none.
@@ -137,6 +142,7 @@ type fileConfig struct {
 	Metrics               *string       `toml:"metrics"`
 	LogLevel              *string       `toml:"log_level"`
 	LogFormat             *string       `toml:"log_format"`
+	CookieProfile         *string       `toml:"cookie_profile"`
 	Workers               *int          `toml:"workers"`
 	FailOpen              *bool         `toml:"fail_open"`
 	KeyFile               string        `toml:"key_file"`
@@ -181,7 +187,7 @@ type fileLimits struct {
 
 // validKeys lists the keys of each table, for the unknown-key error.
 var validKeys = map[string]string{
-	"": "table, metrics, log_level, log_format, workers, fail_open, key_file, key_credential, fleet_secret_file, " +
+	"": "table, metrics, log_level, log_format, cookie_profile, workers, fail_open, key_file, key_credential, fleet_secret_file, " +
 		"fleet_secret_credential, rotate, [[services]]",
 	"services": "name, ports, addresses, backends, proxy_protocol, driver, interface, workers, queue, fail_open, table, " +
 		"mss, mss6, wscale, timestamp, sack, [services.limits]",
@@ -330,7 +336,7 @@ func (fc *fileConfig) config(c *Config) error {
 		return d
 	}
 	*c = Config{file: c.file, lines: c.lines, Table: str(fc.Table, nft.DefaultTable), Metrics: str(fc.Metrics, ""),
-		LogLevel: str(fc.LogLevel, DefaultLogLevel), LogFormat: str(fc.LogFormat, DefaultLogFormat), Workers: num(fc.Workers, DefaultWorkers()),
+		LogLevel: str(fc.LogLevel, DefaultLogLevel), LogFormat: str(fc.LogFormat, DefaultLogFormat), CookieProfile: str(fc.CookieProfile, DefaultCookieProfile), Workers: num(fc.Workers, DefaultWorkers()),
 		FailOpen: flag(fc.FailOpen, false), Rotate: dur("rotate", fc.Rotate, 0),
 		Secret: Secret{KeyFile: fc.KeyFile, KeyCredential: fc.KeyCredential,
 			FleetSecretFile: fc.FleetSecretFile, FleetSecretCredential: fc.FleetSecretCredential}}

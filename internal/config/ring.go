@@ -43,7 +43,7 @@ func CredentialPath(name string) (string, error) {
 //     graceful restart passes on).
 func (c *Config) Ring() (*cookie.Ring, error) {
 	s := c.Secret
-	rc := &cookie.RingConfig{Rotate: c.Rotate}
+	rc := &cookie.RingConfig{Rotate: c.Rotate, Profile: c.profile()}
 	key, keyName, err := c.secretPath("key", s.KeyFile, s.KeyCredential)
 	if err != nil {
 		return nil, err
@@ -97,3 +97,16 @@ func (c *Config) secretPath(what, file, credential string) (path, name string, e
 	}
 	return file, name, nil
 }
+
+// profile is the cookie profile the configuration names (validated;
+// linux when it names none).
+func (c *Config) profile() cookie.Profile {
+	p, err := cookie.ParseProfile(c.CookieProfile)
+	if err != nil {
+		return cookie.ProfileLinux
+	}
+	return p
+}
+
+// Profile is the cookie profile of the configuration (CookieProfile).
+func (c *Config) Profile() cookie.Profile { return c.profile() }

@@ -17,7 +17,7 @@ import (
 // flagOf is run's flag for each key of a one-service Config (services[0]
 // dropped from the path).
 var flagOf = map[string]string{
-	"table": "--table", "metrics": "--metrics", "log_level": "--log-level", "log_format": "--log-format", "workers": "--workers",
+	"table": "--table", "metrics": "--metrics", "log_level": "--log-level", "log_format": "--log-format", "cookie_profile": "--cookie-profile", "workers": "--workers",
 	"fail_open": "--fail-open", "key_file": "--key-file", "fleet_secret_file": "--fleet-secret-file",
 	"rotate": "--rotate", "ports": "--port", "backends": "--backend", "proxy_protocol": "--proxy-protocol",
 	"driver": "--driver", "interface": "--interface", "queue": "--queue", "mss": "--mss", "mss6": "--mss6",
@@ -110,6 +110,9 @@ func (v *validator) global() {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		v.bad("log_level", c.LogLevel, "want debug, info, warn or error")
+	}
+	if _, err := cookie.ParseProfile(c.CookieProfile); err != nil {
+		v.bad("cookie_profile", c.CookieProfile, "want linux or full")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		v.bad("log_format", c.LogFormat, "want text or json")

@@ -157,6 +157,9 @@ type ackInfo struct {
 // age how many slots later it was checked, reason the reason label of
 // synproxy_lite_cookie_invalid_total.
 type cookieCk struct {
+	// Profile is "full" for a full-profile cookie (see fullCk), empty for
+	// the Linux profile's.
+	Profile         string  `json:"profile,omitempty"`
 	Slot8           uint8   `json:"slot_mod_256"`
 	CheckSlot       *uint32 `json:"check_slot,omitempty"`
 	CheckSlotSource string  `json:"check_slot_source,omitempty"` // flag, wall-clock, kernel search
@@ -168,6 +171,7 @@ type cookieCk struct {
 	Slot            *uint32 `json:"slot,omitempty"`
 	Age             *uint32 `json:"age,omitempty"`
 	Note            string  `json:"note,omitempty"`
+	*fullCk
 }
 
 type frameIssue struct {
@@ -379,6 +383,12 @@ func (h *handshake) analyse(o *Options) {
 	sa.Synproxy = newShape(sa.pkt.SynproxyShape(syn, sa.optsRaw))
 	if o.Key != nil {
 		h.Cookie = checkCookie(o, h)
+		if !h.Cookie.Valid {
+			// Not a Linux-profile cookie: perhaps the full profile's.
+			if c := checkFullCookie(o, h); c != nil {
+				h.Cookie = c
+			}
+		}
 	}
 }
 

@@ -98,7 +98,9 @@ func (rep *Report) writeText(w io.Writer) {
 				fmt.Fprintln(w, "           its seq is not the SYN's seq + 1")
 			}
 		}
-		if c := h.Cookie; c != nil {
+		if c := h.Cookie; c != nil && c.fullCk != nil {
+			writeFullCookie(w, c)
+		} else if c != nil {
 			fmt.Fprintf(w, "  cookie   slot %d (mod 256)", c.Slot8)
 			if c.CheckSlot != nil {
 				fmt.Fprintf(w, ", checked in slot %d (%s)", *c.CheckSlot, c.CheckSlotSource)

@@ -56,6 +56,20 @@ type Config struct {
 	// one by a graceful restart: Install may replace the table it owns
 	// although it still runs.
 	Inherit int
+	// Lists, when not nil, adds the allow and deny sets (see Lists), with
+	// these first elements; SetLists replaces them later. Nil installs no
+	// sets (SetLists then fails with ErrNoLists).
+	Lists *Lists
+	// Monitor hands every packet to the service: the SYNs go to the
+	// Fallback by destination NAT once the queue accepted them, and with
+	// Drop the drop rules are left out (the driver watches a copy).
+	Monitor bool
+	// OnDemand queues only what the engine decides, the SYNs and the
+	// segments of flows connection tracking does not know, as FailOpen
+	// does (without the bypass flag unless FailOpen is set): the SYNs the
+	// engine lets through reach the Fallback by destination NAT, and their
+	// flows go around the queue from then on.
+	OnDemand bool
 
 	owner Owner // the table's owner; zero means this process
 }
@@ -243,17 +257,23 @@ func (c *Config) chains(m QueueMethod) []chain {
 	pre := chain{
 		name: "prerouting", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityRaw, prioText: "raw",
-		rules: []rule{own, {baseText + " " + synText + " counter " + qText, join(base, syn, counter(), []expr.Any{q})}},
+		rules: append(append([]rule{own}, c.listRules()...),
+			rule{baseText + " " + synText + " counter " + qText, join(base, syn, counter(), []expr.Any{q})}),
+	}
+	if c.Drop && c.Monitor {
+		// The driver watches a copy; nothing is dropped.
+		pre.rules = pre.rules[:len(pre.rules)-1]
+		return append([]chain{pre}, c.natChain(true)...)
 	}
 	marked := rule{baseText + fmt.Sprintf(" socket mark 0x%08x counter accept", c.mark()),
 		join(base, []expr.Any{
 			&expr.Socket{Key: expr.SocketKeyMark, Register: 1},
 			cmpEq(1, ne32(c.mark())),
 		}, counter(), accept())}
-	if !c.failOpen() {
+	if !c.failOpen() && !c.OnDemand {
 		pre.rules = append(pre.rules, marked,
 			rule{baseText + " counter " + qText, join(base, counter(), []expr.Any{q})})
-		return []chain{pre}
+		return append([]chain{pre}, c.natChain(c.Monitor)...)
 	}
 	// A flow the kernel let through (and the nat chain sent to the
 	// Fallback) must keep going around the queue once the daemon reads it
@@ -269,15 +289,30 @@ func (c *Config) chains(m QueueMethod) []chain {
 	tracked := chain{
 		name: "tracked", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityMangle, prioText: "mangle",
-		rules: []rule{
-			own,
-			marked,
-			{baseText + " " + ctText + " counter accept", join(base, ct, counter(), accept())},
-			{baseText + " " + nsynText + " counter " + qText, join(base, nsyn, counter(), []expr.Any{q})},
-		},
+		rules: append(append([]rule{own, marked}, c.allowAccept()...),
+			rule{baseText + " " + ctText + " counter accept", join(base, ct, counter(), accept())},
+			rule{baseText + " " + nsynText + " counter " + qText, join(base, nsyn, counter(), []expr.Any{q})},
+		),
 	}
-	chains := []chain{pre, tracked}
-	if c.Fallback.IsValid() {
+	return append([]chain{pre, tracked}, c.natChain(true)...)
+}
+
+// natChain is the nat chain that sends SYNs to the Fallback: every SYN that
+// reaches it (all), or those of allowed sources. None without a Fallback,
+// or when neither applies.
+func (c *Config) natChain(all bool) []chain {
+	baseText, base := c.baseMatch()
+	synText, syn := synOnly()
+	join := func(parts ...[]expr.Any) []expr.Any {
+		var out []expr.Any
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	counter := func() []expr.Any { return []expr.Any{&expr.Counter{}} }
+	var chains []chain
+	if c.Fallback.IsValid() && (all || c.Lists != nil) {
 		fb := c.Fallback
 		addr := fb.Addr().Unmap()
 		nfproto, fam, famText := uint8(unix.NFPROTO_IPV4), uint32(unix.NFPROTO_IPV4), "ipv4"
@@ -286,15 +321,25 @@ func (c *Config) chains(m QueueMethod) []chain {
 			nfproto, fam, famText = unix.NFPROTO_IPV6, unix.NFPROTO_IPV6, "ipv6"
 			to = fmt.Sprintf("[%s]:%d", addr, fb.Port())
 		}
+		var src []expr.Any
+		srcText := ""
+		if !all {
+			var m []expr.Any
+			srcText, m = saddr(listSets[2].name, false)
+			if addr.Is6() {
+				srcText, m = saddr(listSets[3].name, true)
+			}
+			src, srcText = m[2:], " "+srcText
+		}
 		nat := chain{
 			name: "failopen", typ: nftables.ChainTypeNAT,
 			hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityNATDest, prioText: "dstnat",
 			rules: []rule{{
-				"meta nfproto " + famText + " " + baseText + " " + synText + " counter dnat " + famText + " to " + to,
+				"meta nfproto " + famText + " " + baseText + " " + synText + srcText + " counter dnat " + famText + " to " + to,
 				join([]expr.Any{
 					&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 					cmpEq(1, []byte{nfproto}),
-				}, base, syn, counter(), []expr.Any{
+				}, base, syn, src, counter(), []expr.Any{
 					&expr.Immediate{Register: 1, Data: addr.AsSlice()},
 					&expr.Immediate{Register: 2, Data: be16(fb.Port())},
 					&expr.NAT{Type: expr.NATTypeDestNAT, Family: fam, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
@@ -313,6 +358,7 @@ func Render(cfg *Config, m QueueMethod) (string, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s {\n", cfg.table())
+	cfg.renderLists(&b)
 	for i, ch := range cfg.chains(m) {
 		if i > 0 {
 			b.WriteString("\n")
@@ -398,9 +444,12 @@ type Rules struct {
 
 // addTable adds to cc's batch the table with its owner mark and the
 // chains and rules of queue method m.
-func (c *Config) addTable(cc *nftables.Conn, m QueueMethod) {
+func (c *Config) addTable(cc *nftables.Conn, m QueueMethod) error {
 	t := cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: c.table()})
 	c.addOwner(cc, t)
+	if err := c.addLists(cc, t); err != nil {
+		return err
+	}
 	for _, ch := range c.chains(m) {
 		nc := cc.AddChain(&nftables.Chain{Name: ch.name, Table: t, Type: ch.typ, Hooknum: ch.hook,
 			Priority: ch.prio, Policy: policyAccept()})
@@ -408,6 +457,7 @@ func (c *Config) addTable(cc *nftables.Conn, m QueueMethod) {
 			cc.AddRule(&nftables.Rule{Table: t, Chain: nc, Exprs: r.exprs})
 		}
 	}
+	return nil
 }
 
 // Install probes the queue method and installs the ruleset, marked with
@@ -439,7 +489,9 @@ func Install(cfg *Config) (*Rules, error) {
 	if stale {
 		cc.DelTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()})
 	}
-	cfg.addTable(cc, m)
+	if err := cfg.addTable(cc, m); err != nil {
+		return nil, err
+	}
 	if err := cc.Flush(); err != nil {
 		return nil, driver.NewOpError("install nft table "+cfg.table(), err)
 	}

@@ -102,7 +102,8 @@ type Policy struct {
 	Slots int
 
 	// EngageRate is the SYN rate (SYNs a second to the port, all
-	// sources) at which an on-demand engine starts answering with cookies.
+	// sources, as Engine.ObserveSYNs is told) at which an on-demand engine
+	// starts answering with cookies.
 	// ReleaseRate (zero means EngageRate/2) is the rate it must stay below
 	// for Hold (zero means DefaultHold) before it stops.
 	EngageRate, ReleaseRate int
@@ -357,14 +358,14 @@ func (pol *policy) listed(src netip.Addr) bool {
 	return true
 }
 
-// engaged reports whether an on-demand engine answers SYNs now, counting
-// the SYN that asks (nowMS: the worker's clock).
-func (pol *policy) engaged(nowMS int64) bool {
+// observe counts n SYNs to the port at nowMS and reports whether the
+// cookies are engaged.
+func (pol *policy) observe(nowMS, n int64) bool {
 	if nowMS-pol.odWin.Load() >= 1000 {
 		pol.rollOnDemand(nowMS)
 	}
-	if n := pol.odSYNs.Add(1); n >= int64(pol.p.EngageRate) && !pol.ctrs.Engaged.Load() {
-		pol.engage(nowMS, n)
+	if t := pol.odSYNs.Add(n); t >= int64(pol.p.EngageRate) && !pol.ctrs.Engaged.Load() {
+		pol.engage(nowMS, t)
 	}
 	return pol.ctrs.Engaged.Load()
 }
@@ -418,6 +419,22 @@ func (e *Engine) PolicyCounters() *PolicyCounters { return &e.pol.ctrs }
 
 // Policy returns the policy in force, defaults applied.
 func (e *Engine) Policy() Policy { return e.pol.p }
+
+// ObserveSYNs tells an on-demand engine (ModeOnDemand) that n SYNs to the
+// port arrived since the last call, counted where they are seen whether
+// or not the engine sees them (the nft rules' counter, nft.ReadCounts), and
+// reports whether the cookies are engaged: at EngageRate SYNs within a
+// second they engage; after Hold with every second below ReleaseRate they
+// release. The engine answers SYNs only while engaged; the caller moves
+// the SYNs between the service and the engine to match (nft.SetEngaged).
+// Call it often (every 100 ms, say) so that a flood engages the cookies
+// within its first second.
+func (e *Engine) ObserveSYNs(n int) bool {
+	if e.pol.p.Mode != ModeOnDemand {
+		return false
+	}
+	return e.pol.observe(monoMS(), int64(n))
+}
 
 // SetLists replaces the allow and deny lists the engine consults on a
 // driver that taps below netfilter (Config.Tap); on a queueing driver the

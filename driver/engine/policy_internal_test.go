@@ -152,12 +152,12 @@ func TestMonitorMode(t *testing.T) {
 	}
 }
 
-// TestOnDemand: SYNs pass until EngageRate of them arrive within a second,
-// then cookies answer; after Hold below ReleaseRate they pass again. The
-// clock is the test's: the switch follows packet counts.
+// TestOnDemand: SYNs pass until EngageRate of them were observed within
+// a second, then cookies answer; after Hold below ReleaseRate they pass
+// again. The clock is the test's: the switch follows packet counts.
 func TestOnDemand(t *testing.T) {
 	w := policyWorker(t, &Policy{Mode: ModeOnDemand, EngageRate: 50, ReleaseRate: 10, Hold: 2 * time.Second}, false)
-	pc := w.e.PolicyCounters()
+	pol, pc := w.e.pol, w.e.PolicyCounters()
 	start := w.nowMS
 	syn := func(i int) (driver.Verdict, int) {
 		w.tx = w.tx[:0]
@@ -165,30 +165,42 @@ func TestOnDemand(t *testing.T) {
 		return v, len(w.tx)
 	}
 	for i := range 49 {
+		if pol.observe(start, 1) {
+			t.Fatalf("engaged at %d SYNs", i+1)
+		}
 		if v, n := syn(i); v != driver.VerdictAccept || n != 0 {
 			t.Fatalf("SYN %d below the threshold: verdict %v, %d sent; want accept, none", i, v, n)
 		}
 	}
-	if v, n := syn(49); v != driver.VerdictDrop || n != 1 || !pc.Engaged.Load() || pc.Engagements.Load() != 1 {
-		t.Fatalf("the 50th SYN: verdict %v, %d sent, engaged %v; want drop, a cookie SYN-ACK, engaged", v, n, pc.Engaged.Load())
+	if !pol.observe(start+999, 1) || pc.Engagements.Load() != 1 {
+		t.Fatal("not engaged at the 50th SYN within a second")
 	}
-	// Quiet seconds: 5 SYNs a second (below ReleaseRate) for Hold.
+	if v, n := syn(49); v != driver.VerdictDrop || n != 1 {
+		t.Fatalf("engaged: verdict %v, %d sent; want drop, a cookie SYN-ACK", v, n)
+	}
+	// 5 SYNs a second (below ReleaseRate) for Hold, then the release.
 	for sec := int64(1); sec <= 3; sec++ {
-		w.nowMS = start + sec*1000
-		for i := range 5 {
-			syn(100 + int(sec)*10 + i)
+		if sec < 3 && !pol.observe(start+sec*1000, 5) {
+			t.Fatalf("released after %d s, before Hold", sec)
 		}
 	}
-	w.e.pol.tick(start + 4000)
-	if pc.Engaged.Load() {
+	if pol.observe(start+3000, 0) {
 		t.Fatal("still engaged after Hold below ReleaseRate")
 	}
-	w.nowMS = start + 4001
 	if v, n := syn(999); v != driver.VerdictAccept || n != 0 {
 		t.Errorf("after release: verdict %v, %d sent; want accept, none", v, n)
 	}
-	if pc.SYNPassed.Load() == 0 {
-		t.Error("no SYN counted as passed")
+	if pc.SYNPassed.Load() != 50 || pc.Engagements.Load() != 1 {
+		t.Errorf("passed %d, engagements %d; want 50, 1", pc.SYNPassed.Load(), pc.Engagements.Load())
+	}
+	// A second that reaches ReleaseRate holds the cookies engaged.
+	w2 := policyWorker(t, &Policy{Mode: ModeOnDemand, EngageRate: 50, Hold: time.Second}, false)
+	p2 := w2.e.pol
+	p2.observe(start, 50)
+	for sec := int64(1); sec <= 5; sec++ {
+		if !p2.observe(start+sec*1000, 30) {
+			t.Fatalf("released at second %d with 30 SYNs a second (ReleaseRate 25)", sec)
+		}
 	}
 }
 
@@ -248,6 +260,7 @@ func TestPolicyNoAllocs(t *testing.T) {
 		{"SYN of an allowed source on a tap driver", func() { lim.handle(allowed, driver.LinkIP) }},
 		{"monitor SYN and ACK", func() { mon.handle(syn, driver.LinkIP); mon.handle(ack, driver.LinkIP) }},
 		{"on-demand SYN passed", func() { od.handle(syn, driver.LinkIP) }},
+		{"on-demand observation", func() { od.e.ObserveSYNs(1) }},
 	} {
 		if n := testing.AllocsPerRun(1000, tc.fn); n != 0 {
 			t.Errorf("%s: %v allocations per packet, want 0", tc.name, n)

@@ -34,7 +34,7 @@ func (e *Engine) limited() driver.Verdict {
 // false when the SYN goes on to be answered.
 func (w *worker) synPolicy() (v driver.Verdict, done bool) {
 	pol := w.e.pol
-	if pol.p.Mode == ModeOnDemand && !pol.engaged(w.nowMS) {
+	if pol.p.Mode == ModeOnDemand && !pol.ctrs.Engaged.Load() {
 		pol.ctrs.SYNPassed.Add(1)
 		return w.e.pass(), true
 	}

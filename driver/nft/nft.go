@@ -64,11 +64,13 @@ type Config struct {
 	// Fallback by destination NAT once the queue accepted them, and with
 	// Drop the drop rules are left out (the driver watches a copy).
 	Monitor bool
-	// OnDemand queues only what the engine decides, the SYNs and the
-	// segments of flows connection tracking does not know, as FailOpen
-	// does (without the bypass flag unless FailOpen is set): the SYNs the
-	// engine lets through reach the Fallback by destination NAT, and their
-	// flows go around the queue from then on.
+	// OnDemand lets the port's SYNs through to the Fallback (by
+	// destination NAT) until SetEngaged engages the cookies, and counts
+	// them (ReadCounts) so that the daemon can follow their rate. The
+	// segments after the SYN are handled as with FailOpen (without the
+	// bypass flag unless FailOpen is set): connection tracking lets the
+	// flows it has seen answered go around the queue, so that no flow
+	// breaks when the cookies engage or release.
 	OnDemand bool
 
 	owner Owner // the table's owner; zero means this process
@@ -257,7 +259,7 @@ func (c *Config) chains(m QueueMethod) []chain {
 	pre := chain{
 		name: "prerouting", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityRaw, prioText: "raw",
-		rules: append(append([]rule{own}, c.listRules()...),
+		rules: append(append(append([]rule{own}, c.listRules()...), c.onDemandRules()...),
 			rule{baseText + " " + synText + " counter " + qText, join(base, syn, counter(), []expr.Any{q})}),
 	}
 	if c.Drop && c.Monitor {
@@ -359,6 +361,7 @@ func Render(cfg *Config, m QueueMethod) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s {\n", cfg.table())
 	cfg.renderLists(&b)
+	cfg.renderOnDemand(&b)
 	for i, ch := range cfg.chains(m) {
 		if i > 0 {
 			b.WriteString("\n")
@@ -448,6 +451,9 @@ func (c *Config) addTable(cc *nftables.Conn, m QueueMethod) error {
 	t := cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: c.table()})
 	c.addOwner(cc, t)
 	if err := c.addLists(cc, t); err != nil {
+		return err
+	}
+	if err := c.addOnDemand(cc, t); err != nil {
 		return err
 	}
 	for _, ch := range c.chains(m) {

@@ -46,14 +46,16 @@ const (
 	counterDenied  = "denied"
 )
 
-// ListCounts are the packets the list rules matched since the table was
-// installed.
-type ListCounts struct {
-	Allowed, Denied uint64
+// Counts are the packets the policy's rules matched since the table was
+// installed: the list rules (Allowed, Denied) and the SYNs to the port the
+// on-demand rules counted (SYNs).
+type Counts struct {
+	Allowed, Denied, SYNs uint64
 }
 
-// ErrNoLists is returned by SetLists and ReadListCounts for a ruleset
-// installed without lists (Config.Lists nil).
+// ErrNoLists is returned by SetLists for a ruleset installed without lists
+// (Config.Lists nil), and by ReadCounts for one with neither lists nor
+// OnDemand.
 var ErrNoLists = errors.New("nft: the ruleset has no allow and deny lists")
 
 // ranges turns prefixes of one family into sorted, merged, inclusive
@@ -272,10 +274,10 @@ func SetLists(cfg *Config, l *Lists) error {
 	return nil
 }
 
-// ReadListCounts reads the counters of the list rules of the table cfg
+// ReadCounts reads the counters of the policy's rules in the table cfg
 // describes.
-func ReadListCounts(cfg *Config) (ListCounts, error) {
-	var lc ListCounts
+func ReadCounts(cfg *Config) (Counts, error) {
+	var lc Counts
 	cc, err := cfg.conn()
 	if err != nil {
 		return lc, err
@@ -299,6 +301,8 @@ func ReadListCounts(cfg *Config) (ListCounts, error) {
 			lc.Allowed, found = co.Packets, true
 		case counterDenied:
 			lc.Denied, found = co.Packets, true
+		case counterSYNs:
+			lc.SYNs, found = co.Packets, true
 		}
 	}
 	if !found {

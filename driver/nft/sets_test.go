@@ -98,9 +98,9 @@ func TestSetLists(t *testing.T) {
 			t.Errorf("after SetLists, ruleset still has %q:\n%s", gone, got)
 		}
 	}
-	lc, err := ReadListCounts(cfg)
-	if err != nil || lc != (ListCounts{}) {
-		t.Errorf("ReadListCounts = %+v, %v; want zeros", lc, err)
+	lc, err := ReadCounts(cfg)
+	if err != nil || lc != (Counts{}) {
+		t.Errorf("ReadCounts = %+v, %v; want zeros", lc, err)
 	}
 	if err := SetLists(cfg, nil); err != nil {
 		t.Fatalf("emptying the lists: %v", err)
@@ -111,10 +111,52 @@ func TestSetLists(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r2.Remove()
-	if _, err := ReadListCounts(plain); !errors.Is(err, ErrNoLists) {
-		t.Errorf("ReadListCounts of a table without lists: %v, want ErrNoLists", err)
+	if _, err := ReadCounts(plain); !errors.Is(err, ErrNoLists) {
+		t.Errorf("ReadCounts of a table without lists: %v, want ErrNoLists", err)
 	}
 	if err := SetLists(plain, nil); !errors.Is(err, ErrNoLists) {
 		t.Errorf("SetLists of a table without lists: %v, want ErrNoLists", err)
+	}
+}
+
+// TestOnDemandRules installs an on-demand ruleset, engages and releases
+// it; nft referees.
+func TestOnDemandRules(t *testing.T) {
+	needRoot(t)
+	ns, fd := netns(t)
+	cfg := &Config{Port: 8080, QueueNum: 10, QueueTotal: 1, NetNS: fd, OnDemand: true,
+		Fallback: netip.MustParseAddrPort("10.99.10.2:8081")}
+	text, err := Render(cfg, QueueNative)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"set ondemand {", `== syn counter name "syns"`, "== syn tcp dport @ondemand accept",
+		"hook prerouting priority mangle", "dnat ipv4 to 10.99.10.2:8081"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rendered ruleset lacks %q:\n%s", want, text)
+		}
+	}
+	r, err := Install(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Remove()
+	if got := nftList(t, ns); !strings.Contains(got, "elements = { 8080 }") {
+		t.Errorf("not engaged: the set lacks the port:\n%s", got)
+	}
+	if err := SetEngaged(cfg, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := nftList(t, ns); strings.Contains(got, "elements = { 8080 }") {
+		t.Errorf("engaged: the set still holds the port:\n%s", got)
+	}
+	if err := SetEngaged(cfg, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := nftList(t, ns); !strings.Contains(got, "elements = { 8080 }") {
+		t.Errorf("released: the set lacks the port:\n%s", got)
+	}
+	if c, err := ReadCounts(cfg); err != nil || c.SYNs != 0 {
+		t.Errorf("ReadCounts = %+v, %v", c, err)
 	}
 }

@@ -94,6 +94,7 @@ func (s *Server) start() error {
 	if err := s.serveEngine(); err != nil {
 		return err
 	}
+	s.watchOnDemand()
 	s.logRunning()
 	return nil
 }
@@ -119,6 +120,7 @@ func (s *Server) nftConfig() *nft.Config {
 	if s.in != nil { // a graceful restart's new process: the table is its parent's
 		nc.Inherit = os.Getppid()
 	}
+	s.policyNFT(nc)
 	return nc
 }
 

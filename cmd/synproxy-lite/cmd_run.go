@@ -62,6 +62,10 @@ type runOptions struct {
 	table         string
 	logLevel      string
 	limits        *handoff.Limits
+	policyFlags   *policyFlags
+	policy        *engine.Policy
+	lists         *nft.Lists
+	listCounts    func() metrics.ListCounts
 	// handoffStats and rulesLost are the Server's, for the metrics (set
 	// once it exists).
 	handoffStats func() handoff.ProxyStats
@@ -94,6 +98,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.table, "table", nft.DefaultTable, "name of the nft table (inet family) the daemon owns")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	lf := addLimitFlags(fs)
+	o.policyFlags = addPolicyFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -102,6 +107,9 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 		return nil, err
 	}
 	o.limits = lim
+	if o.policy, o.lists, err = o.policyFlags.policy(lf.prefix4, lf.prefix6); err != nil {
+		return nil, err
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -185,7 +193,7 @@ func (o *runOptions) serverConfig(log *slog.Logger) (*proxy.ServerConfig, error)
 	return &proxy.ServerConfig{Port: o.port, Backend: o.backend, ProxyProtocol: o.proxyProtocol,
 		Driver: o.driverName, Interface: o.iface, Workers: o.workers, Queue: o.queue, Table: o.table,
 		FailOpen: o.failOpen, Ring: ring, Rule: o.rule(o.mss, 1460), Rule6: o.rule(o.mss6, 1440), Logger: log,
-		Limits: o.limits, OnEngine: o.serveMetrics(log)}, nil
+		Limits: o.limits, Lists: o.lists, Policy: o.policy, OnEngine: o.serveMetrics(log)}, nil
 }
 
 // rule is the synproxy rule of the flags for one family: mss as given
@@ -231,7 +239,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 	}
 	return func(eng *engine.Engine) (func(), error) {
 		c := metrics.NewCollector(eng)
-		c.Handoff, c.RulesLost = o.handoffStats, o.rulesLost
+		c.Handoff, c.RulesLost, c.Lists = o.handoffStats, o.rulesLost, o.listCounts
 		c.Build = buildInfo()
 		return metrics.ServeCollector(o.metrics, c, log)
 	}
@@ -254,7 +262,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if o.dryRun {
 		cfg := &proxy.ServerConfig{Port: o.port, Backend: o.backend, Driver: o.driverName, Interface: o.iface,
-			Workers: o.workers, Queue: o.queue, Table: o.table, FailOpen: o.failOpen}
+			Workers: o.workers, Queue: o.queue, Table: o.table, FailOpen: o.failOpen, Lists: o.lists, Policy: o.policy}
 		text, err := proxy.Ruleset(cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "synproxy-lite run: %v\n", err)
@@ -282,6 +290,9 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		return err
 	}
 	o.handoffStats, o.rulesLost = srv.HandoffStats, srv.RulesLost
+	if o.lists != nil {
+		o.listCounts = listCounts(srv)
+	}
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -291,6 +302,14 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	go func() {
 		for range hup {
 			srv.Restart() // it logs how it went
+		}
+	}()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer func() { signal.Stop(usr1); close(usr1) }()
+	go func() {
+		for range usr1 {
+			o.reloadLists(srv, log)
 		}
 	}()
 	return srv.Run(ctx)

@@ -66,7 +66,7 @@ func (s *Server) policyEngine(ec *engine.Config) {
 		p := *s.cfg.Policy
 		ec.Policy = &p
 	}
-	if l := s.pol.lists.Load(); l != nil && ec.Tap {
+	if l := s.Lists(); l != nil && ec.Tap {
 		if ec.Policy == nil {
 			ec.Policy = &engine.Policy{}
 		}

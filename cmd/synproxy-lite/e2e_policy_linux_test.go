@@ -313,24 +313,17 @@ func backgroundFlood(t *testing.T, l *lab, cfg string, count, rate int) (stop fu
 	dev := strings.Split(strings.Fields(sh(t, "ip", "-n", l.attack, "-br", "link", "show", "type", "veth"))[0], "@")[0]
 	cmd := exec.Command("ip", "netns", "exec", l.attack, "trafgen", "-i", f, "-o", dev, "-n", strconv.Itoa(count),
 		"-b", strconv.Itoa(rate)+"pps", "-q")
+	// trafgen forks a sender per CPU and its senders do not stop at a
+	// signal: it runs in a process group of its own, which stop kills.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	stop = func() {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
 	}
 	t.Cleanup(stop)
 	return stop

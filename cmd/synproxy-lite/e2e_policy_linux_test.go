@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -397,6 +399,60 @@ func TestE2EOnDemand(t *testing.T) {
 				if !strings.Contains(dm.out.String(), want) {
 					t.Errorf("no log line %q", want)
 				}
+			}
+		})
+	}
+}
+
+// TestE2EOnDemandOverflow: far below the SYN-rate threshold, a backend
+// whose listener overflows (it never accepts, its queue holds one
+// connection) engages the cookies too; once the overflows stop they
+// release.
+func TestE2EOnDemandOverflow(t *testing.T) {
+	for _, d := range policyDrivers {
+		t.Run(d.name, func(t *testing.T) {
+			l := newLab(t, 158+d.octet*2, false)
+			// A listener with a backlog of 0 that never accepts.
+			var fd int
+			if err := inNS(t, l.proxy, func() (err error) {
+				if fd, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0); err != nil {
+					return err
+				}
+				a := netip.MustParseAddr(l.proxyIP).As4()
+				if err = syscall.Bind(fd, &syscall.SockaddrInet4{Port: 8081, Addr: a}); err != nil {
+					return err
+				}
+				return syscall.Listen(fd, 0)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var closeOnce sync.Once
+			closeListener := func() { closeOnce.Do(func() { syscall.Close(fd) }) }
+			t.Cleanup(closeListener)
+			metrics := l.proxyIP + ":9100"
+			dm := startDaemon(t, l.proxy, policyArgs(l, d.name, "--metrics", metrics, "--mode", "on-demand",
+				"--on-demand-rate", "100000", "--on-demand-hold", "2s")...)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			for range 6 {
+				go func() {
+					c, err := dialIn(l.client)(ctx, "tcp", l.proxyIP+":8080")
+					if err == nil {
+						<-ctx.Done()
+						c.Close()
+					}
+				}()
+			}
+			eventually(t, "the cookies to engage at the overflows", func() bool {
+				return scrape(t, l.proxy, metrics)["synproxy_lite_cookies_engaged"] == 1
+			})
+			cancel()
+			closeListener() // the overflows stop
+			eventually(t, "the cookies to release", func() bool {
+				return scrape(t, l.proxy, metrics)["synproxy_lite_cookies_engaged"] == 0
+			})
+			if !strings.Contains(dm.out.String(), "cookies engaged") {
+				t.Errorf("no log line of the engagement")
 			}
 		})
 	}

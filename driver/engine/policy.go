@@ -436,6 +436,18 @@ func (e *Engine) ObserveSYNs(n int) bool {
 	return e.pol.observe(monoMS(), int64(n))
 }
 
+// ObserveOverflow tells an on-demand engine that the service's listener
+// overflowed (its SYN or accept queue was full and the kernel dropped a
+// SYN, or answered it with the kernel's own cookie): the cookies engage as
+// if EngageRate SYNs had arrived, and stay engaged for Hold after the last
+// overflow.
+func (e *Engine) ObserveOverflow() bool {
+	if e.pol.p.Mode != ModeOnDemand {
+		return false
+	}
+	return e.pol.observe(monoMS(), int64(e.pol.p.EngageRate))
+}
+
 // SetLists replaces the allow and deny lists the engine consults on a
 // driver that taps below netfilter (Config.Tap); on a queueing driver the
 // nft sets hold them and the engine ignores these. Safe at any time.

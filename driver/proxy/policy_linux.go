@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"errors"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
@@ -46,8 +49,9 @@ func (s *Server) PolicyCounts() (nft.Counts, error) {
 }
 
 // watchOnDemand follows the port's SYN rate in on-demand mode: every
-// onDemandInterval it reads the nft SYN counter, tells the engine
-// (Engine.ObserveSYNs) and moves the SYNs to the engine or back to the
+// onDemandInterval it reads the nft SYN counter and the kernel's listener
+// overflows, tells the engine (Engine.ObserveSYNs, ObserveOverflow) and
+// moves the SYNs to the engine or back to the
 // service when the engine's decision changes. The engine switches first
 // when the cookies engage, and the rules first when they release, so that
 // no SYN finds nobody to answer it for long.
@@ -58,8 +62,8 @@ func (s *Server) watchOnDemand() {
 	go func() {
 		tick := time.NewTicker(onDemandInterval)
 		defer tick.Stop()
-		var last uint64
-		applied, lost := false, s.RulesLost()
+		var last, overflows uint64
+		applied, lost, haveOverflows := false, s.RulesLost(), false
 		for {
 			select {
 			case <-s.done:
@@ -84,6 +88,12 @@ func (s *Server) watchOnDemand() {
 				continue
 			}
 			engaged := eng.ObserveSYNs(int(n))
+			if o, ok := listenOverflows(); ok {
+				if o > overflows && haveOverflows {
+					engaged = eng.ObserveOverflow()
+				}
+				overflows, haveOverflows = o, true
+			}
 			if engaged == applied {
 				continue
 			}
@@ -101,4 +111,35 @@ func (s *Server) watchOnDemand() {
 			applied = engaged
 		}
 	}()
+}
+
+// listenOverflows reads the network namespace's count of SYNs its
+// listeners could not queue: TcpExt ListenOverflows (an accept queue was
+// full), TCPReqQFullDrop and TCPReqQFullDoCookies (a SYN queue was full).
+// They count every listener of the namespace, not only the backend's.
+func listenOverflows() (uint64, bool) {
+	b, err := os.ReadFile("/proc/self/net/netstat")
+	if err != nil {
+		return 0, false
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) {
+			continue
+		}
+		var n uint64
+		found := false
+		for j, name := range names {
+			switch name {
+			case "ListenOverflows", "TCPReqQFullDrop", "TCPReqQFullDoCookies":
+				v, err := strconv.ParseUint(values[j], 10, 64)
+				if err == nil {
+					n, found = n+v, true
+				}
+			}
+		}
+		return n, found
+	}
+	return 0, false
 }

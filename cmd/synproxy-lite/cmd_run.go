@@ -65,6 +65,7 @@ type runOptions struct {
 	policyFlags   *policyFlags
 	policy        *engine.Policy
 	lists         *nft.Lists
+	proven        *nft.Proven
 	listCounts    func() metrics.ListCounts
 	// handoffStats and rulesLost are the Server's, for the metrics (set
 	// once it exists).
@@ -108,6 +109,9 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	}
 	o.limits = lim
 	if o.policy, o.lists, err = o.policyFlags.policy(lf.prefix4, lf.prefix6); err != nil {
+		return nil, err
+	}
+	if o.proven, err = o.policyFlags.provenClients(); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -193,7 +197,7 @@ func (o *runOptions) serverConfig(log *slog.Logger) (*proxy.ServerConfig, error)
 	return &proxy.ServerConfig{Port: o.port, Backend: o.backend, ProxyProtocol: o.proxyProtocol,
 		Driver: o.driverName, Interface: o.iface, Workers: o.workers, Queue: o.queue, Table: o.table,
 		FailOpen: o.failOpen, Ring: ring, Rule: o.rule(o.mss, 1460), Rule6: o.rule(o.mss6, 1440), Logger: log,
-		Limits: o.limits, Lists: o.lists, Policy: o.policy, OnEngine: o.serveMetrics(log)}, nil
+		Limits: o.limits, Lists: o.lists, Policy: o.policy, ProvenClients: o.proven, OnEngine: o.serveMetrics(log)}, nil
 }
 
 // rule is the synproxy rule of the flags for one family: mss as given
@@ -262,7 +266,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if o.dryRun {
 		cfg := &proxy.ServerConfig{Port: o.port, Backend: o.backend, Driver: o.driverName, Interface: o.iface,
-			Workers: o.workers, Queue: o.queue, Table: o.table, FailOpen: o.failOpen, Lists: o.lists, Policy: o.policy}
+			Workers: o.workers, Queue: o.queue, Table: o.table, FailOpen: o.failOpen, Lists: o.lists, Policy: o.policy,
+			ProvenClients: o.proven}
 		text, err := proxy.Ruleset(cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "synproxy-lite run: %v\n", err)
@@ -290,7 +295,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		return err
 	}
 	o.handoffStats, o.rulesLost = srv.HandoffStats, srv.RulesLost
-	if o.lists != nil {
+	if o.lists != nil || o.proven != nil {
 		o.listCounts = listCounts(srv)
 	}
 	if err := srv.Start(); err != nil {

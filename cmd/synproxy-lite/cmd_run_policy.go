@@ -27,6 +27,9 @@ type policyFlags struct {
 	mode                     string
 	engageRate, releaseRate  int
 	hold                     time.Duration
+	proven                   bool
+	provenSize               int
+	provenTimeout            time.Duration
 }
 
 func addPolicyFlags(fs *flag.FlagSet) *policyFlags {
@@ -41,7 +44,24 @@ func addPolicyFlags(fs *flag.FlagSet) *policyFlags {
 	fs.IntVar(&p.engageRate, "on-demand-rate", 1000, "SYNs a `second` to the port that engage the cookies (--mode on-demand)")
 	fs.IntVar(&p.releaseRate, "on-demand-release", 0, "SYNs a `second` below which the cookies release after --on-demand-hold; 0: half of --on-demand-rate")
 	fs.DurationVar(&p.hold, "on-demand-hold", engine.DefaultHold, "how long the SYN rate must stay below --on-demand-release before the cookies release")
+	fs.BoolVar(&p.proven, "proven-clients", false, "serve sources that completed a handshake first: their packets go to a queue and worker of their own (--driver nfqueue)")
+	fs.IntVar(&p.provenSize, "proven-size", nft.DefaultProvenSize, "most proven sources remembered per family (--proven-clients)")
+	fs.DurationVar(&p.provenTimeout, "proven-timeout", nft.DefaultProvenTimeout, "how long a source stays proven after its last handed-over packet (--proven-clients)")
 	return p
+}
+
+// provenClients returns the proven-clients configuration of the flags (nil
+// without --proven-clients).
+func (p *policyFlags) provenClients() (*nft.Proven, error) {
+	switch {
+	case !p.proven:
+		return nil, nil
+	case p.provenSize < 1 || p.provenSize > 1<<24:
+		return nil, errors.New("--proven-size must be 1-16777216")
+	case p.provenTimeout < time.Second:
+		return nil, errors.New("--proven-timeout must be at least 1s")
+	}
+	return &nft.Proven{Size: uint32(p.provenSize), Timeout: p.provenTimeout}, nil
 }
 
 // policy checks the flags and returns the engine's policy (prefixes from
@@ -145,6 +165,6 @@ func (o *runOptions) reloadLists(srv *proxy.Server, log *slog.Logger) {
 func listCounts(srv *proxy.Server) func() metrics.ListCounts {
 	return func() metrics.ListCounts {
 		c, _ := srv.PolicyCounts()
-		return metrics.ListCounts{Allowed: c.Allowed, Denied: c.Denied}
+		return metrics.ListCounts{Allowed: c.Allowed, Denied: c.Denied, Proven: c.Proven}
 	}
 }

@@ -457,3 +457,68 @@ func TestE2EOnDemandOverflow(t *testing.T) {
 		})
 	}
 }
+
+// nfqueueDrops returns the packets queue num of namespace ns dropped: full
+// (queue_dropped) or failing to reach the daemon (user_dropped).
+func nfqueueDrops(t *testing.T, ns string, num int) (drops float64, ok bool) {
+	t.Helper()
+	var b []byte
+	if err := inNS(t, ns, func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 || f[0] != strconv.Itoa(num) {
+			continue
+		}
+		a, _ := strconv.ParseFloat(f[5], 64)
+		u, _ := strconv.ParseFloat(f[6], 64)
+		return a + u, true
+	}
+	return 0, false
+}
+
+// TestE2EProvenClients: a client that completed a handshake is remembered
+// by the kernel (the set proven4) and, while a flood from another source
+// saturates the workers' queue, its packets go to the queue of proven
+// clients, which drops none of them: every one of its requests succeeds.
+func TestE2EProvenClients(t *testing.T) {
+	l := newLab(t, 162, true)
+	src := spoofed(t, l)
+	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
+	metrics := l.proxyIP + ":9100"
+	startDaemon(t, l.proxy, policyArgs(l, "nfqueue", "--metrics", metrics, "--proven-clients", "--reflect-rate", "0")...)
+	const floodQueue, provenQueue = 262, 263 // --queue 100+octet, one worker, then the proven queue
+	get := func(what string) {
+		t.Helper()
+		if out, err := curl(t, l.client, "http://"+l.proxyIP+":8080/small"); err != nil || out != "hello from the backend\n" {
+			t.Fatalf("%s: %v %q", what, err, out)
+		}
+	}
+	get("the first request")
+	eventually(t, "the client to be proven", func() bool {
+		out := sh(t, "ip", "netns", "exec", l.proxy, "nft", "list", "set", "inet", "synproxy_lite", "proven4")
+		return strings.Contains(out, l.clientIP)
+	})
+	before := scrape(t, l.proxy, metrics)["synproxy_lite_proven_packets_total"]
+	stop := backgroundFlood(t, l, synFlood(t, l, src), 10_000_000, 200_000)
+	const n = 20
+	for i := range n {
+		get(fmt.Sprintf("request %d during the flood", i))
+	}
+	stop()
+	m := scrapeDrained(t, l.proxy, metrics)
+	floodDrops, _ := nfqueueDrops(t, l.proxy, floodQueue)
+	provenDrops, ok := nfqueueDrops(t, l.proxy, provenQueue)
+	t.Logf("during the flood: %v SYNs taken, %v dropped at the workers' queue; the proven client's %v packets on its own queue, %v dropped there",
+		m["synproxy_lite_syn_received_total"], floodDrops, m["synproxy_lite_proven_packets_total"]-before, provenDrops)
+	if !ok || provenDrops != 0 {
+		t.Errorf("the proven clients' queue (bound %v) dropped %v packets, want 0", ok, provenDrops)
+	}
+	if got := m["synproxy_lite_proven_packets_total"] - before; got < 2*n {
+		t.Errorf("%v packets of the proven client on its queue, want at least a SYN and an ACK of each of %d requests", got, n)
+	}
+}

@@ -72,6 +72,10 @@ type Config struct {
 	// flows it has seen answered go around the queue, so that no flow
 	// breaks when the cookies engage or release.
 	OnDemand bool
+	// Proven, when not nil, queues the packets of proven clients (the
+	// sources of handed-over connections, remembered by the kernel) to a
+	// queue of their own (see Proven). Not with Drop.
+	Proven *Proven
 
 	owner Owner // the table's owner; zero means this process
 }
@@ -259,7 +263,8 @@ func (c *Config) chains(m QueueMethod) []chain {
 	pre := chain{
 		name: "prerouting", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityRaw, prioText: "raw",
-		rules: append(append(append([]rule{own}, c.listRules()...), c.onDemandRules()...),
+		rules: append(append(append(append([]rule{own}, c.listRules()...), c.onDemandRules()...),
+			c.provenQueue(synText, syn, m)...),
 			rule{baseText + " " + synText + " counter " + qText, join(base, syn, counter(), []expr.Any{q})}),
 	}
 	if c.Drop && c.Monitor {
@@ -273,7 +278,7 @@ func (c *Config) chains(m QueueMethod) []chain {
 			cmpEq(1, ne32(c.mark())),
 		}, counter(), accept())}
 	if !c.failOpen() && !c.OnDemand {
-		pre.rules = append(pre.rules, marked,
+		pre.rules = append(append(append(append(pre.rules, c.provenLearn()...), marked), c.provenQueue("", nil, m)...),
 			rule{baseText + " counter " + qText, join(base, counter(), []expr.Any{q})})
 		return append([]chain{pre}, c.natChain(c.Monitor)...)
 	}
@@ -291,9 +296,10 @@ func (c *Config) chains(m QueueMethod) []chain {
 	tracked := chain{
 		name: "tracked", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityMangle, prioText: "mangle",
-		rules: append(append([]rule{own, marked}, c.allowAccept()...),
-			rule{baseText + " " + ctText + " counter accept", join(base, ct, counter(), accept())},
-			rule{baseText + " " + nsynText + " counter " + qText, join(base, nsyn, counter(), []expr.Any{q})},
+		rules: append(append(append(append(append([]rule{own}, c.provenLearn()...), marked), c.allowAccept()...),
+			rule{baseText + " " + ctText + " counter accept", join(base, ct, counter(), accept())}),
+			append(c.provenQueue(nsynText, nsyn, m),
+				rule{baseText + " " + nsynText + " counter " + qText, join(base, nsyn, counter(), []expr.Any{q})})...,
 		),
 	}
 	return append([]chain{pre, tracked}, c.natChain(true)...)
@@ -362,6 +368,7 @@ func Render(cfg *Config, m QueueMethod) (string, error) {
 	fmt.Fprintf(&b, "table inet %s {\n", cfg.table())
 	cfg.renderLists(&b)
 	cfg.renderOnDemand(&b)
+	cfg.renderProven(&b)
 	for i, ch := range cfg.chains(m) {
 		if i > 0 {
 			b.WriteString("\n")
@@ -454,6 +461,9 @@ func (c *Config) addTable(cc *nftables.Conn, m QueueMethod) error {
 		return err
 	}
 	if err := c.addOnDemand(cc, t); err != nil {
+		return err
+	}
+	if err := c.addProven(cc, t); err != nil {
 		return err
 	}
 	for _, ch := range c.chains(m) {

@@ -51,6 +51,9 @@ const (
 // on-demand rules counted (SYNs).
 type Counts struct {
 	Allowed, Denied, SYNs uint64
+	// Proven counts the packets of proven sources queued to their own
+	// queue (Config.Proven).
+	Proven uint64
 }
 
 // ErrNoLists is returned by SetLists for a ruleset installed without lists
@@ -303,6 +306,8 @@ func ReadCounts(cfg *Config) (Counts, error) {
 			lc.Denied, found = co.Packets, true
 		case counterSYNs:
 			lc.SYNs, found = co.Packets, true
+		case counterProven:
+			lc.Proven, found = co.Packets, true
 		}
 	}
 	if !found {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 func prefixes(ss ...string) []netip.Prefix {
@@ -158,5 +159,40 @@ func TestOnDemandRules(t *testing.T) {
 	}
 	if c, err := ReadCounts(cfg); err != nil || c.SYNs != 0 {
 		t.Errorf("ReadCounts = %+v, %v", c, err)
+	}
+}
+
+// TestProvenRules installs proven clients first; nft referees the sets
+// and the rules.
+func TestProvenRules(t *testing.T) {
+	needRoot(t)
+	ns, fd := netns(t)
+	for _, failOpen := range []bool{false, true} {
+		cfg := &Config{Port: 8080, QueueNum: 10, QueueTotal: 2, NetNS: fd, FailOpen: failOpen,
+			Proven: &Proven{Queue: 12, Size: 1024, Timeout: 5 * time.Minute}}
+		text, err := Render(cfg, QueueNative)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Install(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := nftList(t, ns)
+		for _, want := range []string{"set proven4 {", "size 1024", "flags dynamic,timeout", "timeout 5m",
+			"update @proven4 { ip saddr }", "update @proven6 { ip6 saddr }", `ip saddr @proven4 counter name "proven"`} {
+			if !strings.Contains(got, want) {
+				t.Errorf("fail-open %v: ruleset lacks %q:\n%s", failOpen, want, got)
+			}
+		}
+		for _, want := range []string{"set proven6 {", "update @proven4 { ip saddr }", `counter name "proven" queue num 12`} {
+			if !strings.Contains(text, want) {
+				t.Errorf("rendered ruleset lacks %q:\n%s", want, text)
+			}
+		}
+		if i, j := strings.Index(text, "@proven4 counter"), strings.Index(text, "queue num 10-11"); i < 0 || j < i {
+			t.Errorf("the proven queue does not come first:\n%s", text)
+		}
+		r.Remove()
 	}
 }

@@ -46,6 +46,18 @@ func (c *ServerConfig) validatePolicy() error {
 			}
 		}
 	}
+	if c.ProvenClients != nil {
+		name := c.Driver
+		if name == "" {
+			name = "nfqueue"
+		}
+		if d, _ := LookupDriver(name); d.Drop {
+			return bad("ProvenClients needs a queueing driver, not %s", name)
+		}
+		if int(c.Queue)+2*(max(c.Workers, 1)+1) > 65536 {
+			return bad("Queue+Workers exceeds the queue numbers")
+		}
+	}
 	if c.Policy == nil {
 		return nil
 	}
@@ -74,8 +86,20 @@ func (s *Server) policyEngine(ec *engine.Config) {
 	}
 }
 
+// provenQueues is the number of queues of proven clients: one with
+// ProvenClients, else none.
+func (s *Server) provenQueues() int {
+	if s.cfg.ProvenClients != nil {
+		return 1
+	}
+	return 0
+}
+
 // policyNFT completes the nft configuration with the policy.
 func (s *Server) policyNFT(nc *nft.Config) {
+	if p := s.cfg.ProvenClients; p != nil {
+		nc.Proven = &nft.Proven{Queue: nc.QueueNum + nc.QueueTotal, Size: p.Size, Timeout: p.Timeout}
+	}
 	if s.cfg.Lists != nil {
 		nc.Lists = s.pol.lists.Load()
 		if nc.Lists == nil {

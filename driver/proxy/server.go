@@ -112,6 +112,14 @@ type ServerConfig struct {
 	// protect without limits.
 	Policy *engine.Policy
 
+	// ProvenClients, when not nil, serves proven clients first (a
+	// queueing driver only): the kernel remembers the sources of the
+	// connections handed over (nft.Proven: Size and Timeout; its Queue is
+	// the Server's) and queues their packets to a queue and worker of
+	// their own, after the Workers queues, which a flood from other
+	// sources does not fill.
+	ProvenClients *nft.Proven
+
 	// Logger receives start/stop and error summaries. Nil means
 	// slog.Default().
 	Logger *slog.Logger

@@ -128,6 +128,7 @@ func (s *Server) nftConfig() *nft.Config {
 func (s *Server) startEngine() error {
 	dc := s.cfg
 	dc.Queue = s.queueBase()
+	dc.Workers += s.provenQueues()
 	d, err := s.drv.open(&dc)
 	if err != nil {
 		return err

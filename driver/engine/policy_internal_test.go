@@ -136,13 +136,18 @@ func TestMonitorMode(t *testing.T) {
 	forged[21]++ // another client port: no SYN seen
 	fixChecksums(forged, tClient.Addr())
 	w.handle(forged, driver.LinkIP)
+	// A new SYN on the tuple (the connection is forgotten), then an ACK
+	// of that tuple but not of its next sequence number.
+	w.handle(ipv4TCP(2000, 0, flagSYN, linuxOpts, nil), driver.LinkIP)
+	w.tx = w.tx[:0]
+	w.handle(ipv4TCP(5000, 12345, flagACK, nil, nil), driver.LinkIP)
 	w.process(0)
 	if len(w.tx) != 0 {
 		t.Errorf("%d packets sent in monitor mode", len(w.tx))
 	}
-	if pc.MonitorSYNACKs.Load() != 1 || pc.MonitorValid.Load() != 1 || pc.MonitorHandoffs.Load() != 1 ||
-		pc.MonitorInvalid.Load() != 1 || c.Established.Load() != 2 || c.HandedOver.Load() != 0 {
-		t.Errorf("would-send %d, would-accept %d, would-hand-over %d, would-refuse %d, established %d, handed over %d; want 1 1 1 1 2 0",
+	if pc.MonitorSYNACKs.Load() != 2 || pc.MonitorValid.Load() != 1 || pc.MonitorHandoffs.Load() != 1 ||
+		pc.MonitorInvalid.Load() != 2 || c.Established.Load() != 2 || c.HandedOver.Load() != 0 {
+		t.Errorf("would-send %d, would-accept %d, would-hand-over %d, would-refuse %d, established %d, handed over %d; want 2 1 1 2 2 0",
 			pc.MonitorSYNACKs.Load(), pc.MonitorValid.Load(), pc.MonitorHandoffs.Load(), pc.MonitorInvalid.Load(),
 			c.Established.Load(), c.HandedOver.Load())
 	}

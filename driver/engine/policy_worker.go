@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
@@ -64,20 +65,23 @@ func (w *worker) reflectOK(dst netip.Addr) bool {
 }
 
 // monitorSYN counts the SYN-ACK a monitoring engine would send, and
-// remembers the SYN so that its handshake ACK counts as one it would accept.
+// remembers the SYN (its tuple and sequence number, in the slot a SYN-ACK
+// to re-send would take) so that its handshake ACK counts as one it would
+// accept.
 func (w *worker) monitorSYN(t cookie.Tuple) driver.Verdict {
 	w.e.pol.ctrs.MonitorSYNACKs.Add(1)
 	if w.pend != nil {
 		p := &w.pend[w.flows.slot(&t, len(w.pend))]
 		p.tuple, p.due, p.n = t, 0, 0 // never re-sent
+		binary.BigEndian.PutUint32(p.pkt[:4], w.seg.seq)
 	}
 	return w.e.pass()
 }
 
 // monitorACK counts what a monitoring engine would do with an ACK: a
 // segment of a connection it would have handed over, the handshake ACK of
-// a SYN it saw (it would accept the cookie and hand the connection over),
-// or an ACK it would refuse. The client answered the service's SYN-ACK, so
+// a SYN it saw (same tuple, the next sequence number: it would accept the
+// cookie and hand the connection over), or an ACK it would refuse. The client answered the service's SYN-ACK, so
 // no cookie is checked: the SYN seen stands for it.
 func (w *worker) monitorACK(t cookie.Tuple) driver.Verdict {
 	c, pc := &w.e.ctrs, &w.e.pol.ctrs
@@ -87,7 +91,7 @@ func (w *worker) monitorACK(t cookie.Tuple) driver.Verdict {
 		return w.e.pass()
 	}
 	if w.pend != nil {
-		if p := &w.pend[w.flows.slot(&t, len(w.pend))]; p.tuple == t {
+		if p := &w.pend[w.flows.slot(&t, len(w.pend))]; p.tuple == t && binary.BigEndian.Uint32(p.pkt[:4])+1 == w.seg.seq {
 			p.tuple = cookie.Tuple{}
 			pc.MonitorValid.Add(1)
 			pc.MonitorHandoffs.Add(1)

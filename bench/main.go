@@ -439,7 +439,10 @@ func measure(mode, bin string, n int) (r row, err error) {
 		_ = sh("ip", "netns", "exec", l.prx, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0")
 	default:
 		args := []string{"netns", "exec", l.prx, bin, "run", "--port", "8080", "--backend", prxIP + ":8081",
-			"--driver", mode, "--workers", "2", "--log-level", "warn", "--metrics", "127.0.0.1:9100"}
+			"--driver", mode, "--workers", "2", "--log-level", "warn", "--metrics", "127.0.0.1:9100",
+			// Like for like with the kernel's synproxy, which has no
+			// reflection budget: every SYN is answered.
+			"--reflect-rate", "0"}
 		if mode == "afpacket" || mode == "afxdp" {
 			args = append(args, "--interface", "br0")
 		}

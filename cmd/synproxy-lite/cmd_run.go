@@ -70,8 +70,13 @@ type runOptions struct {
 	args []string
 	// configFile is --config; cfg the configuration, of the file or of
 	// the flags.
-	configFile string
-	cfg        *config.Config
+	configFile  string
+	cfg         *config.Config
+	policyFlags *policyFlags
+	policy      *engine.Policy
+	lists       *nft.Lists
+	proven      *nft.Proven
+	listCounts  func() metrics.ListCounts
 	// handoffStats and rulesLost are the Server's, for the metrics (set
 	// once it exists).
 	handoffStats func() handoff.ProxyStats
@@ -112,6 +117,7 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.logLevel, "log-level", config.DefaultLogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", config.DefaultLogFormat, "log line format: text (logfmt) or json (one object a line)")
 	lf := addLimitFlags(fs)
+	o.policyFlags = addPolicyFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -135,6 +141,13 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 		}
 		o.cfg = c
 		return o, nil
+	}
+	var err error
+	if o.policy, o.lists, err = o.policyFlags.policy(lf.prefix4, lf.prefix6); err != nil {
+		return nil, err
+	}
+	if o.proven, err = o.policyFlags.provenClients(); err != nil {
+		return nil, err
 	}
 	if *queue > 65535 {
 		return nil, fmt.Errorf("--queue %d: want 0-65535", *queue)
@@ -279,7 +292,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 	}
 	return func(eng *engine.Engine) (func(), error) {
 		c := metrics.NewCollector(eng)
-		c.Handoff, c.RulesLost, c.Readiness = o.handoffStats, o.rulesLost, o.readiness
+		c.Handoff, c.RulesLost, c.Readiness, c.Lists = o.handoffStats, o.rulesLost, o.readiness, o.listCounts
 		c.Build = buildInfo()
 		return metrics.ServeCollector(o.cfg.Metrics, c, log)
 	}
@@ -301,6 +314,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		chooseDrivers(o.cfg, log, false)
 		srvs, err := servers(o.cfg, log, false)
 		if err == nil {
+			o.applyPolicy(srvs)
 			var text string
 			if text, err = rulesets(srvs); err == nil {
 				fmt.Fprint(stdout, text)
@@ -339,6 +353,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	if len(srvs) > 1 {
 		return daemonMany(ctx, o.cfg, srvs, log)
 	}
+	o.applyPolicy(srvs)
 	cfg := srvs[0].cfg
 	cfg.OnEngine = o.serveMetrics(log)
 	sd := &notifier{log: log, serving: fmt.Sprintf("port %d", cfg.Port)}
@@ -348,6 +363,9 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		return err
 	}
 	o.handoffStats, o.rulesLost, o.readiness = srv.HandoffStats, srv.RulesLost, srv
+	if o.lists != nil || o.proven != nil {
+		o.listCounts = listCounts(srv)
+	}
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -370,6 +388,14 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		case <-ctx.Done():
 			sd.stopping()
 		case <-stopped:
+		}
+	}()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer func() { signal.Stop(usr1); close(usr1) }()
+	go func() {
+		for range usr1 {
+			o.reloadLists(srv, log)
 		}
 	}()
 	return srv.Run(ctx)

@@ -91,6 +91,16 @@ type Config struct {
 	// Logger receives start/stop and error summaries, never one line per
 	// packet. Nil means slog.Default().
 	Logger *slog.Logger
+	// Policy is the protection policy (see Policy): per-source limits,
+	// the reflection budget, monitor and on-demand modes. Nil means
+	// ModeProtect without limits.
+	Policy *Policy
+	// Tap says the driver taps packets below netfilter (afpacket): the
+	// kernel has its own copy of every packet the rules let through, so
+	// a packet the engine lets be is dropped (not given back), and the
+	// allow and deny lists are the engine's to honour (Policy.Allow,
+	// Policy.Deny).
+	Tap bool
 }
 
 // DefaultRule returns the rule a nil Config.Rule4 (v6 false) or Rule6 (v6
@@ -130,6 +140,7 @@ type Engine struct {
 	seed    [2]uint64
 	wg      sync.WaitGroup
 	workers []*worker
+	pol     *policy
 }
 
 // New returns an engine running on d's queues once Run is called.
@@ -178,7 +189,11 @@ func New(d driver.Driver, cfg *Config) (*Engine, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	e.cfg, e.log = c, c.Logger
+	pol, err := newPolicy(c.Policy, c.Tap, e.seed, c.Logger)
+	if err != nil {
+		return nil, err
+	}
+	e.cfg, e.log, e.pol = c, c.Logger, pol
 	return e, nil
 }
 
@@ -210,6 +225,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
+			e.pol.tick(monoMS())
 			if e.cfg.SYNACKRetries < 0 {
 				continue
 			}
@@ -253,6 +269,7 @@ type worker struct {
 	// nextScan is when the pending table is next looked at (ms).
 	nextScan int64
 	nowMS    int64
+	nowUS    int64 // the same clock in µs, for the policy's buckets
 	// The SYN rate, which decides whether SYN-ACKs are re-sent: the SYNs
 	// of the second that began at synWin (ms) and of the second before.
 	synWin          int64
@@ -325,6 +342,7 @@ func (w *worker) process(n int) {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	w.nowMS = ts.Nano() / 1e6
+	w.nowUS = ts.Nano() / 1e3
 	if d := w.nowMS - w.synWin; d >= 1000 {
 		w.synPrev = w.synCur
 		if d >= 2000 {
@@ -376,6 +394,10 @@ func (w *worker) resend() {
 		if k == resendBudget {
 			return
 		}
+		if !w.reflectOK(p.tuple.Client.Addr()) {
+			p.due = 0
+			continue
+		}
 		off := (w.q.BatchSize() + k) * txSlot
 		k++
 		w.tx = append(w.tx, append(w.txbuf[off:off], p.pkt[:p.n]...))
@@ -423,6 +445,9 @@ func (w *worker) handle(b []byte, link driver.Link) driver.Verdict {
 		c.Passed.Add(1)
 		return driver.VerdictAccept
 	}
+	if w.e.pol.tap && w.e.pol.listed(s.src) {
+		return driver.VerdictDrop // the rules did what the lists say
+	}
 	t := cookie.Tuple{Client: netip.AddrPortFrom(s.src, s.sport), Server: netip.AddrPortFrom(s.dst, s.dport)}
 	switch {
 	case s.flags&(flagSYN|flagACK|flagRST|flagFIN) == flagSYN:
@@ -453,6 +478,9 @@ func (w *worker) syn(t cookie.Tuple) driver.Verdict {
 		c.ConnReopened.Add(1)
 		f.expires = 0
 	}
+	if v, done := w.synPolicy(); done {
+		return v
+	}
 	o := w.e.rule(s.v6).Offer(&s.pkt)
 	var isn uint32
 	var err error
@@ -468,6 +496,12 @@ func (w *worker) syn(t cookie.Tuple) driver.Verdict {
 		c.Malformed.Add(1)
 		c.MalformedHeader.Add(1)
 		return driver.VerdictDrop
+	}
+	if !w.reflectOK(s.src) {
+		return w.e.limited()
+	}
+	if w.e.pol.p.Mode == ModeMonitor {
+		return w.monitorSYN(t)
 	}
 	if len(w.tx) < cap(w.tx) {
 		i := len(w.tx)
@@ -490,6 +524,9 @@ func (w *worker) ack(t cookie.Tuple) driver.Verdict {
 	c := &w.e.ctrs
 	cfg := &w.e.cfg
 	s := &w.seg
+	if w.e.pol.p.Mode == ModeMonitor {
+		return w.monitorACK(t)
+	}
 	if f := w.flows.find(&t, w.nowMS); f != nil {
 		f.expires = w.nowMS + flowTTL
 		if w.nowMS < f.handed+recentTTL {

@@ -29,6 +29,10 @@ type Collector struct {
 	// /healthz does.
 	Readiness Readiness
 
+	// Lists, if set, supplies the packets the allow and deny lists
+	// matched. Nil exports zeros.
+	Lists func() ListCounts
+
 	// Build is exported as synproxy_lite_build_info{version,revision,goversion},
 	// a gauge of value 1. Its zero value exports empty labels. Set it before
 	// the first scrape.
@@ -66,7 +70,7 @@ type BuildInfo struct {
 // NewCollector returns a collector for e. A nil e exports zeros.
 func NewCollector(e *engine.Engine) *Collector {
 	c := &Collector{e: e, descs: map[string]*prometheus.Desc{}}
-	for _, m := range c.metrics() {
+	for _, m := range append(c.metrics(), c.policyMetrics(true)...) {
 		if _, ok := c.descs[m.name]; ok {
 			continue
 		}
@@ -123,7 +127,7 @@ func (c *Collector) metricsWith(hs handoff.ProxyStats) []metric {
 	if c.RulesLost != nil {
 		lost = c.RulesLost()
 	}
-	return []metric{
+	return append([]metric{
 		{"packets", "Packets the engine examined.", "", k.Packets.Load(), false},
 		{"syn_received", "SYNs received (kernel synproxy: syn_received).", "", k.SYNReceived.Load(), false},
 		{"synack_sent", "Cookie SYN-ACKs transmitted.", "", k.SYNACKSent.Load(), false},
@@ -169,7 +173,7 @@ func (c *Collector) metricsWith(hs handoff.ProxyStats) []metric {
 		{"driver_skipped", skippedHelp, "vlan", ds.Skipped.VLAN, false},
 		{"driver_skipped", skippedHelp, "truncated", ds.Skipped.Truncated, false},
 		{"driver_skipped", skippedHelp, "not_ip", ds.Skipped.NotIP, false},
-	}
+	}, c.policyMetrics(false)...)
 }
 
 const refusedHelp = "Valid handshakes refused at a limit, by reason: no socket was made, the ACK was dropped, the client's retransmission tries again."

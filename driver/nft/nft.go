@@ -61,6 +61,26 @@ type Config struct {
 	// one by a graceful restart: Install may replace the table it owns
 	// although it still runs.
 	Inherit int
+	// Lists, when not nil, adds the allow and deny sets (see Lists), with
+	// these first elements; SetLists replaces them later. Nil installs no
+	// sets (SetLists then fails with ErrNoLists).
+	Lists *Lists
+	// Monitor hands every packet to the service: the SYNs go to the
+	// Fallback by destination NAT once the queue accepted them, and with
+	// Drop the drop rules are left out (the driver watches a copy).
+	Monitor bool
+	// OnDemand lets the port's SYNs through to the Fallback (by
+	// destination NAT) until SetEngaged engages the cookies, and counts
+	// them (ReadCounts) so that the daemon can follow their rate. The
+	// segments after the SYN are handled as with FailOpen (without the
+	// bypass flag unless FailOpen is set): connection tracking lets the
+	// flows it has seen answered go around the queue, so that no flow
+	// breaks when the cookies engage or release.
+	OnDemand bool
+	// Proven, when not nil, queues the packets of proven clients (the
+	// sources of handed-over connections, remembered by the kernel) to a
+	// queue of their own (see Proven). Not with Drop.
+	Proven *Proven
 
 	owner Owner // the table's owner; zero means this process
 }
@@ -298,17 +318,24 @@ func (c *Config) chainsFor(m QueueMethod, b base) []chain {
 	pre := chain{
 		name: "prerouting", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityRaw, prioText: "raw",
-		rules: []rule{own, {baseText + " " + synText + " counter " + qText, join(base, syn, counter(), []expr.Any{q})}},
+		rules: append(append(append(append([]rule{own}, c.listRules()...), c.onDemandRules()...),
+			c.provenQueue(synText, syn, m)...),
+			rule{baseText + " " + synText + " counter " + qText, join(base, syn, counter(), []expr.Any{q})}),
+	}
+	if c.Drop && c.Monitor {
+		// The driver watches a copy; nothing is dropped.
+		pre.rules = pre.rules[:len(pre.rules)-1]
+		return append([]chain{pre}, c.natChain(true, b)...)
 	}
 	marked := rule{baseText + fmt.Sprintf(" socket mark 0x%08x counter accept", c.mark()),
 		join(base, []expr.Any{
 			&expr.Socket{Key: expr.SocketKeyMark, Register: 1},
 			cmpEq(1, ne32(c.mark())),
 		}, counter(), accept())}
-	if !c.failOpen() {
-		pre.rules = append(pre.rules, marked,
+	if !c.failOpen() && !c.OnDemand {
+		pre.rules = append(append(append(append(pre.rules, c.provenLearn()...), marked), c.provenQueue("", nil, m)...),
 			rule{baseText + " counter " + qText, join(base, counter(), []expr.Any{q})})
-		return []chain{pre}
+		return append([]chain{pre}, c.natChain(c.Monitor, b)...)
 	}
 	// A flow the kernel let through (and the nat chain sent to the
 	// Fallback) must keep going around the queue once the daemon reads it
@@ -324,15 +351,35 @@ func (c *Config) chainsFor(m QueueMethod, b base) []chain {
 	tracked := chain{
 		name: "tracked", typ: nftables.ChainTypeFilter,
 		hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityMangle, prioText: "mangle",
-		rules: []rule{
-			own,
-			marked,
-			{baseText + " " + ctText + " counter accept", join(base, ct, counter(), accept())},
-			{baseText + " " + nsynText + " counter " + qText, join(base, nsyn, counter(), []expr.Any{q})},
-		},
+		rules: append(append(append(append(append([]rule{own}, c.provenLearn()...), marked), c.allowAccept()...),
+			rule{baseText + " " + ctText + " counter accept", join(base, ct, counter(), accept())}),
+			append(c.provenQueue(nsynText, nsyn, m),
+				rule{baseText + " " + nsynText + " counter " + qText, join(base, nsyn, counter(), []expr.Any{q})})...,
+		),
 	}
-	chains := []chain{pre, tracked}
-	if c.Fallback.IsValid() {
+	return append([]chain{pre, tracked}, c.natChain(true, b)...)
+}
+
+// natChain is the nat chain that sends SYNs to the Fallback: every SYN that
+// reaches it (all), or those of allowed sources. None without a Fallback,
+// or when neither applies.
+//
+// With Addrs, b is one destination; when the Fallback is of the other
+// family the chain has no rule for it (an empty chain keeps the chains of
+// every destination alike).
+func (c *Config) natChain(all bool, b base) []chain {
+	baseText, base := b.text, b.exprs
+	synText, syn := synOnly()
+	join := func(parts ...[]expr.Any) []expr.Any {
+		var out []expr.Any
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	counter := func() []expr.Any { return []expr.Any{&expr.Counter{}} }
+	var chains []chain
+	if c.Fallback.IsValid() && (all || c.Lists != nil) {
 		fb := c.Fallback
 		addr := fb.Addr().Unmap()
 		nfproto, fam, famText := uint8(unix.NFPROTO_IPV4), uint32(unix.NFPROTO_IPV4), "ipv4"
@@ -342,22 +389,28 @@ func (c *Config) chainsFor(m QueueMethod, b base) []chain {
 			to = fmt.Sprintf("[%s]:%d", addr, fb.Port())
 		}
 		if b.fam != 0 && b.fam != nfproto {
-			// The fallback is of the other family: the nat chain
-			// has no rule for this destination (an empty chain
-			// keeps the chains of every destination alike).
-			chains = append(chains, chain{name: "failopen", typ: nftables.ChainTypeNAT,
+			return append(chains, chain{name: "failopen", typ: nftables.ChainTypeNAT,
 				hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityNATDest, prioText: "dstnat"})
-			return chains
+		}
+		var src []expr.Any
+		srcText := ""
+		if !all {
+			var m []expr.Any
+			srcText, m = saddr(listSets[2].name, false)
+			if addr.Is6() {
+				srcText, m = saddr(listSets[3].name, true)
+			}
+			src, srcText = m[2:], " "+srcText
 		}
 		nat := chain{
 			name: "failopen", typ: nftables.ChainTypeNAT,
 			hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityNATDest, prioText: "dstnat",
 			rules: []rule{{
-				"meta nfproto " + famText + " " + baseText + " " + synText + " counter dnat " + famText + " to " + to,
+				"meta nfproto " + famText + " " + baseText + " " + synText + srcText + " counter dnat " + famText + " to " + to,
 				join([]expr.Any{
 					&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 					cmpEq(1, []byte{nfproto}),
-				}, base, syn, counter(), []expr.Any{
+				}, base, syn, src, counter(), []expr.Any{
 					&expr.Immediate{Register: 1, Data: addr.AsSlice()},
 					&expr.Immediate{Register: 2, Data: be16(fb.Port())},
 					&expr.NAT{Type: expr.NATTypeDestNAT, Family: fam, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
@@ -376,6 +429,9 @@ func Render(cfg *Config, m QueueMethod) (string, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s {\n", cfg.table())
+	cfg.renderLists(&b)
+	cfg.renderOnDemand(&b)
+	cfg.renderProven(&b)
 	for i, ch := range cfg.chains(m) {
 		if i > 0 {
 			b.WriteString("\n")
@@ -461,9 +517,18 @@ type Rules struct {
 
 // addTable adds to cc's batch the table with its owner mark and the
 // chains and rules of queue method m.
-func (c *Config) addTable(cc *nftables.Conn, m QueueMethod) {
+func (c *Config) addTable(cc *nftables.Conn, m QueueMethod) error {
 	t := cc.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: c.table()})
 	c.addOwner(cc, t)
+	if err := c.addLists(cc, t); err != nil {
+		return err
+	}
+	if err := c.addOnDemand(cc, t); err != nil {
+		return err
+	}
+	if err := c.addProven(cc, t); err != nil {
+		return err
+	}
 	for _, ch := range c.chains(m) {
 		nc := cc.AddChain(&nftables.Chain{Name: ch.name, Table: t, Type: ch.typ, Hooknum: ch.hook,
 			Priority: ch.prio, Policy: policyAccept()})
@@ -471,6 +536,7 @@ func (c *Config) addTable(cc *nftables.Conn, m QueueMethod) {
 			cc.AddRule(&nftables.Rule{Table: t, Chain: nc, Exprs: r.exprs})
 		}
 	}
+	return nil
 }
 
 // Install probes the queue method and installs the ruleset, marked with
@@ -502,7 +568,9 @@ func Install(cfg *Config) (*Rules, error) {
 	if stale {
 		cc.DelTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()})
 	}
-	cfg.addTable(cc, m)
+	if err := cfg.addTable(cc, m); err != nil {
+		return nil, err
+	}
 	if err := cc.Flush(); err != nil {
 		return nil, driver.NewOpError("install nft table "+cfg.table(), err)
 	}

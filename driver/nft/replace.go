@@ -33,7 +33,9 @@ func Replace(cfg *Config) (*Rules, error) {
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.table()}
 	cc.AddTable(t)
 	cc.DelTable(t)
-	cfg.addTable(cc, m)
+	if err := cfg.addTable(cc, m); err != nil {
+		return nil, err
+	}
 	if err := cc.Flush(); err != nil {
 		return nil, driver.NewOpError("replace nft table "+cfg.table(), err)
 	}

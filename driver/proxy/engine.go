@@ -23,6 +23,7 @@ func (s *Server) newEngine(d driver.Driver, h engine.Handoff) (*engine.Engine, e
 	if s.cfg.Rule6 != nil {
 		ec.Rule6 = s.cfg.Rule6
 	}
+	s.policyEngine(&ec)
 	return engine.New(d, &ec)
 }
 

@@ -18,7 +18,7 @@ type restartState struct {
 // queueBase is the first queue the Server serves.
 func (s *Server) queueBase() uint16 {
 	if s.rs.alternate {
-		return s.cfg.Queue + uint16(s.cfg.Workers)
+		return s.cfg.Queue + uint16(s.cfg.Workers+s.provenQueues())
 	}
 	return s.cfg.Queue
 }

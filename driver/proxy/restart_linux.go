@@ -144,6 +144,7 @@ func (s *Server) takeOver() error {
 	s.rs.inherited = false
 	in.ch.Close()
 	s.watchTable()
+	s.watchOnDemand()
 	s.log.Info("graceful restart: adopted the open connections", "connections", n)
 	s.logRunning()
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
+	"github.com/synproxy-lite/synproxy-lite/driver/nft"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
@@ -111,6 +112,28 @@ type ServerConfig struct {
 	// Server's; Rule and Rule6, when set, replace its rules.
 	Engine *engine.Config
 
+	// Lists, when not nil, are the allow and deny lists (CIDRs, IPv4 and
+	// IPv6): an allowed source bypasses the proxy to the Backend (by
+	// destination NAT) or to what the kernel has on the port, a denied
+	// one is dropped before the engine. They live in nft sets of the
+	// Server's table, so the kernel applies them; SetLists replaces them
+	// in one transaction. Nil installs no sets. See nft.Lists.
+	Lists *nft.Lists
+
+	// Policy is the engine's protection policy: per-source SYN limits,
+	// the reflection budget, monitor and on-demand modes (see
+	// engine.Policy). Monitor and on-demand need a Backend. Nil means
+	// protect without limits.
+	Policy *engine.Policy
+
+	// ProvenClients, when not nil, serves proven clients first (a
+	// queueing driver only): the kernel remembers the sources of the
+	// connections handed over (nft.Proven: Size and Timeout; its Queue is
+	// the Server's) and queues their packets to a queue and worker of
+	// their own, after the Workers queues, which a flood from other
+	// sources does not fill.
+	ProvenClients *nft.Proven
+
 	// Logger receives start/stop and error summaries. Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -168,6 +191,7 @@ type Server struct {
 	watch      tableWatch // the nft table's watch (Linux)
 	rs         restartState
 	notReady   atomic.Bool // Ready's last answer was no
+	pol        policyState
 
 	died      chan error    // an engine that stopped on its own
 	done      chan struct{} // closed by Close
@@ -262,5 +286,8 @@ func (c *ServerConfig) validate() error {
 	if err := c.validateBackend(); err != nil {
 		return err
 	}
-	return c.validateRules()
+	if err := c.validateRules(); err != nil {
+		return err
+	}
+	return c.validatePolicy()
 }

@@ -95,6 +95,7 @@ func (s *Server) start() error {
 	if err := s.serveEngine(); err != nil {
 		return err
 	}
+	s.watchOnDemand()
 	s.logRunning()
 	return nil
 }
@@ -120,6 +121,7 @@ func (s *Server) nftConfig() *nft.Config {
 	if s.in != nil { // a graceful restart's new process: the table is its parent's
 		nc.Inherit = os.Getppid()
 	}
+	s.policyNFT(nc)
 	return nc
 }
 
@@ -127,6 +129,7 @@ func (s *Server) nftConfig() *nft.Config {
 func (s *Server) startEngine() error {
 	dc := s.cfg
 	dc.Queue = s.queueBase()
+	dc.Workers += s.provenQueues()
 	d, err := s.drv.open(&dc)
 	if err != nil {
 		return err

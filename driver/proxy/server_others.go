@@ -2,7 +2,11 @@
 
 package proxy
 
-import "context"
+import (
+	"context"
+
+	"github.com/synproxy-lite/synproxy-lite/driver/nft"
+)
 
 // Start returns ErrNotSupported outside Linux.
 func (s *Server) Start() error { return ErrNotSupported }
@@ -22,3 +26,9 @@ func Ruleset(cfg *ServerConfig) (string, error) { return "", ErrNotSupported }
 // inheritance is what a process started by a graceful restart received
 // (Linux only).
 type inheritance struct{}
+
+// SetLists returns ErrNotSupported outside Linux.
+func (s *Server) SetLists(l *nft.Lists) error { return ErrNotSupported }
+
+// PolicyCounts returns ErrNotSupported outside Linux.
+func (s *Server) PolicyCounts() (nft.Counts, error) { return nft.Counts{}, ErrNotSupported }

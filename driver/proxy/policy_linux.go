@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+	"github.com/synproxy-lite/synproxy-lite/driver/nft"
+)
+
+// onDemandInterval is how often an on-demand Server reads the SYN counter.
+const onDemandInterval = 100 * time.Millisecond
+
+// SetLists replaces the allow and deny lists at once, in the nft sets (one
+// transaction: every packet sees the old lists or the new ones) and, on a
+// driver that taps below netfilter, in the engine. A graceful restart and
+// a reinstalled table keep them. It fails with ErrNoLists for a Server
+// configured without Lists.
+func (s *Server) SetLists(l *nft.Lists) error {
+	if s.cfg.Lists == nil {
+		return ErrNoLists
+	}
+	l = cloneLists(l)
+	if !validPrefixes(l) {
+		return errors.Join(ErrConfig, errors.New("proxy: invalid prefix in the lists"))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pol.lists.Store(l)
+	if s.rules != nil && !s.handedOver {
+		if err := nft.SetLists(s.nftConfig(), l); err != nil {
+			return err
+		}
+	}
+	if s.eng != nil {
+		s.eng.SetLists(l.Allow, l.Deny)
+	}
+	s.log.Info("allow and deny lists replaced", "allow", len(l.Allow), "deny", len(l.Deny))
+	return nil
+}
+
+// PolicyCounts reads the counters of the policy's nft rules: the packets
+// of allowed and denied sources, and the port's SYNs in on-demand mode.
+func (s *Server) PolicyCounts() (nft.Counts, error) {
+	return nft.ReadCounts(s.nftConfig())
+}
+
+// watchOnDemand follows the port's SYN rate in on-demand mode: every
+// onDemandInterval it reads the nft SYN counter and the kernel's listener
+// overflows, tells the engine (Engine.ObserveSYNs, ObserveOverflow) and
+// moves the SYNs to the engine or back to the
+// service when the engine's decision changes. The engine switches first
+// when the cookies engage, and the rules first when they release, so that
+// no SYN finds nobody to answer it for long.
+func (s *Server) watchOnDemand() {
+	if s.cfg.Policy == nil || s.cfg.Policy.Mode != engine.ModeOnDemand {
+		return
+	}
+	go func() {
+		tick := time.NewTicker(onDemandInterval)
+		defer tick.Stop()
+		var last, overflows uint64
+		applied, lost, haveOverflows := false, s.RulesLost(), false
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-tick.C:
+			}
+			nc := s.nftConfig()
+			c, err := nft.ReadCounts(nc)
+			if err != nil {
+				continue
+			}
+			if l := s.RulesLost(); l != lost { // installed again: not engaged, counter from zero
+				applied, lost, last = false, l, 0
+			}
+			n := c.SYNs - last
+			if c.SYNs < last {
+				n = c.SYNs
+			}
+			last = c.SYNs
+			eng := s.Engine()
+			if eng == nil {
+				continue
+			}
+			engaged := eng.ObserveSYNs(int(n))
+			if o, ok := listenOverflows(); ok {
+				if o > overflows && haveOverflows {
+					engaged = eng.ObserveOverflow()
+				}
+				overflows, haveOverflows = o, true
+			}
+			if engaged == applied {
+				continue
+			}
+			s.mu.Lock()
+			if s.rules == nil || s.handedOver {
+				s.mu.Unlock()
+				return
+			}
+			err = nft.SetEngaged(nc, engaged)
+			s.mu.Unlock()
+			if err != nil {
+				s.log.Error("on-demand: moving the SYNs failed", "engaged", engaged, "err", err)
+				continue
+			}
+			applied = engaged
+		}
+	}()
+}
+
+// listenOverflows reads the network namespace's count of SYNs its
+// listeners could not queue: TcpExt ListenOverflows (an accept queue was
+// full), TCPReqQFullDrop and TCPReqQFullDoCookies (a SYN queue was full).
+// They count every listener of the namespace, not only the backend's.
+func listenOverflows() (uint64, bool) {
+	b, err := os.ReadFile("/proc/self/net/netstat")
+	if err != nil {
+		return 0, false
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) {
+			continue
+		}
+		var n uint64
+		found := false
+		for j, name := range names {
+			switch name {
+			case "ListenOverflows", "TCPReqQFullDrop", "TCPReqQFullDoCookies":
+				v, err := strconv.ParseUint(values[j], 10, 64)
+				if err == nil {
+					n, found = n+v, true
+				}
+			}
+		}
+		return n, found
+	}
+	return 0, false
+}

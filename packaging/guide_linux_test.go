@@ -185,7 +185,7 @@ var systemdActions = map[string]func(*unitRun, *testing.T){
 
 func TestGuide(t *testing.T) {
 	netlabtest.Need(t)
-	for _, tool := range []string{"ip", "bash", "curl", "nft"} {
+	for _, tool := range []string{"ip", "bash", "curl", "nft", "capsh", "ss"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("SKIPPED LOUDLY: %s is not installed; the guide is not tested", tool)
 		}

@@ -3,6 +3,7 @@
 # netfilter user tools, trafgen (netsniff-ng) as an independent SYN generator,
 # qemu for the kernel parity harness, chromium for the browser tests,
 # systemd for `systemd-analyze verify` of the unit, adduser for the .deb,
+# libcap2-bin for the capsh of the guide's capability check,
 # zsh and fish to check the completion scripts, and promtool (Debian's
 # prometheus: about 20 MB, installs in seconds) to check the alert rules.
 # Run as root; as another user it only reports what is missing.
@@ -13,6 +14,7 @@ pkgs=(
 	qemu-system-x86 cpio zstd xz-utils # kernel parity harness
 	chromium nodejs                     # browser and wasm tests
 	systemd adduser                     # unit verification, the .deb
+	libcap2-bin                         # capsh, run by docs/guide.md's blocks
 	zsh fish                            # completion scripts
 	prometheus                          # promtool check rules
 )

@@ -72,6 +72,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synproxy-lite/synproxy-lite/internal/config"
 	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
 	"github.com/synproxy-lite/synproxy-lite/internal/netlab/netlabtest"
 )
@@ -157,6 +158,20 @@ func TestGuideBlocks(t *testing.T) {
 	blocks, err := guideBlocks(string(b))
 	if err != nil {
 		t.Fatalf("%s: %v", guidePath, err)
+	}
+	// The configuration snippets, shown and not run, are files
+	// config.Parse accepts.
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i < len(lines); i++ {
+		if strings.TrimSpace(lines[i]) != "```toml" {
+			continue
+		}
+		start := i + 1
+		for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
+		}
+		if _, err := config.Parse([]byte(strings.Join(lines[start:i], "\n"))); err != nil {
+			t.Errorf("%s:%d: the configuration does not parse: %v", guidePath, start, err)
+		}
 	}
 	seen := map[string]bool{}
 	for _, bl := range blocks {

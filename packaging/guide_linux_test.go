@@ -243,6 +243,14 @@ func TestGuide(t *testing.T) {
 	if out, err := server.CombinedOutput(context.Background(), "nft", "-f", fw); err != nil {
 		t.Fatalf("the server's firewall: %v\n%s", err, out)
 	}
+	listFirewall := func() string {
+		out, err := server.CombinedOutput(context.Background(), "nft", "list", "table", "inet", "filter")
+		if err != nil {
+			t.Fatalf("nft list table inet filter: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	firewallBefore := listFirewall()
 	// The service, moved to 127.0.0.1:8443 as the guide says.
 	var served atomic.Int64
 	ln, err := server.Listen("tcp", "127.0.0.1:8443")
@@ -308,6 +316,9 @@ func TestGuide(t *testing.T) {
 	}
 	if u.running() {
 		t.Errorf("the guide leaves the daemon running")
+	}
+	if now := listFirewall(); now != firewallBefore {
+		t.Errorf("the server's own firewall changed:\nbefore:\n%s\nafter:\n%s", firewallBefore, now)
 	}
 	if served.Load() == 0 {
 		t.Error("the service was never reached")

@@ -224,7 +224,7 @@ func TestGuide(t *testing.T) {
 	})
 
 	// The lab: client (A) and server (B).
-	p := netlabtest.NewPair(t, "splg", netip.MustParsePrefix("10.99.214.0/24"), netip.MustParsePrefix("fd00:99:214::/64"))
+	p := netlabtest.NewPair(t, "splgd", netip.MustParsePrefix("10.99.214.0/24"), netip.MustParsePrefix("fd00:99:214::/64"))
 	client, server := p.A, p.B
 	firewall := `table inet filter {
 	chain input {

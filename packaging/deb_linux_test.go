@@ -66,36 +66,7 @@ func installedStatus() string {
 // package and deletes the user whatever happened, and the test refuses to
 // run on a machine where any of it exists already.
 func TestDebInstall(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED LOUDLY: installing the .deb needs root")
-	}
-	for _, tool := range []string{"dpkg", "dpkg-query", "make", "go", "userdel"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIPPED LOUDLY: %s is not installed; the .deb is not tested", tool)
-		}
-	}
-	if st := installedStatus(); st != "unknown" && !strings.Contains(st, "not-installed") {
-		t.Skipf("SKIPPED LOUDLY: package %s is known to dpkg on this machine (%q); the test would replace it", pkgName, st)
-	}
-	if _, err := user.Lookup(sysUser); err == nil {
-		t.Skipf("SKIPPED LOUDLY: user %s exists on this machine; the test would delete it", sysUser)
-	}
-	for _, p := range leftovers {
-		if _, err := os.Lstat(p); err == nil {
-			t.Skipf("SKIPPED LOUDLY: %s exists on this machine; the test would remove it", p)
-		}
-	}
-
-	dir := t.TempDir()
-	goPath, _ := exec.LookPath("go")
-	mk := exec.Command("make", "-C", "..", "package", "PKGDIR="+dir, "BIN="+filepath.Join(dir, "synproxy-lite"), "VERSION=v0.0.0-test", "GO="+goPath)
-	if out, err := mk.CombinedOutput(); err != nil {
-		t.Fatalf("make package: %v\n%s", err, out)
-	}
-	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
-	if len(debs) != 1 {
-		t.Fatalf("make package wrote %v, want one .deb", debs)
-	}
+	deb := buildDeb(t)
 
 	run := func(args ...string) string {
 		t.Helper()
@@ -111,31 +82,8 @@ func TestDebInstall(t *testing.T) {
 		}
 		return string(out)
 	}
-	t.Cleanup(func() {
-		if out, err := dpkg("--purge", pkgName); err != nil {
-			t.Errorf("cleanup: dpkg --purge: %v\n%s", err, out)
-		}
-		if _, err := user.Lookup(sysUser); err == nil {
-			if out, err := exec.Command("userdel", sysUser).CombinedOutput(); err != nil {
-				t.Errorf("cleanup: userdel: %v\n%s", err, out)
-			}
-		}
-		if _, err := user.LookupGroup(sysUser); err == nil {
-			if out, err := exec.Command("groupdel", sysUser).CombinedOutput(); err != nil {
-				t.Errorf("cleanup: groupdel: %v\n%s", err, out)
-			}
-		}
-		for _, p := range leftovers {
-			if _, err := os.Lstat(p); err == nil {
-				t.Errorf("cleanup: %s is left behind; removing it", p)
-				os.RemoveAll(p)
-			}
-		}
-		if st := installedStatus(); st != "unknown" && !strings.Contains(st, "not-installed") {
-			t.Errorf("cleanup: dpkg still knows %s: %q", pkgName, st)
-		}
-	})
-	run("dpkg", "--install", debs[0])
+	purgeOnCleanup(t)
+	run("dpkg", "--install", deb)
 
 	// The installed binary runs.
 	if out := run("/usr/bin/synproxy-lite", "version"); !strings.HasPrefix(out, "synproxy-lite ") || !strings.Contains(out, runtime.Version()) {
@@ -219,4 +167,73 @@ func TestDebInstall(t *testing.T) {
 	if _, err := user.Lookup(sysUser); err != nil {
 		t.Errorf("dpkg --purge deleted the user %s (Debian packages leave theirs)", sysUser)
 	}
+}
+
+// buildDeb skips the test, loudly, unless it runs as root on a machine
+// with dpkg, make and go where neither the package, nor its user, nor any
+// of its files exist; then builds the .deb (make package) into a
+// temporary directory and returns its path.
+func buildDeb(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: installing the .deb needs root")
+	}
+	for _, tool := range []string{"dpkg", "dpkg-query", "make", "go", "userdel"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("SKIPPED LOUDLY: %s is not installed; the .deb is not tested", tool)
+		}
+	}
+	if st := installedStatus(); st != "unknown" && !strings.Contains(st, "not-installed") {
+		t.Skipf("SKIPPED LOUDLY: package %s is known to dpkg on this machine (%q); the test would replace it", pkgName, st)
+	}
+	if _, err := user.Lookup(sysUser); err == nil {
+		t.Skipf("SKIPPED LOUDLY: user %s exists on this machine; the test would delete it", sysUser)
+	}
+	for _, p := range leftovers {
+		if _, err := os.Lstat(p); err == nil {
+			t.Skipf("SKIPPED LOUDLY: %s exists on this machine; the test would remove it", p)
+		}
+	}
+
+	dir := t.TempDir()
+	goPath, _ := exec.LookPath("go")
+	mk := exec.Command("make", "-C", "..", "package", "PKGDIR="+dir, "BIN="+filepath.Join(dir, "synproxy-lite"), "VERSION=v0.0.0-test", "GO="+goPath)
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("make package: %v\n%s", err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("make package wrote %v, want one .deb", debs)
+	}
+	return debs[0]
+}
+
+// purgeOnCleanup purges the package and deletes its user and group when
+// the test ends, whatever happened, and reports anything left behind.
+func purgeOnCleanup(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() {
+		if out, err := dpkg("--purge", pkgName); err != nil {
+			t.Errorf("cleanup: dpkg --purge: %v\n%s", err, out)
+		}
+		if _, err := user.Lookup(sysUser); err == nil {
+			if out, err := exec.Command("userdel", sysUser).CombinedOutput(); err != nil {
+				t.Errorf("cleanup: userdel: %v\n%s", err, out)
+			}
+		}
+		if _, err := user.LookupGroup(sysUser); err == nil {
+			if out, err := exec.Command("groupdel", sysUser).CombinedOutput(); err != nil {
+				t.Errorf("cleanup: groupdel: %v\n%s", err, out)
+			}
+		}
+		for _, p := range leftovers {
+			if _, err := os.Lstat(p); err == nil {
+				t.Errorf("cleanup: %s is left behind; removing it", p)
+				os.RemoveAll(p)
+			}
+		}
+		if st := installedStatus(); st != "unknown" && !strings.Contains(st, "not-installed") {
+			t.Errorf("cleanup: dpkg still knows %s: %q", pkgName, st)
+		}
+	})
 }

@@ -3,6 +3,7 @@
 # netfilter user tools, trafgen (netsniff-ng) as an independent SYN generator,
 # qemu for the kernel parity harness, chromium for the browser tests,
 # systemd for `systemd-analyze verify` of the unit, adduser for the .deb,
+# libcap2-bin for the capsh of the guide's capability check,
 # zsh and fish to check the completion scripts, promtool (Debian's
 # prometheus: about 20 MB, installs in seconds) to check the alert rules,
 # and clang 14 with libbpf's headers to rebuild the XDP programs.
@@ -14,6 +15,7 @@ pkgs=(
 	qemu-system-x86 cpio zstd xz-utils # kernel parity harness
 	chromium nodejs                     # browser and wasm tests
 	systemd adduser                     # unit verification, the .deb
+	libcap2-bin                         # capsh, run by docs/guide.md's blocks
 	zsh fish                            # completion scripts
 	prometheus                          # promtool check rules
 	clang-14 llvm-14 libbpf-dev         # XDP programs rebuilt and compared

@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"errors"
+	"strings"
 	"syscall"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
@@ -90,7 +91,10 @@ type OpError struct {
 
 func (e *OpError) Error() string {
 	s := "handoff: " + e.Op + ": " + e.Err.Error()
-	if errors.Is(e.Err, syscall.EPERM) || errors.Is(e.Err, syscall.EACCES) {
+	switch {
+	case errors.Is(e.Err, syscall.EACCES) && strings.HasPrefix(e.Op, "bind "):
+		s += " (a port below 1024 needs CAP_NET_BIND_SERVICE)"
+	case errors.Is(e.Err, syscall.EPERM) || errors.Is(e.Err, syscall.EACCES):
 		s += " (TCP_REPAIR needs CAP_NET_ADMIN)"
 	}
 	return s

@@ -65,9 +65,9 @@ func kept(mss uint16, o cookie.TSOptions) Kept {
 
 func onOff(b bool) string {
 	if b {
-		return "1: yes"
+		return "yes"
 	}
-	return "0: no"
+	return "no"
 }
 
 // layouts returns the input's cookie under the Linux profile and under the

@@ -71,4 +71,14 @@ func TestLayouts(t *testing.T) {
 	if s.Layouts[0].Check == "valid" || s.Layouts[1].Check != "mac" {
 		t.Errorf("tampered ACK: %q %q", s.Layouts[0].Check, s.Layouts[1].Check)
 	}
+	// An ACK after the cookie's two slots: stale by the Linux slot byte;
+	// the full profile's parity bit reads it as made now, and the MAC fails.
+	in = Default()
+	in.AckDelay = 2*60 - in.SynSecond
+	if s, err = Build(in); err != nil {
+		t.Fatal(err)
+	}
+	if s.Layouts[0].Check != "stale" || s.Layouts[1].Check != "mac" {
+		t.Errorf("late ACK: %q %q", s.Layouts[0].Check, s.Layouts[1].Check)
+	}
 }

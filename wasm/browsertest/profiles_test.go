@@ -179,6 +179,17 @@ func TestBrowserProfiles(t *testing.T) {
 		t.Errorf("Linux timestamp line %q", got)
 	}
 	b.screenshot("#tsless", "tsless.png")
+
+	// Replayed after the window: stale under one, a failed MAC under the other.
+	b.do(chromedp.Click(chromedp.ID("replay-late")))
+	in.AckDelay = s.Lifetime
+	if s, err = explain.Build(in); err != nil {
+		t.Fatal(err)
+	}
+	if s.Layouts[0].Check != "stale" || s.Layouts[1].Check != "mac" {
+		t.Fatalf("native late ACK: %q %q", s.Layouts[0].Check, s.Layouts[1].Check)
+	}
+	layoutsMatch(t, b, s)
 	if e := b.text("error"); e != "" {
 		t.Errorf("page error %q", e)
 	}

@@ -179,6 +179,35 @@ var (
 		f("calc", kString, unsafe.Offsetof(explain.Step{}.Calc)),
 		fPtr("check", unsafe.Offsetof(explain.Step{}.Check), checkFields),
 	}
+	layoutFieldFields = []field{
+		f("name", kString, unsafe.Offsetof(explain.LayoutField{}.Name)),
+		f("hi", kUint8, unsafe.Offsetof(explain.LayoutField{}.Hi)),
+		f("lo", kUint8, unsafe.Offsetof(explain.LayoutField{}.Lo)),
+		f("value", kUint32, unsafe.Offsetof(explain.LayoutField{}.Value)),
+		f("text", kString, unsafe.Offsetof(explain.LayoutField{}.Text)),
+	}
+	oddsFields = []field{
+		f("case", kString, unsafe.Offsetof(explain.Odds{}.Case)),
+		f("exp", kUint8, unsafe.Offsetof(explain.Odds{}.Exp)),
+	}
+	keptFields = []field{
+		f("mss", kUint16, unsafe.Offsetof(explain.Kept{}.MSS)),
+		f("wscale", kUint8, unsafe.Offsetof(explain.Kept{}.WScale)),
+		f("hasWScale", kBool, unsafe.Offsetof(explain.Kept{}.HasWScale)),
+		f("sack", kBool, unsafe.Offsetof(explain.Kept{}.SACK)),
+		f("window", kUint32, unsafe.Offsetof(explain.Kept{}.Window)),
+		f("mbps", kUint32, unsafe.Offsetof(explain.Kept{}.Mbps)),
+	}
+	layoutFields = []field{
+		f("profile", kString, unsafe.Offsetof(explain.Layout{}.Profile)),
+		f("isn", kUint32, unsafe.Offsetof(explain.Layout{}.ISN)),
+		f("bits", kString, unsafe.Offsetof(explain.Layout{}.Bits)),
+		fSlice("fields", unsafe.Offsetof(explain.Layout{}.Fields), field{kind: kStruct, fields: layoutFieldFields}, unsafe.Sizeof(explain.LayoutField{})),
+		f("ts", kString, unsafe.Offsetof(explain.Layout{}.TS)),
+		fSlice("odds", unsafe.Offsetof(explain.Layout{}.Odds), field{kind: kStruct, fields: oddsFields}, unsafe.Sizeof(explain.Odds{})),
+		fStruct("kept", unsafe.Offsetof(explain.Layout{}.Kept), keptFields),
+		f("check", kString, unsafe.Offsetof(explain.Layout{}.Check)),
+	}
 	scenarioFields = []field{
 		fStruct("input", unsafe.Offsetof(explain.Scenario{}.Input), inputFields),
 		f("v6", kBool, unsafe.Offsetof(explain.Scenario{}.V6)),
@@ -189,6 +218,7 @@ var (
 		fStruct("check", unsafe.Offsetof(explain.Scenario{}.Check), checkFields),
 		fSlice("steps", unsafe.Offsetof(explain.Scenario{}.Steps), field{kind: kStruct, fields: stepFields}, unsafe.Sizeof(explain.Step{})),
 		f("summary", kString, unsafe.Offsetof(explain.Scenario{}.Summary)),
+		{name: "layouts", kind: kArray, off: unsafe.Offsetof(explain.Scenario{}.Layouts), elem: &field{kind: kStruct, fields: layoutFields}, size: unsafe.Sizeof(explain.Layout{}), n: 2},
 	}
 	claimFields = []field{
 		f("id", kString, unsafe.Offsetof(explain.Claim{}.ID)),

@@ -266,13 +266,13 @@ func TestBrowserExplainer(t *testing.T) {
 		}
 		if st.ID == "synack" {
 			b.screenshot("#handshake", "handshake.png")
-			b.screenshot("#cookie", "cookie.png")
+			b.screenshot("#cookie-calc", "cookie.png")
 		}
 		if st.ID == "ack" {
 			if v := b.text("calc-verdict"); v != "Valid: MSS 1460 (index 3), made 0 slot(s) ago" {
 				t.Errorf("ACK step verdict %q", v)
 			}
-			b.screenshot("#cookie", "check.png")
+			b.screenshot("#cookie-calc", "check.png")
 		}
 		if i < len(want.Steps)-1 {
 			b.do(chromedp.Click(chromedp.ID("next")))
@@ -529,9 +529,9 @@ func TestBrowserPhoneAndExport(t *testing.T) {
 	}
 	b.do(chromedp.Click(chromedp.ID("next")))
 	b.screenshot("#handshake", "phone-handshake.png")
-	b.screenshot("#cookie", "phone-cookie.png")
+	b.screenshot("#cookie-calc", "phone-cookie.png")
 	// The other views at phone width, for review; docs/ does not show them.
-	for _, v := range []string{"controls", "forge", "flood", "claims"} {
+	for _, v := range []string{"controls", "profiles", "tsless", "forge", "flood", "claims"} {
 		png, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS("#"+v)))
 		if err != nil {
 			t.Fatal(err)

@@ -58,6 +58,9 @@ type Scenario struct {
 	Steps    []Step     `json:"steps"`
 	// Summary says in a sentence what the chosen handshake does after the ACK.
 	Summary string `json:"summary"`
+	// Layouts are the SYN's cookie under the Linux profile and under the
+	// full one, side by side.
+	Layouts [2]Layout `json:"layouts"`
 }
 
 // LiteSYNACKWindow is the window of synproxy-lite's SYN-ACKs
@@ -159,6 +162,9 @@ func Build(in Input) (*Scenario, error) {
 		text += "valid, MSS " + utoa(uint32(s.Check.MSS)) + "."
 	} else {
 		text += "rejected (" + s.Check.Reason + "), the ACK is dropped and no connection is made."
+	}
+	if s.Layouts, err = p.layouts(s); err != nil {
+		return nil, err
 	}
 	tr := s.Check
 	s.Steps = append(s.Steps, Step{ID: "ack", Title: "ACK: the cookie comes back", Text: text, Packet: ack, Calc: "check", Check: &tr})

@@ -206,6 +206,44 @@
     }
   }
 
+  // ---- the two layouts ----
+  function layoutCard(l) {
+    const card = $("layout-" + l.profile);
+    const code = el("code", { class: "bits lbits" });
+    l.fields.forEach((f, i) => {
+      code.append(el("span", { class: "lf lf" + i, title: f.name, text: l.bits.slice(31 - f.hi, 32 - f.lo) }));
+    });
+    const dl = el("ul", { class: "lfields" });
+    l.fields.forEach((f, i) => dl.append(el("li", { class: "lf" + i },
+      el("b", { text: f.name }), (f.hi === f.lo ? " (bit " + f.hi : " (bits " + f.hi + ".." + f.lo) + ") = " + f.value + ": " + f.text)));
+    const odds = el("ul", { class: "odds" });
+    for (const o of l.odds) odds.append(el("li", {}, o.case + ": ", el("b", { text: "2^−" + o.exp })));
+    card.replaceChildren(el("h4", { text: l.profile === "linux" ? "linux: the kernel's layout" : "full: every option in the ISN" }),
+      el("p", { class: "lisn", text: "ISN " + l.isn + " (0x" + hex(l.isn) + ")" }), code, dl,
+      el("p", { class: "lts", text: "Timestamp: " + (l.ts || "none (the SYN had no timestamp option)") }),
+      el("p", { class: "lcheck", text: "The client's ACK: " + l.check }),
+      el("p", { text: "Odds that a forged ACK passes:" }), odds);
+  }
+  function drawLayouts() {
+    const [lin, full] = scenario.layouts;
+    layoutCard(lin);
+    layoutCard(full);
+    const rows = [
+      ["MSS", (k) => String(k.mss)],
+      ["window scale", (k) => k.hasWScale ? "shift " + k.wscale : "none"],
+      ["SACK", (k) => k.sack ? "yes" : "no"],
+      ["largest window", (k) => k.window + " bytes"],
+      ["at 40 ms", (k) => "≈ " + k.mbps + " Mbit/s"],
+    ];
+    const body = $("keep-body");
+    body.replaceChildren();
+    for (const [name, fmt] of rows) {
+      const a = fmt(lin.kept), b = fmt(full.kept);
+      body.append(el("tr", { class: a === b ? "" : "differs" }, el("th", { scope: "row", text: name }),
+        el("td", { text: a }), el("td", { text: b })));
+    }
+  }
+
   function recompute() {
     if (!api) return;
     let inp;
@@ -226,6 +264,7 @@
     $("summary-check").className = c.valid ? "ok" : "bad";
     $("summary-life").textContent = "until " + scenario.lifetime + " s after the SYN (made " + inp.synSecond + " s into slot " + inp.count + ")";
     setStep(Math.min(step, scenario.steps.length - 1));
+    drawLayouts();
     try { drawClaims(call("claims", inp)); } catch (err) { showError(err.message); }
   }
 
@@ -430,6 +469,7 @@
       recompute();
       setStep(scenario.steps.findIndex((s) => s.id === "ack"));
     });
+    $("no-ts").addEventListener("click", () => { $("ts").checked = false; recompute(); });
     $("reset").addEventListener("click", () => { fillInputs(defaults); step = 0; recompute(); });
     $("first").addEventListener("click", () => { stopPlay(); setStep(0); });
     $("back").addEventListener("click", () => { stopPlay(); setStep(step - 1); });

@@ -430,7 +430,10 @@ func (q *Queue) Release(pkts []driver.Packet) error {
 	for i := range pkts {
 		pkts[i].Data = nil
 	}
-	return driver.NewOpError(fmt.Sprintf("verdict on nfqueue %d", q.num), err)
+	if err != nil {
+		return driver.NewOpError(fmt.Sprintf("verdict on nfqueue %d", q.num), err)
+	}
+	return nil
 }
 
 // WriteBatch implements driver.Queue. Each buffer is an IPv4 or IPv6 packet

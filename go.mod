@@ -4,7 +4,6 @@ go 1.26.0
 
 require (
 	github.com/dchest/siphash v1.2.3
-	github.com/florianl/go-nfqueue/v2 v2.1.0
 	github.com/google/gopacket v1.1.19
 	github.com/google/nftables v0.3.0
 	github.com/prometheus/client_golang v1.25.0

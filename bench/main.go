@@ -97,6 +97,7 @@ func main() {
 	bin := flag.String("bin", "", "synproxy-lite binary (default: built into a temporary directory)")
 	runs := flag.Int("runs", 1, "runs of every pass; the table shows each figure's median")
 	bulkSize := flag.Int64("bulk", 1<<30, "bytes pushed through a handed-over connection per driver (0: no bulk row)")
+	only := flag.String("modes", "", "comma-separated passes to run (default: all); the kernel's always runs")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: needs root (network namespaces, nftables)")
@@ -130,6 +131,10 @@ func main() {
 	modes := []string{"kernel", "ceiling", "nfqueue", "afpacket"}
 	if supports(*bin, "afxdp") {
 		modes = append(modes, "afxdp")
+	}
+	if *only != "" {
+		want := strings.Split(*only, ",")
+		modes = slices.DeleteFunc(modes, func(m string) bool { return m != "kernel" && !slices.Contains(want, m) })
 	}
 	var bases []row
 	all := make([][]row, len(modes))
@@ -608,6 +613,13 @@ func measure(mode, bin string, n int, bulkSize int64) (r row, err error) {
 		last, tEnd = v, time.Now()
 	}
 	cpu1, self1, sirq1, dmn1 := cpuBusy(), selfCPU(), sirqCPU(), dmnCPU()
+	if mode == "nfqueue" {
+		// queue, port id, waiting, copy mode, range, queue drops, netlink
+		// drops (ENOBUFS), last id, 1
+		var t []byte
+		inNS(l.prx, func() (e error) { t, e = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue"); return })
+		log.Printf("nfqueue: queues after the flood (num, port, waiting, mode, range, queue drops, netlink drops, last id, 1):\n%s", t)
+	}
 	<-legitDone
 	r.synacks = last - rx0
 	r.secs = tEnd.Sub(t0).Seconds()

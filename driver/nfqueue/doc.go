@@ -8,8 +8,8 @@
 // Its queues' link type is driver.LinkIP: packets start with their IP
 // header, on receive and on transmit.
 //
-// Several queues are balanced by the nft rule (queue num A-B, a flow hash),
-// one worker per queue. The queues are opened with the kernel's fail-open
+// Several queues are balanced by the nft rule (queue num A-B: a hash of the
+// packet's addresses, not its ports), one worker per queue. The queues are opened with the kernel's fail-open
 // flag when asked: a packet that finds the queue full is accepted instead of
 // dropped. Receive buffer overruns (ENOBUFS: the kernel could not deliver a
 // packet to the socket) are survived and counted.

@@ -58,8 +58,11 @@ var (
 	// errShort is a message or attribute shorter than its header or
 	// longer than what holds it.
 	errShort = errors.New("nfqueue: truncated netlink message")
-	// errNoPacket is a packet message without its id or payload.
-	errNoPacket = errors.New("nfqueue: packet message without id or payload")
+	// errNoPacket is a packet message without its id.
+	errNoPacket = errors.New("nfqueue: packet message without an id")
+	// errNoPayload is a packet message with its id and without the packet
+	// (one queued before the copy mode was set).
+	errNoPayload = errors.New("nfqueue: packet message without a payload")
 	// errCut is a packet cut short by the copy range.
 	errCut = errors.New("nfqueue: packet cut by the copy range")
 )
@@ -88,7 +91,8 @@ func nextMsg(b []byte) (typ uint16, body, rest []byte, ok bool) {
 }
 
 // parsePacket reads the body of an NFQNL_MSG_PACKET message (after the
-// netlink header): the packet id and the packet, which aliases body.
+// netlink header): the packet id and the packet, which aliases body. With
+// errCut and errNoPayload the id is valid: the packet needs a verdict.
 func parsePacket(body []byte) (id uint32, pkt []byte, err error) {
 	if len(body) < nfgenLen {
 		return 0, nil, errShort
@@ -122,8 +126,11 @@ func parsePacket(body []byte) (id uint32, pkt []byte, err error) {
 		}
 		b = b[a:]
 	}
-	if !haveID || pkt == nil {
+	if !haveID {
 		return 0, nil, errNoPacket
+	}
+	if pkt == nil {
+		return id, nil, errNoPayload
 	}
 	if capLen > len(pkt) {
 		return id, pkt, errCut

@@ -42,6 +42,11 @@ func TestParsePacket(t *testing.T) {
 			b := appendMsgHdr(nil, nlmsgHdrLen+nfgenLen+12, msgPacket, 0)
 			b = appendNfgen(b, 0)
 			return appendAttr(b, attrPacketHdr, 0, 0, 0, 1, 8, 0, 1)
+		}(), 1, nil, errNoPayload},
+		{"no id", func() []byte {
+			b := appendMsgHdr(nil, nlmsgHdrLen+nfgenLen+8, msgPacket, 0)
+			b = appendNfgen(b, 0)
+			return appendAttr(b, attrPayload, 0x45, 0, 0, 20)
 		}(), 0, nil, errNoPacket},
 		{"attribute too long", func() []byte {
 			b := packetMsg(1, syn, 0)
@@ -58,7 +63,7 @@ func TestParsePacket(t *testing.T) {
 			if !errors.Is(err, c.err) {
 				t.Fatalf("err %v, want %v", err, c.err)
 			}
-			if err == nil || err == errCut {
+			if err != errNoPacket && err != errShort {
 				if id != c.id || !bytes.Equal(p, c.payload) {
 					t.Errorf("id %d payload %x, want %d %x", id, p, c.id, c.payload)
 				}

@@ -225,6 +225,13 @@ func (q *Queue) config(msg []byte) error {
 				break
 			}
 			rest = r
+			if typ == msgPacket {
+				// Queued between the bind and its configuration.
+				if id, _, err := parsePacket(body); err != errNoPacket {
+					q.accept(id)
+				}
+				continue
+			}
 			if typ == nlmsgError {
 				if e, ok := msgErrno(body); ok {
 					if e != 0 {
@@ -372,11 +379,11 @@ func (q *Queue) recv(pkts []driver.Packet) (int, error) {
 				continue // an error message about a verdict (an id gone)
 			}
 			id, data, err := parsePacket(body)
-			if err == errCut {
-				// Longer than the copy range: the stack gets it.
+			if err == errCut || err == errNoPayload {
+				// Longer than the copy range, or queued before the
+				// copy mode was set: the stack gets it.
 				q.d.truncated.Add(1)
-				q.verdicts = appendVerdict(q.verdicts[:0], q.num, id, true, false)
-				_, _ = unix.Write(q.fd, q.verdicts)
+				q.accept(id)
 				continue
 			}
 			if err != nil {
@@ -388,6 +395,12 @@ func (q *Queue) recv(pkts []driver.Packet) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// accept gives packet id back to the stack at once.
+func (q *Queue) accept(id uint32) {
+	var b [verdictMsgLen]byte
+	_, _ = unix.Write(q.fd, appendVerdict(b[:0], q.num, id, true, false))
 }
 
 // Wake implements driver.Waker.

@@ -366,17 +366,25 @@ func hwm(pid int) int64 {
 }
 
 // supports reports whether the binary offers driver name: its run
-// subcommand's usage lists the drivers it was built with.
+// subcommand's usage describes --driver with the names of the drivers it
+// was built with (the flag package prints the description on the line
+// after "-driver").
 func supports(bin, name string) bool {
 	b, _ := exec.Command(bin, "run", "--help").CombinedOutput()
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, "packet I/O driver") || strings.Contains(line, "-driver") {
-			if strings.Contains(line, name) {
-				return true
-			}
+	lines := strings.Split(string(b), "\n")
+	for i, line := range lines {
+		if f := strings.Fields(line); len(f) == 0 || f[0] != "-driver" {
+			continue
 		}
+		desc := line
+		if i+1 < len(lines) {
+			desc += " " + lines[i+1]
+		}
+		return slices.Contains(strings.FieldsFunc(desc, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+		}), name)
 	}
-	return strings.Contains(string(b), "--driver "+name) || strings.Contains(string(b), " or "+name)
+	return false
 }
 
 // medianRow returns a row whose every figure is the median of rs's (the

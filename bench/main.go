@@ -1,14 +1,11 @@
 //go:build linux
 
-// Command bench measures SYN-flood handling side by side: an XDP_TX
-// hairpin that reflects each SYN (the ceiling), the kernel's nftables
-// synproxy, and synproxy-lite with the nfqueue, afpacket and afxdp drivers,
-// each answering the same bounded
+// Command bench measures SYN-flood handling side by side: the kernel's
+// nftables synproxy, synproxy-lite with the nfqueue driver and
+// synproxy-lite with the afpacket driver, each answering the same bounded
 // SYN flood from Debian's trafgen (netsniff-ng) in a lab of network
-// namespaces, while a legitimate client keeps connecting; then each
-// synproxy-lite row moves 1 GiB through one handed-over connection (the bulk
-// row: what established traffic costs the proxy). It writes a markdown
-// table and a PNG plot.
+// namespaces, while a legitimate client keeps connecting. It writes a
+// markdown table and a PNG plot.
 //
 // CPU per SYN-ACK is measured against a baseline pass of the same run: the
 // same flood with nothing answering, the SYNs dropped by an nft rule at the
@@ -56,7 +53,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/synproxy-lite/synproxy-lite/internal/hairpin"
 	"github.com/synproxy-lite/synproxy-lite/internal/netlab"
 )
 
@@ -86,17 +82,22 @@ type row struct {
 	dmnCPU   float64 // the daemon's, part of ownCPU
 	sirqCPU  float64 // the ksoftirqd threads', part of ownCPU
 	bgCPU    float64 // CPUs busy (0..NumCPU) in the second before the flood
-	bulkCPU  float64 // the daemon's CPU seconds per GB through a handed-over connection
-	bulkPkts float64 // engine packets per data segment of that transfer
-	synsIn   float64 // SYNs the daemon's engine took (its metrics)
-	overruns float64 // packets its driver could not take (ring or queue full)
+
+	// The bulk transfer through a handed-over connection (daemon rows).
+	bulkBytes int64   // bytes the client pushed
+	bulkSecs  float64 // how long it took
+	bulkCPU   float64 // the daemon's CPU seconds during it
+	bulkPkts  float64 // engine packets (synproxy_lite_packets_total) during it
+	bulkSegs  float64 // data segments the client sent (tcpi_data_segs_out)
 }
 
 func main() {
 	out := flag.String("out", "", "directory for bench.md and img/bench.png (default: the main module's docs)")
 	n := flag.Int("n", 1000000, "SYNs per flood")
 	bin := flag.String("bin", "", "synproxy-lite binary (default: built into a temporary directory)")
-	only := flag.String("only", "", "comma-separated rows to run, for a quick look (default: all; the ceiling and kernel rows are always run, the ratios need them)")
+	runs := flag.Int("runs", 1, "runs of every pass; the table shows each figure's median")
+	bulkSize := flag.Int64("bulk", 1<<30, "bytes pushed through a handed-over connection per driver (0: no bulk row)")
+	only := flag.String("modes", "", "comma-separated passes to run (default: all); the kernel's always runs")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: needs root (network namespaces, nftables)")
@@ -127,33 +128,51 @@ func main() {
 			log.Fatalf("bench: build: %v\n%s", err, b)
 		}
 	}
-	base, err := measure("baseline", *bin, *n)
-	if err != nil {
-		log.Fatalf("bench: baseline: %v", err)
+	modes := []string{"kernel", "ceiling", "nfqueue", "afpacket"}
+	if supports(*bin, "afxdp") {
+		modes = append(modes, "afxdp")
 	}
-	if base.synacks > uint64(*n)/100 {
-		log.Fatalf("bench: baseline: %d packets came back with nothing answering", base.synacks)
+	if *only != "" {
+		want := strings.Split(*only, ",")
+		modes = slices.DeleteFunc(modes, func(m string) bool { return m != "kernel" && !slices.Contains(want, m) })
 	}
-	log.Printf("%-9s %8.3f CPU-s for %d SYNs in %.2f s (trafgen %.3f, ksoftirqd %.3f; all CPUs %.3f), background %.2f CPUs",
-		base.name, base.ownCPU, base.sent, base.secs, base.genCPU, base.sirqCPU, base.busyCPU, base.bgCPU)
-	var rows []row
-	for _, mode := range []string{"ceiling", "kernel", "nfqueue", "afpacket", "afxdp"} {
-		if *only != "" && mode != "ceiling" && mode != "kernel" && !slices.Contains(strings.Split(*only, ","), mode) {
-			continue
-		}
-		r, err := measure(mode, *bin, *n)
+	var bases []row
+	all := make([][]row, len(modes))
+	for run := 1; run <= *runs; run++ {
+		base, err := measure("baseline", *bin, *n, 0)
 		if err != nil {
-			log.Fatalf("bench: %s: %v", mode, err)
+			log.Fatalf("bench: baseline: %v", err)
 		}
-		r.floodCPU = r.ownCPU - base.ownCPU*float64(r.sent)/float64(base.sent)
-		if r.synacks > 0 {
-			r.cpuPerM = r.floodCPU / (float64(r.synacks) / 1e6)
+		if base.synacks > uint64(*n)/100 {
+			log.Fatalf("bench: baseline: %d packets came back with nothing answering", base.synacks)
 		}
-		log.Printf("%-9s %8.0f SYN-ACK/s  %.3f CPU-s/M (own %.3f: trafgen %.3f daemon %.3f ksoftirqd %.3f; all CPUs %.3f; background %.2f CPUs)  RSS %d KiB  legit %d/%d p50 %v p99 %v  engine SYNs %.0f overruns %.0f  bulk %.3f CPU-s/GB %.3f engine packets/segment",
-			r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99, r.synsIn, r.overruns, r.bulkCPU, r.bulkPkts)
-		rows = append(rows, r)
+		log.Printf("run %d/%d: %-9s %8.3f CPU-s for %d SYNs in %.2f s (trafgen %.3f, ksoftirqd %.3f; all CPUs %.3f), background %.2f CPUs",
+			run, *runs, base.name, base.ownCPU, base.sent, base.secs, base.genCPU, base.sirqCPU, base.busyCPU, base.bgCPU)
+		bases = append(bases, base)
+		for i, mode := range modes {
+			r, err := measure(mode, *bin, *n, *bulkSize)
+			if err != nil {
+				log.Fatalf("bench: %s: %v", mode, err)
+			}
+			r.floodCPU = r.ownCPU - base.ownCPU*float64(r.sent)/float64(base.sent)
+			if r.synacks > 0 {
+				r.cpuPerM = r.floodCPU / (float64(r.synacks) / 1e6)
+			}
+			log.Printf("run %d/%d: %-9s %8.0f SYN-ACK/s  %.3f CPU-s/M (own %.3f: trafgen %.3f daemon %.3f ksoftirqd %.3f; all CPUs %.3f; background %.2f CPUs)  RSS %d KiB  legit %d/%d p50 %v p99 %v",
+				run, *runs, r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99)
+			if r.bulkBytes > 0 {
+				log.Printf("run %d/%d: %-9s bulk %d bytes in %.2f s: daemon %.3f CPU-s, %.0f engine packets, %.0f data segments",
+					run, *runs, r.name, r.bulkBytes, r.bulkSecs, r.bulkCPU, r.bulkPkts, r.bulkSegs)
+			}
+			all[i] = append(all[i], r)
+		}
 	}
-	if err := write(*out, base, rows, *n); err != nil {
+	base := medianRow(bases)
+	var rows []row
+	for _, rs := range all {
+		rows = append(rows, medianRow(rs))
+	}
+	if err := write(*out, base, rows, *n, *runs); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -346,7 +365,72 @@ func hwm(pid int) int64 {
 	return 0
 }
 
-func measure(mode, bin string, n int) (r row, err error) {
+// supports reports whether the binary offers driver name: its run
+// subcommand's usage describes --driver with the names of the drivers it
+// was built with (the flag package prints the description on the line
+// after "-driver").
+func supports(bin, name string) bool {
+	b, _ := exec.Command(bin, "run", "--help").CombinedOutput()
+	lines := strings.Split(string(b), "\n")
+	for i, line := range lines {
+		if f := strings.Fields(line); len(f) == 0 || f[0] != "-driver" {
+			continue
+		}
+		desc := line
+		if i+1 < len(lines) {
+			desc += " " + lines[i+1]
+		}
+		return slices.Contains(strings.FieldsFunc(desc, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+		}), name)
+	}
+	return false
+}
+
+// medianRow returns a row whose every figure is the median of rs's (the
+// legitimate clients are summed).
+func medianRow(rs []row) row {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	med := func(f func(r row) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	m := rs[0]
+	m.synacks = uint64(med(func(r row) float64 { return float64(r.synacks) }))
+	m.secs = med(func(r row) float64 { return r.secs })
+	m.rate = med(func(r row) float64 { return r.rate })
+	m.cpuPerM = med(func(r row) float64 { return r.cpuPerM })
+	m.rssKiB = int64(med(func(r row) float64 { return float64(r.rssKiB) }))
+	m.p50 = time.Duration(med(func(r row) float64 { return float64(r.p50) }))
+	m.p99 = time.Duration(med(func(r row) float64 { return float64(r.p99) }))
+	m.ownCPU = med(func(r row) float64 { return r.ownCPU })
+	m.busyCPU = med(func(r row) float64 { return r.busyCPU })
+	m.floodCPU = med(func(r row) float64 { return r.floodCPU })
+	m.genCPU = med(func(r row) float64 { return r.genCPU })
+	m.dmnCPU = med(func(r row) float64 { return r.dmnCPU })
+	m.sirqCPU = med(func(r row) float64 { return r.sirqCPU })
+	m.bgCPU = med(func(r row) float64 { return r.bgCPU })
+	m.bulkSecs = med(func(r row) float64 { return r.bulkSecs })
+	m.bulkCPU = med(func(r row) float64 { return r.bulkCPU / float64(max(r.bulkBytes, 1)) }) * float64(m.bulkBytes)
+	m.bulkPkts = med(func(r row) float64 { return r.bulkPkts / max(r.bulkSegs, 1) }) * m.bulkSegs
+	m.legitOK, m.legitN = 0, 0
+	for _, r := range rs {
+		m.legitOK += r.legitOK
+		m.legitN += r.legitN
+	}
+	return m
+}
+
+func measure(mode, bin string, n int, bulkSize int64) (r row, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
@@ -366,18 +450,10 @@ func measure(mode, bin string, n int) (r row, err error) {
 	if err := inNS(l.prx, func() (e error) { ln, e = net.Listen("tcp", prxIP+":"+svcPort); return }); err != nil {
 		return r, err
 	}
+	// The service drains what a client sends (the bulk transfer) and
+	// answers ok.
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path == "/bulk" {
-			// bulkBytes of zeros, for the bulk row.
-			w.Header().Set("Content-Length", strconv.Itoa(bulkBytes))
-			buf := make([]byte, 256<<10)
-			for left := bulkBytes; left > 0; left -= len(buf) {
-				if _, err := w.Write(buf[:min(left, len(buf))]); err != nil {
-					return
-				}
-			}
-			return
-		}
+		io.Copy(io.Discard, req.Body)
 		io.WriteString(w, "ok\n")
 	})}
 	go srv.Serve(ln)
@@ -401,25 +477,6 @@ func measure(mode, bin string, n int) (r row, err error) {
 		if err := sh("ip", "netns", "exec", l.prx, "nft", "-f", f.Name()); err != nil {
 			return r, err
 		}
-	case "ceiling":
-		// The fastest any responder can reflect a SYN on this path: an
-		// XDP program on br0 (generic mode, as a bridge has no native
-		// XDP, the mode the afxdp row runs in) sends each flood SYN back
-		// with its addresses swapped (internal/hairpin). The legitimate
-		// client reaches the service on 8080 as with the kernel.
-		var h *hairpin.Hairpin
-		err := inNS(l.prx, func() error {
-			ifi, err := net.InterfaceByName("br0")
-			if err != nil {
-				return err
-			}
-			h, err = hairpin.Attach(ifi.Index, netip.MustParsePrefix(spoofed), 8080, "generic")
-			return err
-		})
-		if err != nil {
-			return r, err
-		}
-		defer h.Close()
 	case "kernel":
 		rules := `table inet bench {
 	chain pre { type filter hook prerouting priority raw; policy accept; tcp dport 8080 tcp flags syn notrack; }
@@ -437,9 +494,26 @@ func measure(mode, bin string, n int) (r row, err error) {
 			return r, err
 		}
 		_ = sh("ip", "netns", "exec", l.prx, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0")
+	case "ceiling":
+		// The reflector on the proxy's port of the attacker's link. A
+		// natively attached program's XDP_TX lands in the peer's XDP
+		// receive queue, which a veth only runs while it has an XDP
+		// program (or GRO): the attacker's end gets one that passes
+		// everything.
+		var peer, refl interface{ Close() error }
+		var how string
+		if err := inNS(l.att, func() (e error) { peer, _, e = xdpAttach(passProgram(), attDev); return }); err != nil {
+			return r, err
+		}
+		defer peer.Close()
+		if err := inNS(l.prx, func() (e error) { refl, how, e = xdpAttach(reflectProgram(), "pa"); return }); err != nil {
+			return r, err
+		}
+		defer refl.Close()
+		r.name = "ceiling (XDP_TX, " + how + ")"
 	default:
 		args := []string{"netns", "exec", l.prx, bin, "run", "--port", "8080", "--backend", prxIP + ":8081",
-			"--driver", mode, "--workers", "2", "--log-level", "warn", "--metrics", "127.0.0.1:9100",
+			"--driver", mode, "--workers", "2", "--log-level", "warn", "--metrics", prxIP + ":" + metricsPort,
 			// Like for like with the kernel's synproxy, which has no
 			// reflection budget: every SYN is answered.
 			"--reflect-rate", "0"}
@@ -550,6 +624,13 @@ func measure(mode, bin string, n int) (r row, err error) {
 		last, tEnd = v, time.Now()
 	}
 	cpu1, self1, sirq1, dmn1 := cpuBusy(), selfCPU(), sirqCPU(), dmnCPU()
+	if mode == "nfqueue" {
+		// queue, port id, waiting, copy mode, range, queue drops, netlink
+		// drops (ENOBUFS), last id, 1
+		var t []byte
+		inNS(l.prx, func() (e error) { t, e = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue"); return })
+		log.Printf("nfqueue: queues after the flood (num, port, waiting, mode, range, queue drops, netlink drops, last id, 1):\n%s", t)
+	}
 	<-legitDone
 	r.synacks = last - rx0
 	r.secs = tEnd.Sub(t0).Seconds()
@@ -561,13 +642,14 @@ func measure(mode, bin string, n int) (r row, err error) {
 	r.sirqCPU = sirq1 - sirq0
 	r.ownCPU = r.genCPU + r.dmnCPU + r.sirqCPU + (self1 - self0)
 	r.sent = uint64(n)
+	if daemon != nil && bulkSize > 0 {
+		if err := bulk(&r, l, bulkSize, dmnCPU); err != nil {
+			return r, fmt.Errorf("bulk: %v", err)
+		}
+	}
 	if daemon != nil {
 		// The daemon is the child of ip netns exec (exec'd in place).
 		r.rssKiB = hwm(daemon.Process.Pid)
-		r.synsIn, r.overruns = daemonCounters(l.prx)
-		if err := r.bulk(l, client, dmnCPU); err != nil {
-			return r, fmt.Errorf("bulk: %v", err)
-		}
 	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
@@ -577,70 +659,7 @@ func measure(mode, bin string, n int) (r row, err error) {
 	return r, nil
 }
 
-// bulkBytes is what the bulk row moves through one handed-over connection.
-const bulkBytes = 1 << 30
-
-// bulk downloads bulkBytes through the proxy on one connection, the flood
-// over, and records the daemon's CPU per GB and the engine's packets per
-// data segment: what established traffic costs the proxy. (nfqueue: the
-// rules queue no established segment; afpacket: the ring sees each one;
-// afxdp: the XDP program passes them to the stack.)
-func (r *row) bulk(l *lab, client *http.Client, dmnCPU func() float64) error {
-	p0 := daemonMetric(l.prx, "synproxy_lite_packets_total")
-	c0 := dmnCPU()
-	bc := &http.Client{Timeout: 2 * time.Minute, Transport: client.Transport}
-	resp, err := bc.Get("http://" + prxIP + ":8080/bulk")
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil || n != bulkBytes {
-		return fmt.Errorf("%d of %d bytes: %v", n, bulkBytes, err)
-	}
-	r.bulkCPU = (dmnCPU() - c0) / (float64(n) / 1e9)
-	// Segments of at most an MSS (1460 bytes) each way, about: the
-	// data and its ACKs.
-	segs := float64(n) / 1460
-	r.bulkPkts = (daemonMetric(l.prx, "synproxy_lite_packets_total") - p0) / segs
-	return nil
-}
-
-// daemonMetric reads one counter of the daemon's metrics in namespace ns.
-func daemonMetric(ns, name string) float64 {
-	body, _ := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "http://127.0.0.1:9100/metrics").Output()
-	for _, line := range strings.Split(string(body), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
-			v, _ := strconv.ParseFloat(f[1], 64)
-			return v
-		}
-	}
-	return 0
-}
-
-// daemonCounters reads the daemon's SYNs received and receive overruns from
-// its metrics, in namespace ns.
-func daemonCounters(ns string) (syns, overruns float64) {
-	// curl in the namespace: net/http dials on a goroutine of its own,
-	// which would not be in it.
-	body, _ := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "http://127.0.0.1:9100/metrics").Output()
-	for _, line := range strings.Split(string(body), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			continue
-		}
-		v, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "synproxy_lite_syn_received_total":
-			syns = v
-		case "synproxy_lite_rx_overruns_total":
-			overruns = v
-		}
-	}
-	return syns, overruns
-}
-
-func write(dir string, base row, rows []row, n int) error {
+func write(dir string, base row, rows []row, n, runs int) error {
 	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	dirty := ""
 	if b, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); len(b) > 0 {
@@ -657,12 +676,23 @@ func write(dir string, base row, rows []row, n int) error {
 	}
 	var u unix.Utsname
 	unix.Uname(&u)
-	k, ceil := rowNamed(rows, "kernel"), rowNamed(rows, "ceiling")
+	k, ceil := rows[0], row{}
+	for _, r := range rows {
+		if strings.HasPrefix(r.name, "ceiling") {
+			ceil = r
+		}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmark results\n\nWritten by `make bench` (cd bench && go run .) at commit `%s`%s, %s, on %d CPUs (%s), Linux %s.\n\n",
 		strings.TrimSpace(string(commit)), dirty, time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpuModel,
 		unix.ByteSliceToString(u.Release[:]))
-	fmt.Fprintf(&b, "Each row answers the same flood: %d spoofed SYNs from trafgen (one process, no rate limit) over a veth pair into a bridge.\n\n", n)
+	fmt.Fprintf(&b, "Each row answers the same flood: %d spoofed SYNs from trafgen (one process, no rate limit) over a veth pair into a bridge.", n)
+	if runs > 1 {
+		fmt.Fprintf(&b, " Every pass ran %d times; each figure is the median of its runs (the legitimate clients are summed).", runs)
+	}
+	b.WriteString(" The ceiling is an XDP program on the proxy's port of the attacker's link that turns each SYN into a SYN-ACK in place " +
+		"(addresses and ports swapped, SYN+ACK, checksum updated incrementally, no cookie) and sends it back with XDP_TX: " +
+		"the fastest any responder can reflect on this path. Its legitimate clients reach the service through the stack, unproxied.\n\n")
 	b.WriteString("| responder | SYN-ACKs | SYN-ACK/s | vs ceiling | vs kernel | CPU s per 1M SYN-ACKs | vs kernel | peak RSS | legit clients | p50 | p99 |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	cpuRatio := func(r row) string {
@@ -673,18 +703,17 @@ func write(dir string, base row, rows []row, n int) error {
 	}
 	for _, r := range rows {
 		rss := "(kernel)"
-		if r.name == "ceiling" {
-			rss = "(XDP)"
-		}
 		if r.rssKiB > 0 {
 			rss = fmt.Sprintf("%.1f MiB", float64(r.rssKiB)/1024)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %.2fx | %.2fx | %.3f | %s | %s | %d/%d (%.0f%%) | %.1f ms | %.1f ms |\n",
-			r.name, r.synacks, r.rate, r.rate/ceil.rate, r.rate/k.rate, r.cpuPerM, cpuRatio(r), rss, r.legitOK, r.legitN,
+		vsCeil := "n/a"
+		if ceil.rate > 0 {
+			vsCeil = fmt.Sprintf("%.2fx", r.rate/ceil.rate)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %.2fx | %.3f | %s | %s | %d/%d (%.0f%%) | %.1f ms | %.1f ms |\n",
+			r.name, r.synacks, r.rate, vsCeil, r.rate/k.rate, r.cpuPerM, cpuRatio(r), rss, r.legitOK, r.legitN,
 			100*float64(r.legitOK)/float64(max(r.legitN, 1)), float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000)
 	}
-	b.WriteString("\nThe ceiling answers nothing: an XDP program on br0 (generic mode, the afxdp row's path) sends each flood SYN back with its addresses swapped (XDP_TX; internal/hairpin). " +
-		"No cookie, no copy: the fastest any responder can reflect a SYN on this path, so `vs ceiling` is how close a row comes to it.\n")
 	fmt.Fprintf(&b, "\nCPU per SYN-ACK is measured against a baseline pass in the same run: the same flood of %d SYNs with nothing answering, "+
 		"dropped by an nft rule in the proxy namespace at prerouting, priority raw (before conntrack, the earliest point where any responder takes a SYN). "+
 		"A pass's CPU is the CPU time of the processes the run consists of, from the start of its flood until its SYN-ACK counter settles: "+
@@ -698,17 +727,25 @@ func write(dir string, base row, rows []row, n int) error {
 	for _, r := range append([]row{base}, rows...) {
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r.name, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.secs, r.bgCPU)
 	}
-	b.WriteString("\n## Established traffic\n\nAfter its flood, each synproxy-lite row moves 1 GiB through one handed-over connection (the client downloads it from the service): " +
-		"the daemon's CPU seconds per GB (its splice and whatever its driver does with the connection's segments) and the engine's packets per data segment (1460 bytes) of the transfer. " +
-		"nfqueue's rules queue no established segment; afpacket's ring sees every one and the engine lets it be; afxdp's XDP program passes them to the stack.\n\n")
-	b.WriteString("| driver | daemon CPU s per GB | engine packets per data segment |\n|---|---:|---:|\n")
-	for _, r := range rows {
-		if r.rssKiB > 0 {
-			fmt.Fprintf(&b, "| %s | %.3f | %.3f |\n", r.name, r.bulkCPU, r.bulkPkts)
-		}
-	}
 	b.WriteString("\nThe busy time of all CPUs (/proc/stat: user, nice, system, irq, softirq; not steal) is the cross-check: on a quiet machine it exceeds the run's processes by little more than background × flood time. " +
 		"Background is the number of CPUs busy in the second before each flood, with the responder idle; other work on a shared machine shows there and in the all-CPU figure, not in the run's processes.\n")
+	var bulkRows []row
+	for _, r := range rows {
+		if r.bulkBytes > 0 {
+			bulkRows = append(bulkRows, r)
+		}
+	}
+	if len(bulkRows) > 0 {
+		fmt.Fprintf(&b, "\n## Bulk: established traffic\n\nAfter its flood, each driver's pass pushes %d MB from the legitimate client through one handed-over connection to the service (an HTTP POST). "+
+			"CPU is the daemon's (user+system, all threads) from the end of the handshake to the service's answer; engine packets are the daemon's synproxy_lite_packets_total over the same span, "+
+			"data segments the client's tcpi_data_segs_out (segments of one MSS; a GSO packet counts as several).\n\n", bulkRows[0].bulkBytes/1000000)
+		b.WriteString("| driver | daemon CPU s per GB | MB/s | engine packets | data segments | engine packets per data segment |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, r := range bulkRows {
+			gb := float64(r.bulkBytes) / 1e9
+			fmt.Fprintf(&b, "| %s | %.3f | %.0f | %.0f | %.0f | %.3f |\n", r.name, r.bulkCPU/gb, float64(r.bulkBytes)/1e6/max(r.bulkSecs, 1e-9),
+				r.bulkPkts, r.bulkSegs, r.bulkPkts/max(r.bulkSegs, 1))
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "img"), 0o755); err != nil {
 		return err
 	}
@@ -718,26 +755,15 @@ func write(dir string, base row, rows []row, n int) error {
 	return plotRows(filepath.Join(dir, "img", "bench.png"), rows)
 }
 
-// rowNamed returns the row called name (the zero row if there is none).
-func rowNamed(rows []row, name string) row {
-	for _, r := range rows {
-		if r.name == name {
-			return r
-		}
-	}
-	return row{}
-}
-
 func plotRows(path string, rows []row) error {
-	k := rowNamed(rows, "kernel")
 	p := plot.New()
 	p.Title.Text = "SYN flood: ratio to the kernel's nftables synproxy"
 	p.Y.Label.Text = "x kernel"
 	var rate, cpu plotter.Values
 	var names []string
 	for _, r := range rows {
-		rate = append(rate, r.rate/k.rate)
-		cpu = append(cpu, r.cpuPerM/k.cpuPerM)
+		rate = append(rate, r.rate/rows[0].rate)
+		cpu = append(cpu, r.cpuPerM/rows[0].cpuPerM)
 		names = append(names, r.name)
 	}
 	w := vg.Points(18)
@@ -763,4 +789,87 @@ func plotRows(path string, rows []row) error {
 
 func plotColor(i int) color.Color {
 	return []color.Color{color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}}[i]
+}
+
+// metricsPort is where the daemon serves its metrics, on the proxy's
+// address.
+const metricsPort = "9100"
+
+// bulk pushes size bytes from the client through the proxy to the service,
+// one POST over one connection the daemon handed over, and records the
+// daemon's CPU time, the engine's packet count (its metrics) and the
+// client's data segments (TCP_INFO) from the end of the handshake to the
+// service's answer.
+func bulk(r *row, l *lab, size int64, dmnCPU func() float64) error {
+	var c net.Conn
+	if err := inNS(l.cli, func() (e error) { c, e = net.DialTimeout("tcp", prxIP+":8080", 5*time.Second); return }); err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	if _, err := fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", prxIP, size); err != nil {
+		return err
+	}
+	time.Sleep(200 * time.Millisecond) // the handover is done
+	segs := func() float64 {
+		var ti *unix.TCPInfo
+		rc, err := c.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			return 0
+		}
+		rc.Control(func(fd uintptr) { ti, _ = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+		if ti == nil {
+			return 0
+		}
+		return float64(ti.Data_segs_out)
+	}
+	pkts0, err := enginePackets(l)
+	if err != nil {
+		return err
+	}
+	seg0, cpu0, t0 := segs(), dmnCPU(), time.Now()
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; {
+		k := min(left, int64(len(buf)))
+		if _, err := c.Write(buf[:k]); err != nil {
+			return err
+		}
+		left -= k
+	}
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	if !strings.HasSuffix(string(resp), "ok\n") {
+		return fmt.Errorf("the service answered %q", resp)
+	}
+	r.bulkSecs, r.bulkCPU, r.bulkSegs = time.Since(t0).Seconds(), dmnCPU()-cpu0, segs()-seg0
+	pkts1, err := enginePackets(l)
+	if err != nil {
+		return err
+	}
+	r.bulkPkts, r.bulkBytes = pkts1-pkts0, size
+	return nil
+}
+
+// enginePackets reads synproxy_lite_packets_total from the daemon's
+// metrics.
+func enginePackets(l *lab) (float64, error) {
+	var c net.Conn
+	if err := inNS(l.prx, func() (e error) { c, e = net.DialTimeout("tcp", prxIP+":"+metricsPort, 5*time.Second); return }); err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", prxIP)
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "synproxy_lite_packets_total "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("no synproxy_lite_packets_total in the metrics")
 }

@@ -592,8 +592,8 @@ func floodAndForge(t *testing.T, l *lab, d *daemonProc, metrics, src string) map
 		t.Errorf("%v packets failed the checksum", m[`synproxy_lite_malformed_total{reason="checksum"}`])
 	}
 	// No state per SYN: the flood must not grow the daemon.
-	// (The race detector's shadow memory and go-nfqueue's per-packet
-	// garbage make race builds several times larger.)
+	// (The race detector's shadow memory makes race builds several times
+	// larger.)
 	limit := int64(32 << 20)
 	if raceEnabled {
 		limit = 160 << 20

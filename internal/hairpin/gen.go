@@ -1,5 +1,0 @@
-package hairpin
-
-// The program is C (bpf/hairpin.c), compiled by clang through bpf2go; the
-// objects and their Go bindings are committed, so building needs no clang.
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang-14 -strip llvm-strip-14 -tags linux -go-package hairpin -output-stem hairpinprog hairpin bpf/hairpin.c -- -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu

@@ -155,7 +155,13 @@ func TestE2ESystemdNotify(t *testing.T) {
 	if m.state["READY"] != "1" || m.pid != oldPid || !strings.Contains(m.state["STATUS"], "reload failed") {
 		t.Fatalf("after a refused reload %q from pid %d, want READY=1 and a STATUS that says so from pid %d", m.raw, m.pid, oldPid)
 	}
+	// The log reaches d.out through a pipe, after the notification that
+	// the daemon sent once it had logged: wait for the line.
 	out := d.out.String()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, "graceful restart refused") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		out = d.out.String()
+	}
 	if !strings.Contains(out, "graceful restart refused") || !strings.Contains(out, "has mode 0444") ||
 		strings.Contains(out, "handing over to a new process") {
 		t.Fatalf("the refused restart is not logged with its reason, or a new process started:\n%s", out)

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/synproxy-lite/synproxy-lite/bgp"
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
@@ -62,6 +63,9 @@ type runOptions struct {
 	table         string
 	logLevel      string
 	limits        *handoff.Limits
+	bgp           *bgp.Config // nil without --bgp-peer
+	bgpFlags      *bgpFlags
+	speaker       *bgp.Speaker // set before the server starts
 	// args are the arguments parsed, which a graceful restart's new
 	// process is started with.
 	args []string
@@ -97,9 +101,15 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.table, "table", nft.DefaultTable, "name of the nft table (inet family) the daemon owns")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	lf := addLimitFlags(fs)
+	o.bgpFlags = addBGPFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	bc, err := o.bgpFlags.config()
+	if err != nil {
+		return nil, err
+	}
+	o.bgp = bc
 	lim, err := lf.limits()
 	if err != nil {
 		return nil, err
@@ -236,7 +246,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 		c := metrics.NewCollector(eng)
 		c.Handoff, c.RulesLost = o.handoffStats, o.rulesLost
 		c.Build = buildInfo()
-		return metrics.ServeCollector(o.metrics, c, log)
+		return metrics.ServeCollector(o.metrics, c, log, o.bgpCollectors()...)
 	}
 }
 
@@ -281,9 +291,12 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		return err
 	}
 	sd := &notifier{log: log, port: o.port}
-	cfg.RestartCheck, cfg.OnHandOver = o.restartCheck(log), sd.tookOver
+	cfg.RestartCheck, cfg.OnHandOver = o.restartCheck(log), o.detachOnHandOver(sd.tookOver)
 	srv, err := proxy.NewServer(cfg)
 	if err != nil {
+		return err
+	}
+	if o.speaker, err = o.newSpeaker(srv, log); err != nil {
 		return err
 	}
 	o.handoffStats, o.rulesLost = srv.HandoffStats, srv.RulesLost
@@ -291,6 +304,10 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		return err
 	}
 	sd.ready()
+	if o.speaker != nil {
+		o.speaker.Start()
+		defer o.speaker.Close()
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() { signal.Stop(hup); close(hup) }()
@@ -311,5 +328,5 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		case <-stopped:
 		}
 	}()
-	return srv.Run(ctx)
+	return srv.Run(o.withdrawThenStop(ctx, o.speaker, log))
 }

@@ -22,11 +22,13 @@ func Serve(addr string, e *engine.Engine, log *slog.Logger) (stop func(), err er
 }
 
 // ServeCollector is Serve with a Collector made by the caller (one whose
-// Handoff is set, say).
-func ServeCollector(addr string, c *Collector, log *slog.Logger) (stop func(), err error) {
+// Handoff is set, say), and any extra collectors on the same registry.
+func ServeCollector(addr string, c *Collector, log *slog.Logger, extra ...prometheus.Collector) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(c); err != nil {
-		return nil, err
+	for _, c := range append([]prometheus.Collector{c}, extra...) {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

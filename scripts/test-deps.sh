@@ -2,11 +2,12 @@
 # Installs what the full test suite needs on a fresh Debian machine: the
 # netfilter user tools, trafgen (netsniff-ng) as an independent SYN generator,
 # qemu for the kernel parity harness, chromium for the browser tests,
-# systemd for `systemd-analyze verify` of the unit and adduser for the .deb.
+# systemd for `systemd-analyze verify` of the unit, adduser for the .deb and
+# bird2 as the router of the fleet lab (TestFleetBGP).
 # Run as root; as another user it only reports what is missing.
 set -euo pipefail
 
-pkgs=(nftables netsniff-ng qemu-system-x86 chromium iproute2 curl cpio zstd xz-utils kmod ca-certificates nodejs systemd adduser)
+pkgs=(nftables netsniff-ng qemu-system-x86 chromium iproute2 curl cpio zstd xz-utils kmod ca-certificates nodejs systemd adduser bird2)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -158,14 +162,15 @@ func (l *bgpLab) startNode(t *testing.T, i int) *daemonProc {
 		"--bgp-next-hop6", fmt.Sprintf("fd00:99:a1::%d", 11+i), "--bgp-community", "65001:160")
 }
 
-// nexthops returns the gateways of the router's kernel route to dst.
+// nexthops returns the gateways of BIRD's route to dst in the router's
+// kernel table.
 func (l *bgpLab) nexthops(t *testing.T, dst string) []string {
 	t.Helper()
 	family := "-4"
 	if strings.Contains(dst, ":") {
 		family = "-6"
 	}
-	out, err := exec.Command("ip", "-n", l.rtr, family, "route", "show", dst).CombinedOutput()
+	out, err := exec.Command("ip", "-n", l.rtr, family, "route", "show", dst, "proto", "bird").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ip route show %s: %v\n%s", dst, err, out)
 	}
@@ -417,4 +422,174 @@ func TestFleetBGP(t *testing.T) {
 			t.Errorf("route to %s: %v, want %v", bgpVIP, nh, all[:2])
 		}
 	})
+}
+
+// heldConn is a client connection kept open across a membership change.
+type heldConn struct {
+	c    net.Conn
+	r    *bufio.Reader
+	node int // index of the node whose socket it is, -1 if unknown
+	dead bool
+}
+
+func (h *heldConn) request(timeout time.Duration) error {
+	h.c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(h.c, "GET /small HTTP/1.1\r\nHost: fleet\r\n\r\n"); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(h.r, nil)
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil && string(b) != "hello from the backend\n" {
+		err = fmt.Errorf("unexpected body %q", b)
+	}
+	return err
+}
+
+// owners maps client ports to the node whose socket serves them.
+func (l *bgpLab) owners(t *testing.T) map[string]int {
+	m := map[string]int{}
+	for i, ns := range l.nodes {
+		if l.killed[i] {
+			continue
+		}
+		out, err := exec.Command("ip", "netns", "exec", ns, "ss", "-Htn", "state", "established", "sport", "=", ":8080").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ss: %v\n%s", err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) >= 4 {
+				m[f[3][strings.LastIndexByte(f[3], ':')+1:]] = i
+			}
+		}
+	}
+	return m
+}
+
+// churn is what one membership change did to the held connections.
+type churn struct{ others, othersLost, own, ownLost int }
+
+func (c churn) String() string {
+	return fmt.Sprintf("%d of %d connections on the other nodes broken; %d of %d on the node itself",
+		c.othersLost, c.others, c.ownLost, c.own)
+}
+
+// probe sends one request on every live held connection (all at once)
+// and counts the broken ones, by whether they live on node.
+func probe(conns []*heldConn, node int) churn {
+	var mu sync.Mutex
+	var c churn
+	var wg sync.WaitGroup
+	for _, h := range conns {
+		if h.dead {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := h.request(3 * time.Second)
+			mu.Lock()
+			defer mu.Unlock()
+			own := h.node == node
+			if own {
+				c.own++
+			} else {
+				c.others++
+			}
+			if err != nil {
+				h.dead = true
+				if own {
+					c.ownLost++
+				} else {
+					c.othersLost++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return c
+}
+
+// TestFleetBGPEstablished measures what a node's departure and arrival do
+// to connections already handed over, with the router's plain multipath
+// (hash-threshold: the regions of the hash space move) and with a
+// resilient nexthop group mirroring BIRD's route (only the departed
+// node's buckets move; an arriving node takes buckets only as they fall
+// idle). The figures go to docs/fleet.md; the assertions are the
+// invariants: with the resilient group no connection on another node
+// breaks.
+func TestFleetBGPEstablished(t *testing.T) {
+	l := newBGPLab(t)
+	all := bgpNodeAddrs[:]
+	l.waitNexthops(t, bgpVIP, 20*time.Second, all...)
+	ip := func(args ...string) { sh(t, append([]string{"ip", "-n", l.rtr}, args...)...) }
+	for _, resilient := range []bool{false, true} {
+		name := "plain multipath"
+		if resilient {
+			name = "resilient nexthop group"
+			for i, a := range all {
+				ip("nexthop", "add", "id", fmt.Sprint(1601+i), "via", a, "dev", "vp")
+			}
+			ip("nexthop", "add", "id", "1610", "group", "1601/1602/1603", "type", "resilient", "buckets", "96", "idle_timer", "60")
+			ip("route", "add", bgpVIP+"/32", "nhid", "1610", "metric", "10")
+		}
+		t.Run(name, func(t *testing.T) {
+			const n = 300
+			conns := make([]*heldConn, n)
+			for i := range conns {
+				c, err := dialIn(l.cli)(context.Background(), "tcp", bgpVIP+":8080")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				conns[i] = &heldConn{c: c, r: bufio.NewReader(c), node: -1}
+				if err := conns[i].request(5 * time.Second); err != nil {
+					t.Fatalf("connection %d: %v", i, err)
+				}
+			}
+			own := l.owners(t)
+			var per [3]int
+			for _, h := range conns {
+				_, port, _ := net.SplitHostPort(h.c.LocalAddr().String())
+				if i, ok := own[port]; ok {
+					h.node = i
+					per[i]++
+				}
+			}
+			t.Logf("%d connections held, by node: %v", n, per)
+
+			// Departure: node 3's backend goes away, it withdraws.
+			fleetNft(t, l.nodes[2], `table inet splbblock {
+	chain out { type filter hook output priority 0; policy accept; ip daddr 10.99.161.20 tcp dport 8081 reject with tcp reset; }
+}
+`)
+			l.waitNexthops(t, bgpVIP, 10*time.Second, all[:2]...)
+			if resilient {
+				ip("nexthop", "replace", "id", "1610", "group", "1601/1602", "type", "resilient", "buckets", "96", "idle_timer", "60")
+			}
+			dep := probe(conns, 2)
+			t.Logf("%s, node 3 departs: %v", name, dep)
+
+			// Arrival: it comes back.
+			sh(t, "ip", "netns", "exec", l.nodes[2], "nft", "delete", "table", "inet", "splbblock")
+			l.waitNexthops(t, bgpVIP, 10*time.Second, all...)
+			if resilient {
+				ip("nexthop", "replace", "id", "1610", "group", "1601/1602/1603", "type", "resilient", "buckets", "96", "idle_timer", "60")
+			}
+			arr := probe(conns, 2)
+			t.Logf("%s, node 3 arrives: %v", name, arr)
+			if resilient && dep.othersLost+arr.othersLost > 0 {
+				t.Errorf("with the resilient group, %d connections on the other nodes broke", dep.othersLost+arr.othersLost)
+			}
+			if !resilient && dep.own > 0 && dep.ownLost == 0 {
+				t.Errorf("node 3's connections survived its withdrawal: the path is not what the test thinks")
+			}
+		})
+		if resilient {
+			ip("route", "del", bgpVIP+"/32", "nhid", "1610", "metric", "10")
+		}
+	}
 }

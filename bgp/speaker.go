@@ -484,6 +484,31 @@ func (s *Speaker) session(ss *session) (err error) {
 	var holdTime time.Duration
 	var keep <-chan time.Time
 	var families map[[2]uint16]bool
+	// endOfRIB sends the End-of-RIB marker of each family (RFC 4724
+	// section 2) once, after the first announcement: a peer that keeps
+	// this node's routes as stale through a graceful restart drops them
+	// at End-of-RIB, so a new process that is not ready yet must not
+	// send it (the peer drops them at the restart time if it never is).
+	eorSent := false
+	endOfRIB := func() error {
+		if eorSent || !ss.announced.Load() {
+			return nil
+		}
+		eorSent = true
+		if families[[2]uint16{AFIIPv4, SAFIUnicast}] {
+			b, _ := AppendUpdate(nil, &Update{})
+			if err := write(b); err != nil {
+				return err
+			}
+		}
+		if families[[2]uint16{AFIIPv6, SAFIUnicast}] && has6 {
+			b, _ := AppendUpdate(nil, &Update{EndOfRIB6: true})
+			if err := write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -507,6 +532,9 @@ func (s *Speaker) session(ss *session) (err error) {
 		case <-ss.kick:
 			if State(ss.state.Load()) == StateEstablished {
 				if err := s.sync(ss, write, localAddr, families); err != nil {
+					return err
+				}
+				if err := endOfRIB(); err != nil {
 					return err
 				}
 			}
@@ -563,18 +591,8 @@ func (s *Speaker) session(ss *session) (err error) {
 				if err := s.sync(ss, write, localAddr, families); err != nil {
 					return err
 				}
-				// End-of-RIB for each family (RFC 4724 section 2).
-				if families[[2]uint16{AFIIPv4, SAFIUnicast}] {
-					b, _ := AppendUpdate(nil, &Update{})
-					if err := write(b); err != nil {
-						return err
-					}
-				}
-				if families[[2]uint16{AFIIPv6, SAFIUnicast}] && has6 {
-					b, _ := AppendUpdate(nil, &Update{EndOfRIB6: true})
-					if err := write(b); err != nil {
-						return err
-					}
+				if err := endOfRIB(); err != nil {
+					return err
 				}
 			case m.typ == TypeKeepalive && st == StateEstablished:
 			case m.typ == TypeUpdate && st == StateEstablished:

@@ -240,3 +240,33 @@ func TestNewErrors(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A Speaker that is not ready when its session opens sends nothing, not
+// even End-of-RIB (which would make a peer drop routes it keeps through a
+// graceful restart), until it is ready.
+func TestSpeakerEndOfRIBWaitsForReady(t *testing.T) {
+	p := newFakePeer(t)
+	var ready atomic.Bool
+	s, err := New(&Config{ASN: 65001, RouterID: netip.MustParseAddr("10.99.161.11"), Peers: []Peer{p.peer()},
+		Prefixes: pfx("10.99.175.1/32"), CheckInterval: 5 * time.Millisecond,
+		Ready:  func() (bool, string) { return ready.Load(), "engine not running" },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Close()
+	p.accept(t, 90)
+	select {
+	case m := <-p.msgs:
+		t.Fatalf("message of type %d before the speaker was ready", m.typ)
+	case <-time.After(100 * time.Millisecond):
+	}
+	ready.Store(true)
+	if u := p.update(t); len(u.NLRI) != 1 {
+		t.Errorf("announcement %+v", u)
+	}
+	if u := p.update(t); len(u.NLRI)+len(u.Withdrawn) != 0 || u.EndOfRIB6 {
+		t.Errorf("want the IPv4 End-of-RIB, got %+v", u)
+	}
+}

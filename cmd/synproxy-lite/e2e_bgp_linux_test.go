@@ -10,10 +10,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,7 +63,7 @@ func needBird(t *testing.T) string {
 	return p
 }
 
-func newBGPLab(t *testing.T) *bgpLab {
+func newBGPLab(t *testing.T, nodeArgs ...[]string) *bgpLab {
 	t.Helper()
 	needLab(t)
 	bird := needBird(t)
@@ -117,7 +120,7 @@ protocol kernel k6 { ipv6 { import none; export all; }; merge paths yes limit 16
 		fmt.Fprintf(&conf, `protocol bgp n%d {
 	local %s as 65000;
 	neighbor %s as 65001;
-	hold time %d; keepalive time 1; connect retry time 1;
+	hold time %d; keepalive time 1; connect retry time 1; error wait time 1, 2;
 	ipv4 { import all; export none; };
 	ipv6 { import all; export none; };
 }
@@ -142,7 +145,11 @@ protocol kernel k6 { ipv6 { import none; export all; }; merge paths yes limit 16
 	l.secretFile = dir + "/fleet.secret"
 	must(os.WriteFile(l.secretFile, []byte(secret+"\n"), 0o600))
 	for i := range 3 {
-		l.daemons[i] = l.startNode(t, i)
+		var extra []string
+		if i < len(nodeArgs) {
+			extra = nodeArgs[i]
+		}
+		l.daemons[i] = l.startNode(t, i, extra...)
 	}
 	return l
 }
@@ -152,14 +159,14 @@ func tail(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-func (l *bgpLab) startNode(t *testing.T, i int) *daemonProc {
-	return startDaemon(t, l.nodes[i], "--port", "8080", "--backend", "10.99.161.20:8081",
+func (l *bgpLab) startNode(t *testing.T, i int, extra ...string) *daemonProc {
+	return startDaemon(t, l.nodes[i], append(extra, "--port", "8080", "--backend", "10.99.161.20:8081",
 		"--driver", "afpacket", "--interface", "vp", "--workers", "1", "--queue", "1600", "--metrics", "127.0.0.1:9100",
 		"--fleet-secret-file", l.secretFile, "--table", "splb",
 		"--bgp-peer", bgpRouter, "--bgp-asn", "65001", "--bgp-peer-asn", "65000",
 		"--bgp-router-id", bgpNodeAddrs[i], "--bgp-hold-time", bgpHold.String(),
 		"--bgp-announce", bgpVIP+"/32", "--bgp-announce", bgpVIP6+"/128",
-		"--bgp-next-hop6", fmt.Sprintf("fd00:99:a1::%d", 11+i), "--bgp-community", "65001:160")
+		"--bgp-next-hop6", fmt.Sprintf("fd00:99:a1::%d", 11+i), "--bgp-community", "65001:160")...)
 }
 
 // nexthops returns the gateways of BIRD's route to dst in the router's
@@ -592,4 +599,97 @@ func TestFleetBGPEstablished(t *testing.T) {
 			ip("route", "del", bgpVIP+"/32", "nhid", "1610", "metric", "10")
 		}
 	}
+}
+
+// TestFleetBGPGracefulRestart: with --bgp-graceful-restart, a graceful
+// restart (SIGHUP) of a node keeps its route in the router's table from
+// start to end, and the new process announces it again on its own
+// session. A node that goes silent (its BGP packets dropped, no FIN) is
+// withdrawn when the router's hold time expires.
+func TestFleetBGPGracefulRestart(t *testing.T) {
+	l := newBGPLab(t, []string{"--bgp-graceful-restart", "10s"})
+	all := bgpNodeAddrs[:]
+	l.waitNexthops(t, bgpVIP, 20*time.Second, all...)
+
+	var newPid int
+	t.Cleanup(func() {
+		if newPid != 0 {
+			syscall.Kill(newPid, syscall.SIGKILL)
+		}
+	})
+	t.Run("graceful restart keeps the route", func(t *testing.T) {
+		stop, lost := make(chan struct{}), make(chan []string, 1)
+		go func() {
+			defer close(lost)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if nh := l.nexthops(t, bgpVIP); !slices.Equal(nh, all) {
+					lost <- nh
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+		d := l.daemons[0]
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		pidRE := regexp.MustCompile(`graceful restart: the new process took over" pid=(\d+)`)
+		deadline := time.Now().Add(20 * time.Second)
+		var pid int
+		for pid == 0 {
+			if m := pidRE.FindStringSubmatch(d.out.String()); m != nil {
+				pid, _ = strconv.Atoi(m[1])
+			} else if time.Now().After(deadline) {
+				t.Fatalf("no new process took over:\n%s", d.out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		newPid = pid
+		// The new process's session: the second "session established" in
+		// the shared output, then its announcement.
+		for strings.Count(d.out.String(), "bgp: announced") < 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the new process did not announce:\n%s", d.out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Second) // End-of-RIB processed, stale routes gone
+		close(stop)
+		if nh, ok := <-lost; ok {
+			t.Errorf("the route changed during the graceful restart: %v", nh)
+		}
+		if nh := l.nexthops(t, bgpVIP); !slices.Equal(nh, all) {
+			t.Errorf("after the restart the route is %v", nh)
+		}
+		if errs := l.clients(30, 5, 10*time.Second); len(errs) > 0 {
+			t.Errorf("%d of 30 connections failed after the restart, first: %v", len(errs), errs[0])
+		}
+		bird, _ := exec.Command("birdc", "-s", l.birdctl, "show", "protocols").CombinedOutput()
+		t.Logf("new process %d serves; BIRD's sessions:\n%s", pid, bird)
+	})
+
+	t.Run("a silent node goes at the hold time", func(t *testing.T) {
+		fleetNft(t, l.nodes[1], `table inet splbsilent {
+	chain in { type filter hook input priority 0; policy accept; tcp sport 179 drop; }
+	chain out { type filter hook output priority 0; policy accept; tcp dport 179 drop; }
+}
+`)
+		start := time.Now()
+		took := l.waitNexthops(t, bgpVIP, bgpHold+3*time.Second, all[0], all[2])
+		t.Logf("node 2 silent: withdrawn by the router after %v (hold time %v)", took, bgpHold)
+		// The router's hold timer runs from the last KEEPALIVE it
+		// received, sent every hold/3 = 1 s: it expires 2 to 3 s after
+		// the drop began.
+		if took < bgpHold-bgpHold/3-500*time.Millisecond {
+			t.Errorf("withdrawn after %v, before the hold time could expire", took)
+		}
+		sh(t, "ip", "netns", "exec", l.nodes[1], "nft", "delete", "table", "inet", "splbsilent")
+		took = l.waitNexthops(t, bgpVIP, 15*time.Second, all...)
+		t.Logf("node 2 back %v after it could speak again (%v in all)", took, time.Since(start))
+	})
 }

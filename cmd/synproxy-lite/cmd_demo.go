@@ -49,6 +49,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.FloodRate, "flood-rate", 5000, "spoofed SYNs per second from the attacker")
 	fs.IntVar(&o.FloodCount, "flood-count", 0, "stop the flood after this many SYNs (0: rate × duration)")
 	fs.IntVar(&o.Workers, "workers", 2, "the daemon's --workers")
+	fleet := fs.Bool("fleet", false, "instead: three nodes behind BIRD over eBGP, which node answered what, node 3 killed halfway (needs bird2)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -64,6 +65,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "synproxy-lite demo: needs root (it creates network namespaces, nft rules and netfilter queues)")
 		return exitFailure
 	}
+	if *fleet {
+		return runDemoFleet(ctx, o.Duration, stdout, stderr)
+	}
 	res, err := demo.Run(ctx, o, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "synproxy-lite demo: %v\n", err)
@@ -73,6 +77,26 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	if res.ClientFail > 0 {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// runDemoFleet is "demo --fleet".
+func runDemoFleet(ctx context.Context, d time.Duration, stdout, stderr io.Writer) int {
+	bird, err := exec.LookPath("bird")
+	if err != nil {
+		fmt.Fprintln(stderr, "synproxy-lite demo --fleet: needs BIRD 2 (Debian: apt install bird2) as the router")
+		return exitFailure
+	}
+	res, err := demo.RunFleet(ctx, &demo.FleetOptions{Duration: d, Bird: bird, Daemon: demoDaemonCommand}, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "synproxy-lite demo --fleet: %v\n", err)
+		for i, l := range res.DaemonLogs {
+			if l != "" {
+				fmt.Fprintf(stderr, "node %d output:\n%s", i+1, l)
+			}
+		}
 		return exitFailure
 	}
 	return exitOK

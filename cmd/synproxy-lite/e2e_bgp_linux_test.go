@@ -330,14 +330,15 @@ func TestFleetBGP(t *testing.T) {
 	})
 
 	t.Run("kill -9 one node", func(t *testing.T) {
-		// Handshakes held open: the client's ACKs (and data) to these
-		// source ports are dropped on the way out, so their SYNs are
+		// Handshakes held open: the client's ACKs (and data) from these
+		// source ports, above the ephemeral range (32768-60999) so that no
+		// other connection holds one, are dropped on the way out, so their SYNs are
 		// answered by all three nodes and no node sees the ACK yet.
 		const held = 30
 		fleetNft(t, l.cli, fmt.Sprintf(`table inet splbhold {
-	chain out { type filter hook output priority 0; policy accept; ip daddr %s tcp sport 41000-%d tcp flags & (syn|ack) == ack drop; }
+	chain out { type filter hook output priority 0; policy accept; ip daddr %s tcp sport 61000-%d tcp flags & (syn|ack) == ack drop; }
 }
-`, bgpVIP, 41000+held-1))
+`, bgpVIP, 61000+held-1))
 		synacks := func() [3]float64 {
 			var n [3]float64
 			for i, ns := range l.nodes {
@@ -351,7 +352,7 @@ func TestFleetBGP(t *testing.T) {
 		heldErrs := make(chan error, held)
 		for i := range held {
 			go func() {
-				_, err := curl(t, l.cli, "--max-time", "40", "--local-port", fmt.Sprint(41000+i),
+				_, err := curl(t, l.cli, "--max-time", "40", "--local-port", fmt.Sprint(61000+i),
 					"http://"+bgpVIP+":8080/small")
 				heldErrs <- err
 			}()
@@ -427,6 +428,21 @@ func TestFleetBGP(t *testing.T) {
 		}
 		if nh := l.nexthops(t, bgpVIP); !slices.Equal(nh, all[:2]) {
 			t.Errorf("route to %s: %v, want %v", bgpVIP, nh, all[:2])
+		}
+	})
+	t.Run("SIGTERM withdraws before the drain", func(t *testing.T) {
+		d := l.daemons[0]
+		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		took := l.waitNexthops(t, bgpVIP, 2*time.Second, all[1])
+		stopping := strings.Contains(d.out.String(), "msg=stopping")
+		t.Logf("node 1 withdrawn %v after SIGTERM; draining had begun: %v", took, stopping)
+		if stopping {
+			t.Errorf("node 1 began to drain before the router withdrew its route")
+		}
+		if errs := l.clients(30, 5, 10*time.Second); len(errs) > 0 {
+			t.Errorf("%d of 30 connections failed with node 2 alone, first: %v", len(errs), errs[0])
 		}
 	})
 }

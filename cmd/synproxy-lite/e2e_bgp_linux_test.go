@@ -226,6 +226,10 @@ func (l *bgpLab) handedOver(t *testing.T) [3]float64 {
 // clients makes n connections to the service from the client namespace,
 // workers at a time, each a new connection; it returns the errors.
 func (l *bgpLab) clients(n, workers int, timeout time.Duration) []error {
+	return l.clientsTo("http://"+bgpVIP+":8080/small", n, workers, timeout)
+}
+
+func (l *bgpLab) clientsTo(url string, n, workers int, timeout time.Duration) []error {
 	c := &http.Client{Transport: &http.Transport{DialContext: dialIn(l.cli), DisableKeepAlives: true}, Timeout: timeout}
 	var mu sync.Mutex
 	var errs []error
@@ -236,7 +240,7 @@ func (l *bgpLab) clients(n, workers int, timeout time.Duration) []error {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				err := get(c, "http://"+bgpVIP+":8080/small")
+				err := get(c, url)
 				if err != nil {
 					mu.Lock()
 					errs = append(errs, err)
@@ -303,6 +307,17 @@ func TestFleetBGP(t *testing.T) {
 		t.Logf("%d connections handed over by node: %v, %v, %v", n, after[0]-before[0], after[1]-before[1], after[2]-before[2])
 		if sum != n {
 			t.Errorf("%v connections handed over in all, want %d", sum, n)
+		}
+		// IPv6: the /128 through the same router.
+		before = l.handedOver(t)
+		const n6 = 90
+		if errs := l.clientsTo("http://["+bgpVIP6+"]:8080/small", n6, 10, 10*time.Second); len(errs) > 0 {
+			t.Fatalf("%d of %d IPv6 connections failed, first: %v", len(errs), n6, errs[0])
+		}
+		after = l.handedOver(t)
+		t.Logf("%d IPv6 connections handed over by node: %v, %v, %v", n6, after[0]-before[0], after[1]-before[1], after[2]-before[2])
+		if after[0]+after[1]+after[2]-before[0]-before[1]-before[2] != n6 {
+			t.Errorf("IPv6: %v handed over, want %d", after[0]+after[1]+after[2]-before[0]-before[1]-before[2], n6)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,6 +126,32 @@ type Status struct {
 	// Why is the reason given with the last "not ready".
 	Why   string
 	Peers []PeerStatus
+}
+
+// String summarises st in one line, for a readiness endpoint or a log:
+// "ready; 10.0.0.1:179 established announced", or "not ready (why); ...".
+func (st Status) String() string {
+	var b strings.Builder
+	if st.Ready {
+		b.WriteString("ready")
+	} else {
+		b.WriteString("not ready")
+		if st.Why != "" {
+			b.WriteString(" (" + st.Why + ")")
+		}
+	}
+	for i, p := range st.Peers {
+		if i == 0 {
+			b.WriteString("; ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.Peer.String() + " " + p.State.String())
+		if p.Announced {
+			b.WriteString(" announced")
+		}
+	}
+	return b.String()
 }
 
 // Speaker announces a node's prefixes to its peers while the node is

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -125,13 +126,17 @@ func TestSpeakerAnnounceWithdraw(t *testing.T) {
 	if !st.Ready || st.Peers[0].State != StateEstablished || !st.Peers[0].Announced {
 		t.Errorf("status %+v", st)
 	}
+	if got, want := st.String(), "ready; "+p.peer().String()+" established announced"; got != want {
+		t.Errorf("Status.String() = %q, want %q", got, want)
+	}
 
 	ready.Store(false)
 	if u := p.update(t); len(u.Withdrawn) != 1 || len(u.Unreach6) != 1 {
 		t.Errorf("withdrawal %+v", u)
 	}
-	if st := s.Status(); st.Ready || st.Why != "backend unreachable" || st.Peers[0].Announced {
-		t.Errorf("status %+v", st)
+	if st := s.Status(); st.Ready || st.Why != "backend unreachable" || st.Peers[0].Announced ||
+		!strings.HasPrefix(st.String(), "not ready (backend unreachable); ") {
+		t.Errorf("status %+v: %s", st, st)
 	}
 	ready.Store(true)
 	if u := p.update(t); len(u.NLRI) != 1 {

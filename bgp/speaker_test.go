@@ -134,7 +134,13 @@ func TestSpeakerAnnounceWithdraw(t *testing.T) {
 	if u := p.update(t); len(u.Withdrawn) != 1 || len(u.Unreach6) != 1 {
 		t.Errorf("withdrawal %+v", u)
 	}
-	if st := s.Status(); st.Ready || st.Why != "backend unreachable" || st.Peers[0].Announced ||
+	// The session marks the prefixes withdrawn once the UPDATE is written,
+	// which may be after the peer read it.
+	st = s.Status()
+	for deadline := time.Now().Add(5 * time.Second); st.Peers[0].Announced && time.Now().Before(deadline); st = s.Status() {
+		time.Sleep(time.Millisecond)
+	}
+	if st.Ready || st.Why != "backend unreachable" || st.Peers[0].Announced ||
 		!strings.HasPrefix(st.String(), "not ready (backend unreachable); ") {
 		t.Errorf("status %+v: %s", st, st)
 	}

@@ -6,7 +6,8 @@
 # libcap2-bin for the capsh of the guide's capability check,
 # zsh and fish to check the completion scripts, promtool (Debian's
 # prometheus: about 20 MB, installs in seconds) to check the alert rules,
-# and clang 14 with libbpf's headers to rebuild the XDP programs.
+# clang 14 with libbpf's headers to rebuild the XDP programs, and bird2
+# as the router of the fleet lab (TestFleetBGP).
 # Run as root; as another user it only reports what is missing.
 set -euo pipefail
 
@@ -19,6 +20,7 @@ pkgs=(
 	zsh fish                            # completion scripts
 	prometheus                          # promtool check rules
 	clang-14 llvm-14 libbpf-dev         # XDP programs rebuilt and compared
+	bird2                               # the fleet lab's router
 )
 
 missing=()

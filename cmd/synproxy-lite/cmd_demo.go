@@ -47,6 +47,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.FloodRate, "flood-rate", 5000, "spoofed SYNs per second from the attacker (0-1000000)")
 	fs.IntVar(&o.FloodCount, "flood-count", 0, "stop the flood after this many SYNs (0: rate × duration)")
 	fs.IntVar(&o.Workers, "workers", 2, "the daemon's --workers (1-64)")
+	fleet := fs.Bool("fleet", false, "instead: three nodes behind BIRD over eBGP, which node answered what, node 3 killed halfway (needs bird2)")
 	err := parseFlags(fs, args)
 	if err == nil {
 		err = checkDemoFlags(fs, o)
@@ -61,6 +62,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "synproxy-lite demo: needs root (it creates network namespaces, nft rules and netfilter queues)")
 		return exitFailure
+	}
+	if *fleet {
+		return runDemoFleet(ctx, o.Duration, stdout, stderr)
 	}
 	res, err := demo.Run(ctx, o, stdout)
 	if err != nil {
@@ -91,4 +95,24 @@ func checkDemoFlags(fs *flag.FlagSet, o *demo.Options) error {
 		return errFlag("workers", "%d is not 1-64", o.Workers)
 	}
 	return nil
+}
+
+// runDemoFleet is "demo --fleet".
+func runDemoFleet(ctx context.Context, d time.Duration, stdout, stderr io.Writer) int {
+	bird, err := exec.LookPath("bird")
+	if err != nil {
+		fmt.Fprintln(stderr, "synproxy-lite demo --fleet: needs BIRD 2 (Debian: apt install bird2) as the router")
+		return exitFailure
+	}
+	res, err := demo.RunFleet(ctx, &demo.FleetOptions{Duration: d, Bird: bird, Daemon: demoDaemonCommand}, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "synproxy-lite demo --fleet: %v\n", err)
+		for i, l := range res.DaemonLogs {
+			if l != "" {
+				fmt.Fprintf(stderr, "node %d output:\n%s", i+1, l)
+			}
+		}
+		return exitFailure
+	}
+	return exitOK
 }

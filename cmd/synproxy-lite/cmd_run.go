@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/synproxy-lite/synproxy-lite/bgp"
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
@@ -65,6 +66,9 @@ type runOptions struct {
 	logLevel      string
 	logFormat     string
 	limits        *handoff.Limits
+	bgp           *bgp.Config // nil without --bgp-peer
+	bgpFlags      *bgpFlags
+	speaker       *bgp.Speaker // set before the server starts
 	// args are the arguments parsed, which a graceful restart's new
 	// process is started with.
 	args []string
@@ -118,9 +122,15 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.logFormat, "log-format", config.DefaultLogFormat, "log line format: text (logfmt) or json (one object a line)")
 	lf := addLimitFlags(fs)
 	o.policyFlags = addPolicyFlags(fs)
+	o.bgpFlags = addBGPFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	bc, err := o.bgpFlags.config()
+	if err != nil {
+		return nil, err
+	}
+	o.bgp = bc
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -142,7 +152,6 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 		o.cfg = c
 		return o, nil
 	}
-	var err error
 	if o.policy, o.lists, err = o.policyFlags.policy(lf.prefix4, lf.prefix6); err != nil {
 		return nil, err
 	}
@@ -294,7 +303,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 		c := metrics.NewCollector(eng)
 		c.Handoff, c.RulesLost, c.Readiness, c.Lists = o.handoffStats, o.rulesLost, o.readiness, o.listCounts
 		c.Build = buildInfo()
-		return metrics.ServeCollector(o.cfg.Metrics, c, log)
+		return metrics.ServeCollector(o.cfg.Metrics, c, log, o.bgpCollectors()...)
 	}
 }
 
@@ -357,9 +366,12 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	cfg := srvs[0].cfg
 	cfg.OnEngine = o.serveMetrics(log)
 	sd := &notifier{log: log, serving: fmt.Sprintf("port %d", cfg.Port)}
-	cfg.RestartCheck, cfg.OnHandOver = o.restartCheck(log), sd.tookOver
+	cfg.RestartCheck, cfg.OnHandOver = o.restartCheck(log), o.detachOnHandOver(sd.tookOver)
 	srv, err := proxy.NewServer(cfg)
 	if err != nil {
+		return err
+	}
+	if o.speaker, err = o.newSpeaker(srv, log); err != nil {
 		return err
 	}
 	o.handoffStats, o.rulesLost, o.readiness = srv.HandoffStats, srv.RulesLost, srv
@@ -370,6 +382,10 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		return err
 	}
 	sd.ready()
+	if o.speaker != nil {
+		o.speaker.Start()
+		defer o.speaker.Close()
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() { signal.Stop(hup); close(hup) }()
@@ -398,5 +414,5 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 			o.reloadLists(srv, log)
 		}
 	}()
-	return srv.Run(ctx)
+	return srv.Run(o.withdrawThenStop(ctx, o.speaker, log))
 }

@@ -24,16 +24,19 @@ func Serve(addr string, e *engine.Engine, log *slog.Logger) (stop func(), err er
 }
 
 // ServeCollector is Serve with a Collector made by the caller (one whose
-// Handoff and Readiness are set, say). Beside /metrics, which also carries the
+// Handoff and Readiness are set, say), and any extra collectors on the
+// same registry. Beside /metrics, which also carries the
 // Go runtime's and the process's metrics (go_*, process_*), it serves:
 //   - /healthz: 200 "ok" while the process serves HTTP at all (liveness);
 //   - /readyz: 200 "ready" when c.Readiness.Ready returns nil, else 503
 //     with "not ready" and Ready's error, one reason a line. Without
 //     c.Readiness it answers as /healthz.
-func ServeCollector(addr string, c *Collector, log *slog.Logger) (stop func(), err error) {
+func ServeCollector(addr string, c *Collector, log *slog.Logger, extra ...prometheus.Collector) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(c); err != nil {
-		return nil, err
+	for _, c := range append([]prometheus.Collector{c}, extra...) {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	return ServeRegistry(addr, reg, c.Readiness, log)
 }

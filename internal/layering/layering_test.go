@@ -35,6 +35,7 @@ var rules = []struct {
 	{"./fuzz/...", "", []string{"cookie", "packet", "driver", "fuzz", "internal/netlab"}, []string{"*"}},
 	{"./internal/netlab/...", "", []string{"packet"}, netlabModules},
 	{"./internal/flood", "", []string{"packet"}, []string{"golang.org/x/sys"}},
+	{"./bgp", "", nil, nil},
 	{"./internal/promtext", "", nil, nil},
 	{"./internal/sdnotify", "", nil, nil},
 	{"./internal/demo", "", []string{"packet", "internal/netlab", "internal/flood", "internal/promtext"}, netlabModules},

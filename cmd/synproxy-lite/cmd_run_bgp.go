@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synproxy-lite/synproxy-lite/bgp"
+	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
+)
+
+// bgpFlags are the flags of "run" that announce the service address over
+// BGP while the daemon is ready (package bgp).
+type bgpFlags struct {
+	peers, announce, communities listFlag
+	asn, peerASN                 uint
+	routerID, nextHop, nextHop6  string
+	localAddr                    string
+	hold, gracefulRestart        time.Duration
+	withdrawDelay                time.Duration
+}
+
+// listFlag is a flag that may be repeated, each value possibly a comma
+// separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+func addBGPFlags(fs *flag.FlagSet) *bgpFlags {
+	b := &bgpFlags{}
+	fs.Var(&b.peers, "bgp-peer", "BGP peer `ADDR[:PORT]` to announce the service to (repeatable); none: no BGP")
+	fs.UintVar(&b.asn, "bgp-asn", 0, "this node's AS `number` (required with --bgp-peer)")
+	fs.UintVar(&b.peerASN, "bgp-peer-asn", 0, "the peers' AS `number`; 0: any AS but this node's")
+	fs.StringVar(&b.routerID, "bgp-router-id", "", "BGP identifier, an IPv4 `address` unique among the router's neighbours (required with --bgp-peer)")
+	fs.Var(&b.announce, "bgp-announce", "`prefix` announced while ready (repeatable), e.g. the service's /32 and /128 held on lo")
+	fs.DurationVar(&b.hold, "bgp-hold-time", 9*time.Second, "BGP hold time offered (3s or more): a dead node's routes go within it")
+	fs.Var(&b.communities, "bgp-community", "`AS:VALUE` community attached to the announcements (repeatable)")
+	fs.StringVar(&b.nextHop, "bgp-next-hop", "", "IPv4 next hop `address` of the announcements; default: the session's own address")
+	fs.StringVar(&b.nextHop6, "bgp-next-hop6", "", "IPv6 next hop `address` (needed for IPv6 prefixes over an IPv4 session)")
+	fs.StringVar(&b.localAddr, "bgp-local-address", "", "source `address` of the BGP sessions; default: the kernel's choice")
+	fs.DurationVar(&b.gracefulRestart, "bgp-graceful-restart", 0,
+		"restart `time` offered to the peers (RFC 4724): a graceful restart keeps the routes; so does a crash, for that long; 0: off")
+	fs.DurationVar(&b.withdrawDelay, "bgp-withdraw-delay", 2*time.Second,
+		"on SIGTERM, `time` between the withdrawal and the start of the drain, for the router to move new flows away")
+	return b
+}
+
+// config checks the flags and returns the bgp.Config they spell (without
+// Ready and Logger), or nil without --bgp-peer.
+func (b *bgpFlags) config() (*bgp.Config, error) {
+	if len(b.peers) == 0 {
+		if len(b.announce) > 0 || b.asn != 0 || b.routerID != "" {
+			return nil, errors.New("--bgp-announce, --bgp-asn and --bgp-router-id need --bgp-peer")
+		}
+		return nil, nil
+	}
+	c := &bgp.Config{ASN: uint32(b.asn), HoldTime: b.hold, GracefulRestart: b.gracefulRestart,
+		ConnectRetry: 2 * time.Second}
+	switch {
+	case b.asn == 0 || b.asn > 1<<32-1:
+		return nil, errors.New("--bgp-asn is required with --bgp-peer (1-4294967295)")
+	case b.peerASN > 1<<32-1:
+		return nil, errors.New("--bgp-peer-asn must be 0-4294967295")
+	case len(b.announce) == 0:
+		return nil, errors.New("--bgp-announce is required with --bgp-peer (the service's /32 or /128)")
+	case b.withdrawDelay < 0:
+		return nil, errors.New("--bgp-withdraw-delay must not be negative")
+	}
+	var err error
+	if c.RouterID, err = netip.ParseAddr(b.routerID); err != nil || !c.RouterID.Is4() {
+		return nil, fmt.Errorf("--bgp-router-id %q: an IPv4 address is required", b.routerID)
+	}
+	var local netip.Addr
+	if b.localAddr != "" {
+		if local, err = netip.ParseAddr(b.localAddr); err != nil {
+			return nil, fmt.Errorf("--bgp-local-address: %v", err)
+		}
+	}
+	for _, s := range b.peers {
+		p := bgp.Peer{ASN: uint32(b.peerASN), LocalAddr: local}
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			p.Addr, p.Port = ap.Addr(), ap.Port()
+		} else if p.Addr, err = netip.ParseAddr(s); err != nil {
+			return nil, fmt.Errorf("--bgp-peer %q: an address or ADDR:PORT", s)
+		}
+		c.Peers = append(c.Peers, p)
+	}
+	for _, s := range b.announce {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, err2 := netip.ParseAddr(s)
+			if err2 != nil {
+				return nil, fmt.Errorf("--bgp-announce %q: a prefix such as 192.0.2.1/32", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.Prefixes = append(c.Prefixes, p)
+	}
+	for _, s := range b.communities {
+		as, v, ok := strings.Cut(s, ":")
+		a, err1 := strconv.ParseUint(as, 10, 16)
+		x, err2 := strconv.ParseUint(v, 10, 16)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("--bgp-community %q: AS:VALUE, both 0-65535", s)
+		}
+		c.Communities = append(c.Communities, uint32(a)<<16|uint32(x))
+	}
+	for _, f := range []struct {
+		name string
+		s    string
+		dst  *netip.Addr
+	}{{"--bgp-next-hop", b.nextHop, &c.NextHop}, {"--bgp-next-hop6", b.nextHop6, &c.NextHop6}} {
+		if f.s == "" {
+			continue
+		}
+		if *f.dst, err = netip.ParseAddr(f.s); err != nil {
+			return nil, fmt.Errorf("%s: %v", f.name, err)
+		}
+	}
+	if _, err := bgp.New(c); err != nil {
+		return nil, fmt.Errorf("--bgp-*: %v", strings.TrimPrefix(err.Error(), "bgp: invalid configuration: "))
+	}
+	return c, nil
+}
+
+// bgpReady is what the speaker announces on: the daemon's readiness, the
+// same as /readyz (proxy.Server.Ready: the engine runs, the nft table is
+// there and this process's, the backend took a connection lately or takes
+// a probe now).
+func bgpReady(srv *proxy.Server) func() (bool, string) {
+	return func() (bool, string) {
+		if err := srv.Ready(); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	}
+}
+
+// newSpeaker makes the speaker of the BGP flags, if any, for srv. It starts
+// once the server serves.
+func (o *runOptions) newSpeaker(srv *proxy.Server, log *slog.Logger) (*bgp.Speaker, error) {
+	if o.bgp == nil {
+		return nil, nil
+	}
+	c := *o.bgp
+	c.Ready, c.Logger = bgpReady(srv), log
+	return bgp.New(&c)
+}
+
+// withdrawThenStop returns a context that ends --bgp-withdraw-delay after
+// ctx does, once the speaker has withdrawn the prefixes: new flows move
+// to the other nodes before this one drains.
+func (o *runOptions) withdrawThenStop(ctx context.Context, sp *bgp.Speaker, log *slog.Logger) context.Context {
+	if sp == nil {
+		return ctx
+	}
+	run, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-ctx.Done()
+		wctx, wcancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := sp.Withdraw(wctx); err != nil {
+			log.Warn("bgp: withdrawal not confirmed on every session", "err", err)
+		}
+		wcancel()
+		time.Sleep(o.bgpFlags.withdrawDelay)
+		cancel()
+	}()
+	return run
+}
+
+// bgpCollector exports the speaker's state at scrape time.
+type bgpCollector struct {
+	sp                   *bgp.Speaker
+	state, announced, ok *prometheus.Desc
+}
+
+func newBGPCollector(sp *bgp.Speaker) *bgpCollector {
+	return &bgpCollector{sp: sp,
+		state: prometheus.NewDesc("synproxy_lite_bgp_session_state",
+			"State of the BGP session with each peer: 0 idle, 1 connect, 2 opensent, 3 openconfirm, 4 established.",
+			[]string{"peer"}, nil),
+		announced: prometheus.NewDesc("synproxy_lite_bgp_announced",
+			"1 while the service prefixes are announced to the peer, else 0.", []string{"peer"}, nil),
+		ok: prometheus.NewDesc("synproxy_lite_bgp_ready",
+			"1 while the node is ready to serve and wants its prefixes announced, else 0.", nil, nil),
+	}
+}
+
+func (c *bgpCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.announced
+	ch <- c.ok
+}
+
+func (c *bgpCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.sp.Status()
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	for _, p := range st.Peers {
+		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, float64(p.State), p.Peer.String())
+		ch <- prometheus.MustNewConstMetric(c.announced, prometheus.GaugeValue, b2f(p.Announced), p.Peer.String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.ok, prometheus.GaugeValue, b2f(st.Ready))
+}
+
+// bgpCollectors are the metrics collectors of the speaker, if any.
+func (o *runOptions) bgpCollectors() []prometheus.Collector {
+	if o.speaker == nil {
+		return nil
+	}
+	return []prometheus.Collector{newBGPCollector(o.speaker)}
+}
+
+// detachOnHandOver wraps proxy.ServerConfig.OnHandOver: once a graceful
+// restart's new process has taken over, this process's sessions close
+// without a NOTIFICATION, so that the new process's sessions can open
+// (a router takes one session per neighbour address). With
+// --bgp-graceful-restart the router keeps the routes meanwhile; without
+// it they go until the new process announces them (its next attempt to
+// connect, within 2 s). If the new process fails before it takes over,
+// this is never called and nothing is withdrawn; if it fails after, its
+// sessions end and the routes go.
+func (o *runOptions) detachOnHandOver(next func(pid int)) func(pid int) {
+	return func(pid int) {
+		if o.speaker != nil {
+			o.speaker.Detach()
+		}
+		next(pid)
+	}
+}

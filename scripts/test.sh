@@ -40,7 +40,7 @@ setsid go test -count=1 -timeout 20m -run '^TestKernelParityQemu$' -v ./fuzz/ >"
 parity_pid=$!
 
 echo "== go test -race"
-if ! go test -race -count=1 -timeout 30m -skip '^TestKernelParityQemu$' ./...; then
+if ! go test -race -count=1 -parallel 4 -timeout 30m -skip '^TestKernelParityQemu$' ./...; then
 	kill -- -"$parity_pid" 2>/dev/null || true
 	exit 1
 fi

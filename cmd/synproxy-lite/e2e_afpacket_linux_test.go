@@ -55,6 +55,7 @@ func TestE2EAfpacketCurlAndGo(t *testing.T) {
 }
 
 func TestE2EAfpacketOptionsOff(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	for i, sysctl := range []string{"net.ipv4.tcp_timestamps", "net.ipv4.tcp_sack", "net.ipv4.tcp_window_scaling"} {
 		t.Run(sysctl, func(t *testing.T) {
 			l := newLab(t, 41+i, false)

@@ -65,6 +65,7 @@ func TestE2EAfxdpCurlAndGo(t *testing.T) {
 }
 
 func TestE2EAfxdpOptionsOff(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	for i, sysctl := range []string{"net.ipv4.tcp_timestamps", "net.ipv4.tcp_sack", "net.ipv4.tcp_window_scaling"} {
 		t.Run(sysctl, func(t *testing.T) {
 			l := newLab(t, 131+i, false)

@@ -273,6 +273,7 @@ func get(c *http.Client, url string) error {
 // while new connections keep succeeding, and handshakes it answered
 // complete on the survivors (fleet keys).
 func TestFleetBGP(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	l := newBGPLab(t)
 	all := bgpNodeAddrs[:]
 	all6 := []string{"fd00:99:a1::11", "fd00:99:a1::12", "fd00:99:a1::13"}

@@ -52,6 +52,7 @@ func hostRules(exemptIn, exemptOut string, dropOut bool) string {
 // P. nf_conntrack_tcp_loose=1 would make synproxy-lite work but breaks the
 // kernel's SYNPROXY, whose handshake ACK must be INVALID to reach it.
 func TestE2EConntrackKernelSynproxyHost(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	l := newLab(t, 100, false)
 	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
 	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8082"))

@@ -36,6 +36,7 @@ func getIn(t *testing.T, ns, addr, path string) (int, string) {
 // it again, and it is ready after that. /healthz is 200 throughout, and
 // every line the daemon logged is JSON.
 func TestE2EReadyz(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	l := newLab(t, 120, false)
 	backend := l.proxyIP + ":8081"
 	ln := listenIn(t, l.proxy, backend)

@@ -77,6 +77,12 @@ func sh(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// The longest end-to-end tests call t.Parallel. Each builds its own lab of
+// namespaces, so nothing they hold (addresses, queues, nft tables, sysctls,
+// ports) is shared, and their assertions are invariants that hold however
+// much CPU each gets; they mostly wait on timers and round trips, so running
+// them side by side (scripts/test.sh gives -parallel 4) keeps the suite's
+// wall time down without changing what it proves.
 func newLab(t *testing.T, octet int, attacker bool) *lab {
 	t.Helper()
 	needLab(t)
@@ -377,6 +383,7 @@ func TestE2ECurlAndGo(t *testing.T) {
 }
 
 func TestE2EOptionsOff(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	for i, sysctl := range []string{"net.ipv4.tcp_timestamps", "net.ipv4.tcp_sack", "net.ipv4.tcp_window_scaling"} {
 		t.Run(sysctl, func(t *testing.T) {
 			l := newLab(t, 11+i, false)

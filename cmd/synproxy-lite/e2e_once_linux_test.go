@@ -104,6 +104,7 @@ func invalidCookies(m map[string]float64) float64 {
 // proxy namespace and move neither the invalid-cookie nor the
 // failed-handoff counter, over both drivers.
 func TestE2EOneConnectionPerHandshake(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	for i, drv := range []string{"nfqueue", "afpacket", "afxdp"} {
 		t.Run(drv, func(t *testing.T) {
 			l := newLab(t, 60+i, false)

@@ -83,6 +83,7 @@ func spoofed(t *testing.T, l *lab) string {
 // it reaches the engine), IPv6 included; SIGUSR1 re-reads the files and
 // swaps the lists in one transaction, without a restart.
 func TestE2EAllowDeny(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	for _, d := range policyDrivers {
 		t.Run(d.name, func(t *testing.T) {
 			l := newLab(t, 130+d.octet*2, true)
@@ -339,6 +340,7 @@ func backgroundFlood(t *testing.T, l *lab, cfg string, count, rate int) (stop fu
 // both switches, and once the flood stops the cookies release (logged,
 // and the gauge falls back).
 func TestE2EOnDemand(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	for _, d := range policyDrivers {
 		t.Run(d.name, func(t *testing.T) {
 			l := newLab(t, 154+d.octet*2, true)
@@ -409,6 +411,7 @@ func TestE2EOnDemand(t *testing.T) {
 // connection) engages the cookies too; once the overflows stop they
 // release.
 func TestE2EOnDemandOverflow(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	for _, d := range policyDrivers {
 		t.Run(d.name, func(t *testing.T) {
 			l := newLab(t, 158+d.octet*2, false)

@@ -120,6 +120,7 @@ func (l *restartLab) waitLog(t *testing.T, re *regexp.Regexp) []string {
 // answered. The clients give up after two SYN retransmissions (7 s), so
 // a restart that stops answering for the parking's 5 s loses them.
 func TestE2ERestartNoGap(t *testing.T) {
+	t.Parallel() // its lab is its own (see newLab)
 	for _, d := range restartDrivers {
 		t.Run(d.name, func(t *testing.T) { testRestartNoGap(t, newRestartLab(t, 90+d.octet, d.args)) })
 	}

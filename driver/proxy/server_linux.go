@@ -134,6 +134,10 @@ func (s *Server) startEngine() error {
 	if err != nil {
 		return err
 	}
+	if err := s.policyDriver(d); err != nil {
+		d.Close()
+		return err
+	}
 	var h engine.Handoff = s.ln
 	if s.px != nil {
 		h = s.px

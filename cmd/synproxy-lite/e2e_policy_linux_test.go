@@ -21,7 +21,8 @@ import (
 // limits, the reflection budget, monitor and on-demand modes), in
 // 10.99.130.0/24 to 10.99.139.0/24 with spoofed sources in the next /24 of
 // each, routed back to the attacker. Each runs on both drivers where the
-// policy is the kernel's or the engine's. Every wait is for a condition;
+// policy is the kernel's or the engine's, and on afxdp, whose XDP program
+// applies the lists and the on-demand switch. Every wait is for a condition;
 // every flood packet is accounted for, or bounded by an invariant that holds
 // at any speed (a token bucket of rate r and burst b passes at most
 // b + r·T packets in T seconds, T measured around the whole flood).
@@ -31,12 +32,15 @@ import (
 var policyDrivers = []struct {
 	name  string
 	octet int
-}{{"nfqueue", 0}, {"afpacket", 1}}
+}{{"nfqueue", 0}, {"afpacket", 1}, {"afxdp", 2}}
 
 // policyArgs are the daemon's arguments for driver name in lab l.
 func policyArgs(l *lab, name string, extra ...string) []string {
-	if name == "afpacket" {
+	switch name {
+	case "afpacket":
 		return afpacketArgs(l, 1, extra...)
+	case "afxdp":
+		return afxdpArgs(l, extra...)
 	}
 	return append([]string{"--port", "8080", "--backend", l.proxyIP + ":8081", "--workers", "1",
 		"--queue", strconv.Itoa(100 + l.net4)}, extra...)

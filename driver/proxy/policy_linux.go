@@ -40,7 +40,7 @@ func (s *Server) SetLists(l *nft.Lists) error {
 	if s.eng != nil {
 		s.eng.SetLists(l.Allow, l.Deny)
 	}
-	if x := s.pol.xdp.Load(); x != nil {
+	if x := s.pol.xdp.Load(); x != nil && !s.handedOver {
 		if err := x.SetLists(l.Allow, l.Deny); err != nil {
 			return err
 		}

@@ -185,6 +185,7 @@ func (s *Server) stopEngine() error {
 	if s.run == nil {
 		return nil
 	}
+	s.pol.xdp.Store(nil) // its program goes with the driver
 	s.run.stop()
 	<-s.run.done
 	err := s.run.err

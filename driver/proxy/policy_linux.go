@@ -102,7 +102,7 @@ func (s *Server) watchOnDemand() {
 	go func() {
 		tick := time.NewTicker(onDemandInterval)
 		defer tick.Stop()
-		var last, overflows uint64
+		var last, overflows, passed uint64
 		applied, lost, haveOverflows := false, s.RulesLost(), false
 		for {
 			select {
@@ -131,6 +131,16 @@ func (s *Server) watchOnDemand() {
 			eng := s.Engine()
 			if eng == nil {
 				continue
+			}
+			if x := s.pol.xdp.Load(); x != nil {
+				// The program passed these SYNs before the engine could:
+				// the engine's counter tells them all the same.
+				p := x.Counters().Program.SYNsPassed
+				if p < passed {
+					passed = 0 // another driver since
+				}
+				eng.PolicyCounters().SYNPassed.Add(p - passed)
+				passed = p
 			}
 			engaged := eng.ObserveSYNs(int(n))
 			if o, ok := listenOverflows(); ok {

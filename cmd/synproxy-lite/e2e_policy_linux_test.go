@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -530,5 +531,43 @@ func TestE2EProvenClients(t *testing.T) {
 	}
 	if got := m["synproxy_lite_proven_packets_total"] - before; got < 2*n {
 		t.Errorf("%v packets of the proven client on its queue, want at least a SYN and an ACK of each of %d requests", got, n)
+	}
+}
+
+// TestE2EAfxdpKnownClientUnderFlood measures, on afxdp (which has no queue
+// of proven clients: see docs/operators.md), what a client that connected
+// before the flood of TestE2EProvenClients gets during it: its requests'
+// times, next to the SYNs the engine took, the ring overruns and the
+// links' drops. Only the accounting is asserted; the figures depend on the
+// CPU each side gets.
+func TestE2EAfxdpKnownClientUnderFlood(t *testing.T) {
+	l := newLab(t, 164, true)
+	src := spoofed(t, l)
+	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
+	metrics := l.proxyIP + ":9100"
+	startDaemon(t, l.proxy, policyArgs(l, "afxdp", "--metrics", metrics, "--reflect-rate", "0")...)
+	get := func(what string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		if out, err := curl(t, l.client, "http://"+l.proxyIP+":8080/small"); err != nil || out != "hello from the backend\n" {
+			t.Fatalf("%s: %v %q", what, err, out)
+		}
+		return time.Since(start)
+	}
+	base := get("the first request")
+	stop := backgroundFlood(t, l, synFlood(t, l, src), 10_000_000, 200_000)
+	const n = 20
+	var took []time.Duration
+	for i := range n {
+		took = append(took, get(fmt.Sprintf("request %d during the flood", i)))
+	}
+	stop()
+	m := scrape(t, l.proxy, metrics)
+	slices.Sort(took)
+	t.Logf("during the flood: %v SYNs taken by the engine, %v ring overruns, %v dropped by links; the known client's %d requests all done, median %v, slowest %v (%v before the flood, curl's start included)",
+		m["synproxy_lite_syn_received_total"], m["synproxy_lite_rx_overruns_total"], linkDrops(t, l.attack)+linkDrops(t, l.proxy),
+		n, took[n/2], took[n-1], base)
+	if m["synproxy_lite_handed_over_total"] < n+1 {
+		t.Errorf("%v connections handed over, want the known client's %d", m["synproxy_lite_handed_over_total"], n+1)
 	}
 }

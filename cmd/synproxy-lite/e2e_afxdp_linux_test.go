@@ -92,7 +92,8 @@ func TestE2EAfxdpFlood(t *testing.T) {
 	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
 	metrics := l.proxyIP + ":9100"
 	// The flood comes from one address: without --reflect-rate 0 the
-	// reflection budget would answer only a few of its SYNs.
+	// reflection budget would leave most of it unanswered, and this test
+	// accounts for every SYN-ACK.
 	d := startDaemon(t, l.proxy, afxdpArgs(l, "--metrics", metrics, "--reflect-rate", "0")...)
 	m := floodAndForge(t, l, d, metrics, "10.99.135.1")
 	// Every flood SYN is accounted for: the engine took it, the socket's

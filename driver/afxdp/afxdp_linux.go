@@ -74,6 +74,16 @@ func Open(cfg *Config) (*Driver, error) {
 	if d.prog, err = loadProgram(c.Port); err != nil {
 		return nil, err
 	}
+	if err := d.prog.setLists(c.Allow, c.Deny); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if c.OnDemand {
+		if err := d.SetEngaged(false); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	if d.local, err = watchLocals(d.prog.syncLocals); err != nil {
 		d.Close()
 		return nil, err

@@ -2,7 +2,11 @@
 
 package afxdp
 
-import "github.com/synproxy-lite/synproxy-lite/driver"
+import (
+	"net/netip"
+
+	"github.com/synproxy-lite/synproxy-lite/driver"
+)
 
 // Driver is the AF_XDP driver; it exists only on Linux.
 type Driver struct{}
@@ -24,3 +28,9 @@ func (d *Driver) Stats() driver.DriverStats { return driver.DriverStats{} }
 
 // Close implements driver.Driver.
 func (d *Driver) Close() error { return nil }
+
+// SetLists returns driver.ErrNotSupported outside Linux.
+func (d *Driver) SetLists(allow, deny []netip.Prefix) error { return driver.ErrNotSupported }
+
+// SetEngaged returns driver.ErrNotSupported outside Linux.
+func (d *Driver) SetEngaged(engaged bool) error { return driver.ErrNotSupported }

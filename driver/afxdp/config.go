@@ -1,6 +1,9 @@
 package afxdp
 
-import "log/slog"
+import (
+	"log/slog"
+	"net/netip"
+)
 
 // Config configures the driver. Interface and Port are required; the other
 // fields have defaults.
@@ -37,6 +40,18 @@ type Config struct {
 	// sockets) instead of sleeping in poll(2): lower latency under load,
 	// one CPU per worker burnt while idle.
 	BusyPoll bool
+
+	// Allow and Deny are the first allow and deny lists of the program
+	// (Driver.SetLists replaces them): the packets to the port of an
+	// allowed source pass to the stack, those of a denied one are
+	// dropped.
+	Allow, Deny []netip.Prefix
+
+	// OnDemand lets the SYNs to the port pass to the stack (the service's
+	// own listener, through the nft rules) until Driver.SetEngaged
+	// engages the cookies; the segments of a connection whose SYN passed
+	// keep passing.
+	OnDemand bool
 
 	// Logger receives the driver's notices (the mode it attached in).
 	// Nil means slog.Default().

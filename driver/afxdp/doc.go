@@ -20,6 +20,14 @@
 // queue has none. The program reads no kernel structure but
 // the UAPI's struct bpf_sock, so it needs no kernel BTF.
 //
+// The program also applies the protection policy's part that needs only
+// the packet: the allow and deny lists (Driver.SetLists: LPM tries, two
+// generations switched at once; a denied source's segments to the port are
+// dropped, an allowed one's pass to the stack) and the on-demand switch
+// (Config.OnDemand, Driver.SetEngaged: SYNs pass to the stack until the
+// cookies engage, and the connections they opened keep passing). Its
+// counters (Driver.Counters) count both, and the port's SYNs.
+//
 // It is attached through a BPF link (native mode, else generic): when the
 // process dies the link's last file descriptor closes and the kernel
 // detaches the program; no stale program is left to black-hole the port.

@@ -40,7 +40,7 @@ func loadProgram(port uint16) (*program, error) {
 		}
 		return nil, driver.NewOpError("load XDP program", err)
 	}
-	if err := p.objs.Config.Put(uint32(0), netPort(port)); err != nil {
+	if err := p.objs.Config.Put(uint32(configPort), netPort(port)); err != nil {
 		p.close()
 		return nil, driver.NewOpError("set the XDP program's port", err)
 	}
@@ -153,7 +153,9 @@ func (p *program) counts() (c ProgramCounters) {
 		}
 		return s
 	}
-	return ProgramCounters{Redirected: get(0), Socket: get(1), NotLocal: get(2)}
+	return ProgramCounters{Redirected: get(countRedirected), Socket: get(countSocket), NotLocal: get(countNotLocal),
+		Allowed: get(countAllowed), Denied: get(countDenied), SYNs: get(countSYN),
+		SYNsPassed: get(countSYNPassed), FlowPassed: get(countFlowPassed)}
 }
 
 func (p *program) close() error {
@@ -176,6 +178,16 @@ type ProgramCounters struct {
 	// NotLocal counts the segments to the protected port for an address
 	// that is not the host's, passed to the stack.
 	NotLocal uint64
+	// Allowed and Denied count the segments to the port of the allowed
+	// sources (passed to the stack) and the denied ones (dropped).
+	Allowed, Denied uint64
+	// SYNs counts the SYNs to the port of the sources not listed, whoever
+	// answers them: the rate an on-demand daemon follows.
+	SYNs uint64
+	// SYNsPassed counts the SYNs an on-demand program passed to the
+	// service while not engaged, FlowPassed the other segments of their
+	// connections.
+	SYNsPassed, FlowPassed uint64
 }
 
 // Probe reports whether the driver's XDP program attaches to the interface

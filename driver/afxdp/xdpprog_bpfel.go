@@ -13,6 +13,22 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type xdpFlow struct {
+	_ structs.HostLayout
+	T struct {
+		_    structs.HostLayout
+		Ipv4 struct {
+			_     structs.HostLayout
+			Saddr uint32
+			Daddr uint32
+			Sport uint16
+			Dport uint16
+		}
+		_ [24]byte
+	}
+	Family uint32
+}
+
 type xdpLpm4 struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -31,8 +47,13 @@ type xdpLpm6 struct {
 const (
 	xdpMapConfig        = "config"
 	xdpMapCounters      = "counters"
+	xdpMapLists40       = "lists4_0"
+	xdpMapLists41       = "lists4_1"
+	xdpMapLists60       = "lists6_0"
+	xdpMapLists61       = "lists6_1"
 	xdpMapLocal4        = "local4"
 	xdpMapLocal6        = "local6"
+	xdpMapPassed        = "passed"
 	xdpMapXsks          = "xsks"
 	xdpProgSynproxyLite = "synproxy_lite"
 )
@@ -88,8 +109,13 @@ type xdpProgramSpecs struct {
 type xdpMapSpecs struct {
 	Config   *ebpf.MapSpec `ebpf:"config"`
 	Counters *ebpf.MapSpec `ebpf:"counters"`
+	Lists40  *ebpf.MapSpec `ebpf:"lists4_0"`
+	Lists41  *ebpf.MapSpec `ebpf:"lists4_1"`
+	Lists60  *ebpf.MapSpec `ebpf:"lists6_0"`
+	Lists61  *ebpf.MapSpec `ebpf:"lists6_1"`
 	Local4   *ebpf.MapSpec `ebpf:"local4"`
 	Local6   *ebpf.MapSpec `ebpf:"local6"`
+	Passed   *ebpf.MapSpec `ebpf:"passed"`
 	Xsks     *ebpf.MapSpec `ebpf:"xsks"`
 }
 
@@ -121,8 +147,13 @@ func (o *xdpObjects) Close() error {
 type xdpMaps struct {
 	Config   *ebpf.Map `ebpf:"config"`
 	Counters *ebpf.Map `ebpf:"counters"`
+	Lists40  *ebpf.Map `ebpf:"lists4_0"`
+	Lists41  *ebpf.Map `ebpf:"lists4_1"`
+	Lists60  *ebpf.Map `ebpf:"lists6_0"`
+	Lists61  *ebpf.Map `ebpf:"lists6_1"`
 	Local4   *ebpf.Map `ebpf:"local4"`
 	Local6   *ebpf.Map `ebpf:"local6"`
+	Passed   *ebpf.Map `ebpf:"passed"`
 	Xsks     *ebpf.Map `ebpf:"xsks"`
 }
 
@@ -130,8 +161,13 @@ func (m *xdpMaps) Close() error {
 	return _XdpClose(
 		m.Config,
 		m.Counters,
+		m.Lists40,
+		m.Lists41,
+		m.Lists60,
+		m.Lists61,
 		m.Local4,
 		m.Local6,
+		m.Passed,
 		m.Xsks,
 	)
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/afpacket"
 	"github.com/synproxy-lite/synproxy-lite/driver/afxdp"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/nfqueue"
 )
 
@@ -46,8 +47,23 @@ var drivers = []Driver{
 	// afxdp serves every receive queue of the interface, one worker each
 	// (an XDP program cannot leave a queue to no one: it would pass the
 	// queue's handshakes to the stack, where the drop rules end them).
+	// Its program applies the allow and deny lists and the on-demand mode
+	// (see policyDriver). In monitor mode it attaches no program and taps
+	// copies as afpacket does: an XDP program either passes a packet to
+	// the stack or redirects it to a socket, and monitoring needs both.
 	{Name: "afxdp", Drop: true, NeedsInterface: true, open: func(c *ServerConfig) (driver.Driver, error) {
-		d, err := afxdp.Open(&afxdp.Config{Interface: c.Interface, Port: c.Port, Logger: c.Logger})
+		if c.Policy != nil && c.Policy.Mode == engine.ModeMonitor {
+			if c.Logger != nil {
+				c.Logger.Info("afxdp: monitor mode taps copies on a packet socket; no XDP program attached", "interface", c.Interface)
+			}
+			return afpacket.Open(&afpacket.Config{Interface: c.Interface, Port: c.Port, Workers: c.Workers, Logger: c.Logger})
+		}
+		xc := &afxdp.Config{Interface: c.Interface, Port: c.Port, Logger: c.Logger,
+			OnDemand: c.Policy != nil && c.Policy.Mode == engine.ModeOnDemand}
+		if c.Lists != nil {
+			xc.Allow, xc.Deny = c.Lists.Allow, c.Lists.Deny
+		}
+		d, err := afxdp.Open(xc)
 		if err != nil {
 			return nil, err
 		}

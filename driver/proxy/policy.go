@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/synproxy-lite/synproxy-lite/driver/afxdp"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
 )
@@ -24,7 +25,8 @@ var ErrNoLists = errors.New("proxy: the Server has no allow and deny lists (Serv
 
 // policyState is a Server's policy state.
 type policyState struct {
-	lists atomic.Pointer[nft.Lists] // the lists in force (Lists set)
+	lists atomic.Pointer[nft.Lists]    // the lists in force (Lists set)
+	xdp   atomic.Pointer[afxdp.Driver] // the engine's driver when its XDP program applies the policy
 }
 
 func cloneLists(l *nft.Lists) *nft.Lists {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/afxdp"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
 )
@@ -38,14 +40,52 @@ func (s *Server) SetLists(l *nft.Lists) error {
 	if s.eng != nil {
 		s.eng.SetLists(l.Allow, l.Deny)
 	}
+	if x := s.pol.xdp.Load(); x != nil && !s.handedOver {
+		if err := x.SetLists(l.Allow, l.Deny); err != nil {
+			return err
+		}
+	}
 	s.log.Info("allow and deny lists replaced", "allow", len(l.Allow), "deny", len(l.Deny))
 	return nil
 }
 
+// policyDriver hands the policy to a driver that applies part of it below
+// netfilter (afxdp's XDP program: the lists in force, the on-demand
+// switch) and keeps it for SetLists, PolicyCounts and the on-demand watch.
+func (s *Server) policyDriver(d driver.Driver) error {
+	x, ok := d.(*afxdp.Driver)
+	if !ok {
+		s.pol.xdp.Store(nil)
+		return nil
+	}
+	if l := s.Lists(); l != nil {
+		if err := x.SetLists(l.Allow, l.Deny); err != nil {
+			return err
+		}
+	}
+	s.pol.xdp.Store(x)
+	return nil
+}
+
 // PolicyCounts reads the counters of the policy's nft rules: the packets
-// of allowed and denied sources, and the port's SYNs in on-demand mode.
+// of allowed and denied sources, and the port's SYNs in on-demand mode. On
+// afxdp the XDP program drops the denied sources' packets before
+// netfilter, and in on-demand mode counts the port's SYNs (the engaged
+// ones never reach netfilter): its counts stand for those; the allowed
+// sources' packets go on to the nft rules, which count them.
 func (s *Server) PolicyCounts() (nft.Counts, error) {
-	return nft.ReadCounts(s.nftConfig())
+	c, err := nft.ReadCounts(s.nftConfig())
+	if x := s.pol.xdp.Load(); x != nil {
+		pc := x.Counters().Program
+		c.Denied += pc.Denied
+		if s.cfg.Policy != nil && s.cfg.Policy.Mode == engine.ModeOnDemand {
+			c.SYNs = pc.SYNs
+		}
+		if errors.Is(err, nft.ErrNoLists) {
+			err = nil
+		}
+	}
+	return c, err
 }
 
 // watchOnDemand follows the port's SYN rate in on-demand mode: every
@@ -62,7 +102,7 @@ func (s *Server) watchOnDemand() {
 	go func() {
 		tick := time.NewTicker(onDemandInterval)
 		defer tick.Stop()
-		var last, overflows uint64
+		var last, overflows, passed uint64
 		applied, lost, haveOverflows := false, s.RulesLost(), false
 		for {
 			select {
@@ -71,12 +111,17 @@ func (s *Server) watchOnDemand() {
 			case <-tick.C:
 			}
 			nc := s.nftConfig()
-			c, err := nft.ReadCounts(nc)
+			c, err := s.PolicyCounts()
 			if err != nil {
 				continue
 			}
 			if l := s.RulesLost(); l != lost { // installed again: not engaged, counter from zero
-				applied, lost, last = false, l, 0
+				applied, lost = false, l
+				if x := s.pol.xdp.Load(); x == nil {
+					last = 0
+				} else { // its counter goes on; its switch follows the rules
+					_ = x.SetEngaged(false)
+				}
 			}
 			n := c.SYNs - last
 			if c.SYNs < last {
@@ -86,6 +131,16 @@ func (s *Server) watchOnDemand() {
 			eng := s.Engine()
 			if eng == nil {
 				continue
+			}
+			if x := s.pol.xdp.Load(); x != nil {
+				// The program passed these SYNs before the engine could:
+				// the engine's counter tells them all the same.
+				p := x.Counters().Program.SYNsPassed
+				if p < passed {
+					passed = 0 // another driver since
+				}
+				eng.PolicyCounters().SYNPassed.Add(p - passed)
+				passed = p
 			}
 			engaged := eng.ObserveSYNs(int(n))
 			if o, ok := listenOverflows(); ok {
@@ -103,6 +158,9 @@ func (s *Server) watchOnDemand() {
 				return
 			}
 			err = nft.SetEngaged(nc, engaged)
+			if x := s.pol.xdp.Load(); x != nil && err == nil {
+				err = x.SetEngaged(engaged)
+			}
 			s.mu.Unlock()
 			if err != nil {
 				s.log.Error("on-demand: moving the SYNs failed", "engaged", engaged, "err", err)

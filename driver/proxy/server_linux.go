@@ -134,6 +134,10 @@ func (s *Server) startEngine() error {
 	if err != nil {
 		return err
 	}
+	if err := s.policyDriver(d); err != nil {
+		d.Close()
+		return err
+	}
 	var h engine.Handoff = s.ln
 	if s.px != nil {
 		h = s.px
@@ -181,6 +185,7 @@ func (s *Server) stopEngine() error {
 	if s.run == nil {
 		return nil
 	}
+	s.pol.xdp.Store(nil) // its program goes with the driver
 	s.run.stop()
 	<-s.run.done
 	err := s.run.err

@@ -62,10 +62,65 @@ struct {
 	__type(value, __u8);
 } local6 SEC(".maps");
 
-// config[0] is the protected port, in network byte order.
+#define MAX_LISTED 65536
+
+// The allow and deny lists, one trie per family and generation, a source
+// prefix's value LIST_ALLOW or LIST_DENY. The longest prefix decides; the
+// driver gives an allowed prefix inside a denied one the value LIST_DENY,
+// so a denied source is denied whatever else allows it (as in the nft
+// rules and the engine).
+#define LIST_ALLOW 1
+#define LIST_DENY 2
+
+#define LIST_TRIE(name, k) \
+	struct { \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE); \
+		__uint(max_entries, MAX_LISTED); \
+		__uint(map_flags, BPF_F_NO_PREALLOC); \
+		__type(key, struct k); \
+		__type(value, __u8); \
+	} name SEC(".maps")
+
+LIST_TRIE(lists4_0, lpm4);
+LIST_TRIE(lists4_1, lpm4);
+LIST_TRIE(lists6_0, lpm6);
+LIST_TRIE(lists6_1, lpm6);
+
+// passed holds the connections whose SYN an on-demand program passed to
+// the stack while the cookies were not engaged (the service's own
+// listener answered it, through the nft rules): their other segments pass
+// too, whatever happens to the mode, so no such connection breaks when the
+// cookies engage. Least recently used entries go first.
+struct flow {
+	struct bpf_sock_tuple t;
+	__u32 family;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow);
+	__type(value, __u8);
+} passed SEC(".maps");
+
+// config[CONFIG_PORT] is the protected port, in network byte order;
+// config[CONFIG_MODE] the on-demand flags (MODE_); config[CONFIG_LISTS] the
+// generation of the allow and deny tries in force (0: lists4_0 and
+// lists6_0, 1: lists4_1 and lists6_1). The driver fills the other
+// generation, then switches: every packet sees the old lists or the new.
+enum {
+	CONFIG_PORT,
+	CONFIG_MODE,
+	CONFIG_LISTS,
+	CONFIG_MAX,
+};
+
+#define MODE_ON_DEMAND 1 // SYNs pass to the stack unless MODE_ENGAGED
+#define MODE_ENGAGED 2
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, CONFIG_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
 } config SEC(".maps");
@@ -75,6 +130,11 @@ enum {
 	COUNT_REDIRECTED,
 	COUNT_SOCKET,
 	COUNT_NOT_LOCAL,
+	COUNT_ALLOWED, // packets of allowed sources, passed to the stack
+	COUNT_DENIED,  // packets of denied sources, dropped
+	COUNT_SYN,     // SYNs to the port of sources not listed (on-demand's rate)
+	COUNT_SYN_PASSED, // SYNs passed to the service: on demand, not engaged
+	COUNT_FLOW_PASSED, // other segments of their connections, passed
 	COUNT_MAX,
 };
 
@@ -120,10 +180,18 @@ int synproxy_lite(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > end)
 		return XDP_PASS;
-	__u32 key = 0;
+	__u32 key = CONFIG_PORT;
 	__u32 *port = bpf_map_lookup_elem(&config, &key);
 	if (!port)
 		return XDP_PASS;
+	key = CONFIG_LISTS;
+	__u32 *gen = bpf_map_lookup_elem(&config, &key);
+	key = CONFIG_MODE;
+	__u32 *mode = bpf_map_lookup_elem(&config, &key);
+	if (!gen || !mode)
+		return XDP_PASS;
+	struct flow f = {};
+	__u8 *listed;
 
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
@@ -139,7 +207,10 @@ int synproxy_lite(struct xdp_md *ctx)
 			count(COUNT_NOT_LOCAL);
 			return XDP_PASS;
 		}
+		struct lpm4 src = {.prefixlen = 32, .addr = ip->saddr};
+		listed = *gen ? bpf_map_lookup_elem(&lists4_1, &src) : bpf_map_lookup_elem(&lists4_0, &src);
 		syn = tcp->syn && !tcp->ack;
+		f.family = 4;
 		t.ipv4.saddr = ip->saddr;
 		t.ipv4.daddr = ip->daddr;
 		t.ipv4.sport = tcp->source;
@@ -160,7 +231,11 @@ int synproxy_lite(struct xdp_md *ctx)
 			count(COUNT_NOT_LOCAL);
 			return XDP_PASS;
 		}
+		struct lpm6 src = {.prefixlen = 128};
+		__builtin_memcpy(src.addr, ip6->saddr.in6_u.u6_addr32, 16);
+		listed = *gen ? bpf_map_lookup_elem(&lists6_1, &src) : bpf_map_lookup_elem(&lists6_0, &src);
 		syn = tcp->syn && !tcp->ack;
+		f.family = 6;
 		__builtin_memcpy(t.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
 		__builtin_memcpy(t.ipv6.daddr, ip6->daddr.in6_u.u6_addr32, 16);
 		t.ipv6.sport = tcp->source;
@@ -170,9 +245,42 @@ int synproxy_lite(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
+	// A denied source is dropped before anything else; an allowed one
+	// goes to the stack, where the nft rules count it and send it to the
+	// service.
+	if (listed) {
+		if (*listed == LIST_DENY) {
+			count(COUNT_DENIED);
+			return XDP_DROP;
+		}
+		count(COUNT_ALLOWED);
+		return XDP_PASS;
+	}
+
+	barrier_var(syn);
+	if (syn)
+		count(COUNT_SYN);
+	// On demand: a SYN passes to the service's listener until the daemon
+	// engages the cookies, and the rest of its connection follows it.
+	__u32 m = *mode;
+	if (m & MODE_ON_DEMAND) {
+		__builtin_memcpy(&f.t, &t, sizeof(t));
+		if (syn && !(m & MODE_ENGAGED)) {
+			__u8 one = 1;
+			bpf_map_update_elem(&passed, &f, &one, BPF_ANY);
+			count(COUNT_SYN_PASSED);
+			return XDP_PASS;
+		}
+		if (syn) {
+			bpf_map_delete_elem(&passed, &f); // a new connection, the engine's
+		} else if (bpf_map_lookup_elem(&passed, &f)) {
+			count(COUNT_FLOW_PASSED);
+			return XDP_PASS;
+		}
+	}
+
 	// A SYN opens a connection: it is the engine's whatever the tuple
 	// held before (the nft rules drop every SYN the stack would get).
-	barrier_var(syn);
 	if (!syn && owned(ctx, &t, size)) {
 		count(COUNT_SOCKET);
 		return XDP_PASS;

@@ -38,7 +38,7 @@ func (c *Collector) policyMetrics(all bool) []metric {
 	}
 	return []metric{
 		{"list_allowed_packets", "Packets of allowed sources, let through to the service around the proxy (nft counter).", "", lc.Allowed, false},
-		{"list_denied_packets", "Packets of denied sources, dropped before the engine (nft counter).", "", lc.Denied, false},
+		{"list_denied_packets", "Packets of denied sources, dropped before the engine (nft counter; on afxdp also the XDP program's drops).", "", lc.Denied, false},
 		{"proven_packets", "Packets of proven clients (sources of handed-over connections) queued to their own queue (nft counter).", "", lc.Proven, false},
 		{"syn_limited", "SYNs dropped over their source prefix's SYN rate limit.", "", pc.SYNLimited.Load(), false},
 		{"reflection_limited", "SYN-ACKs withheld (SYNs left unanswered, re-sends skipped) by the reflection budget of their destination prefix.", "", pc.ReflectLimited.Load(), false},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,8 +22,10 @@ import (
 type Policy struct {
 	// AllowFile and DenyFile name files of sources (CIDRs or addresses,
 	// one a line, # comments) that bypass the proxy to the backend or are
-	// dropped before the engine; SIGUSR1 re-reads them. Allow and Deny are
-	// sources written in the configuration itself, added to the files'.
+	// dropped before the engine; SIGUSR1 re-reads them. A relative name
+	// is relative to the configuration file's directory. Allow and Deny
+	// are sources written in the configuration itself, added to the
+	// files'.
 	AllowFile, DenyFile string
 	Allow, Deny         []string
 	// SYNRate is the most SYNs a second from one source prefix (0: no
@@ -144,7 +147,7 @@ func (c *Config) Lists(i int) (*nft.Lists, error) {
 		inline    []string
 		dst       *[]netip.Prefix
 	}{{"allow", p.AllowFile, p.Allow, &l.Allow}, {"deny", p.DenyFile, p.Deny, &l.Deny}} {
-		ps, err := ReadPrefixes(x.file)
+		ps, err := ReadPrefixes(c.path(x.file))
 		if err != nil {
 			v := &validator{c: c}
 			v.bad(k(x.key+"_file"), x.file, "%v", err)
@@ -162,6 +165,15 @@ func (c *Config) Lists(i int) (*nft.Lists, error) {
 		*x.dst = ps
 	}
 	return l, nil
+}
+
+// path is a file named in the configuration: relative to the file's
+// directory when it came from a file, else as given.
+func (c *Config) path(name string) string {
+	if name == "" || c.file == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(filepath.Dir(c.file), name)
 }
 
 // ParsePrefix parses a source of an allow or deny list: a CIDR

@@ -89,10 +89,7 @@ func reloadLists(srv *proxy.Server, sv server, log *slog.Logger) {
 	if err != nil {
 		log.Error("reloading the allow and deny lists failed; the lists in force stay", "service", sv.name,
 			"port", sv.cfg.Port, "err", err)
-		return
 	}
-	log.Info("allow and deny lists reloaded", "service", sv.name, "port", sv.cfg.Port,
-		"allow", len(l.Allow), "deny", len(l.Deny))
 }
 
 // reloadOnUSR1 reloads the lists of every server that has some on SIGUSR1

@@ -5,6 +5,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,5 +172,81 @@ allow = ["%[3]s"]
 		if _, ok := m[name]; !ok {
 			t.Errorf("no %s in the metrics", name)
 		}
+	}
+}
+
+// TestE2EConfigPolicyRestart: SIGHUP re-reads the whole configuration file,
+// the policy included. A file whose policy is invalid is refused, naming
+// the key, and the daemon carries on unchanged; a valid one hands over to
+// a new process with the new policy (the attacker denied, the SYN limit in
+// force), in 10.99.172.0/24.
+func TestE2EConfigPolicyRestart(t *testing.T) {
+	l := newLab(t, 172, true)
+	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
+	dir := t.TempDir()
+	metrics := l.proxyIP + ":9172"
+	conf := filepath.Join(dir, "synproxy-lite.toml")
+	write := func(policy string) {
+		t.Helper()
+		err := os.WriteFile(conf, fmt.Appendf(nil, "workers = 1\nmetrics = %q\n\n[[services]]\nname = \"web\"\nports = [8080]\n"+
+			"backends = [\"%s:8081\"]\ndriver = \"nfqueue\"\n%s", metrics, l.proxyIP, policy), 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	d := startDaemon(t, l.proxy, "--config", conf)
+	newPid := 0
+	t.Cleanup(func() {
+		// The new daemon writes into the old one's output pipe: stop it
+		// before the old one is reaped.
+		if newPid != 0 {
+			syscall.Kill(newPid, syscall.SIGTERM)
+			for i := 0; i < 200 && syscall.Kill(newPid, 0) == nil; i++ {
+				time.Sleep(50 * time.Millisecond)
+			}
+			syscall.Kill(newPid, syscall.SIGKILL)
+		}
+	})
+	url := "http://" + l.proxyIP + ":8080/small"
+	for _, ns := range []string{l.client, l.attack} {
+		if out, err := curl(t, ns, url); err != nil || out != "hello from the backend\n" {
+			t.Fatalf("%s before the restart: %v %q", ns, err, out)
+		}
+	}
+
+	write("\n[services.policy]\nmode = \"passive\"\n")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "the refused restart", func() bool { return strings.Contains(d.out.String(), "graceful restart refused") })
+	if out := d.out.String(); !strings.Contains(out, `services[0].policy.mode = \"passive\": want protect, monitor or on-demand`) {
+		t.Errorf("the refusal does not name the key:\n%s", out)
+	}
+	if out, err := curl(t, l.attack, url); err != nil || out != "hello from the backend\n" {
+		t.Fatalf("after the refused restart: %v %q", err, out)
+	}
+
+	write(fmt.Sprintf("\n[services.policy]\ndeny = [%q]\nsyn_rate = 50\n", l.attackIP))
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	pidRE := regexp.MustCompile(`the new process took over" pid=(\d+)`)
+	eventually(t, "the new process", func() bool {
+		m := pidRE.FindStringSubmatch(d.out.String())
+		if m != nil {
+			newPid, _ = strconv.Atoi(m[1])
+		}
+		return m != nil
+	})
+	if !dialFails(l.attack, l.proxyIP+":8080") {
+		t.Error("the attacker, denied by the new configuration, connected")
+	}
+	if out, err := curl(t, l.client, url); err != nil || out != "hello from the backend\n" {
+		t.Errorf("client after the restart: %v %q", err, out)
+	}
+	var m map[string]float64
+	eventually(t, "the new process's policy metrics", func() bool {
+		m = scrape(t, l.proxy, metrics)
+		return m["synproxy_lite_list_denied_packets_total"] > 0
+	})
+	if _, ok := m["synproxy_lite_syn_limited_total"]; !ok {
+		t.Error("no synproxy_lite_syn_limited_total after the restart: the SYN limit is not in force")
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
 	"github.com/synproxy-lite/synproxy-lite/internal/config"
 )
@@ -92,9 +95,58 @@ func check(file string, notes io.Writer) (rules, summary string, err error) {
 	if rules, err = rulesets(srvs); err != nil {
 		return "", "", err
 	}
+	seen := map[string]bool{}
+	for _, sv := range srvs {
+		if !seen[sv.name] {
+			seen[sv.name] = true
+			fmt.Fprintf(notes, "%s: service %s: %s\n", file, sv.name, policySummary(sv.cfg))
+		}
+	}
 	ports := 0
 	for _, s := range c.Services {
 		ports += len(s.Ports)
 	}
 	return rules, fmt.Sprintf("%d service(s), %d port(s)", len(c.Services), ports), nil
+}
+
+// policySummary says in one line what the engine of a server does beyond
+// the nft rules: its mode, per-source SYN limit, reflection budget, lists
+// and proven clients.
+func policySummary(c *proxy.ServerConfig) string {
+	p := c.Policy
+	if p == nil {
+		p = &engine.Policy{}
+	}
+	var b strings.Builder
+	b.WriteString("mode " + p.Mode.String())
+	if p.Mode == engine.ModeOnDemand {
+		release, hold := p.ReleaseRate, p.Hold
+		if release == 0 {
+			release = p.EngageRate / 2
+		}
+		if hold == 0 {
+			hold = engine.DefaultHold
+		}
+		fmt.Fprintf(&b, " (cookies from %d SYN/s to the port, off below %d SYN/s for %s)", p.EngageRate, release, hold)
+	}
+	prefixes := fmt.Sprintf("per /%d and /%d source", cmp.Or(p.Prefix4, 32), cmp.Or(p.Prefix6, 64))
+	if p.SYNRate > 0 {
+		fmt.Fprintf(&b, "; SYN limit %d/s burst %d %s", p.SYNRate, cmp.Or(p.SYNBurst, p.SYNRate), prefixes)
+	} else {
+		b.WriteString("; no SYN limit")
+	}
+	if p.ReflectRate > 0 {
+		fmt.Fprintf(&b, "; reflection budget %d SYN-ACK/s burst %d %s", p.ReflectRate, cmp.Or(p.ReflectBurst, p.ReflectRate), prefixes)
+	} else {
+		b.WriteString("; no reflection budget")
+	}
+	if l := c.Lists; l != nil {
+		fmt.Fprintf(&b, "; allow %d, deny %d prefixes", len(l.Allow), len(l.Deny))
+	} else {
+		b.WriteString("; no allow or deny lists")
+	}
+	if pc := c.ProvenClients; pc != nil {
+		fmt.Fprintf(&b, "; proven clients first (%d sources a family, for %s)", pc.Size, pc.Timeout)
+	}
+	return b.String()
 }

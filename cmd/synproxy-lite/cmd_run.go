@@ -77,10 +77,12 @@ type runOptions struct {
 	configFile  string
 	cfg         *config.Config
 	policyFlags *policyFlags
-	policy      *engine.Policy
-	lists       *nft.Lists
-	proven      *nft.Proven
-	listCounts  func() metrics.ListCounts
+	// policy, lists and proven are the protection policy of the flags
+	// (the one service of cfg), for the tests.
+	policy     *engine.Policy
+	lists      *nft.Lists
+	proven     *nft.Proven
+	listCounts func() metrics.ListCounts
 	// handoffStats and rulesLost are the Server's, for the metrics (set
 	// once it exists).
 	handoffStats func() handoff.ProxyStats
@@ -152,12 +154,6 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 		o.cfg = c
 		return o, nil
 	}
-	if o.policy, o.lists, err = o.policyFlags.policy(lf.prefix4, lf.prefix6); err != nil {
-		return nil, err
-	}
-	if o.proven, err = o.policyFlags.provenClients(); err != nil {
-		return nil, err
-	}
 	if *queue > 65535 {
 		return nil, fmt.Errorf("--queue %d: want 0-65535", *queue)
 	}
@@ -165,9 +161,15 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 		FailOpen: o.failOpen, Secret: config.Secret{KeyFile: o.keyFile, FleetSecretFile: o.fleetFile}, Rotate: o.rotate,
 		Services: []config.Service{{Name: "default", ProxyProtocol: o.proxyProtocol, Driver: o.driverName,
 			Interface: o.iface, Workers: o.workers, Queue: int(*queue), FailOpen: o.failOpen, Table: o.table,
-			MSS: o.mss, MSS6: o.mss6, WScale: o.wscale, Timestamp: o.timestamp, SACK: o.sack, Limits: lf.config()}}}
+			MSS: o.mss, MSS6: o.mss6, WScale: o.wscale, Timestamp: o.timestamp, SACK: o.sack, Limits: lf.config(),
+			Policy: o.policyFlags.config()}}}
 	o.cfg = config.FromFlags(c, int(min(*port, 1<<20)), *backend)
 	if err := o.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &o.cfg.Services[0]
+	o.policy, o.proven = s.EnginePolicy(), s.Proven()
+	if o.lists, err = o.cfg.Lists(0); err != nil {
 		return nil, err
 	}
 	o.port, o.queue = uint16(*port), uint16(*queue)
@@ -237,6 +239,9 @@ func (o *runOptions) ring() (*cookie.Ring, error) {
 type server struct {
 	name string // the service's name
 	cfg  *proxy.ServerConfig
+	// lists re-reads the service's allow and deny lists (SIGUSR1); nil
+	// without lists.
+	lists func() (*nft.Lists, error)
 }
 
 // servers returns the ServerConfig of every port of every service of c,
@@ -244,7 +249,15 @@ type server struct {
 // from the key or fleet secret; see config.Config.Ring).
 func servers(c *config.Config, log *slog.Logger, secrets bool) ([]server, error) {
 	var out []server
-	for _, s := range c.Services {
+	for si, s := range c.Services {
+		lists, err := c.Lists(si)
+		if err != nil {
+			return nil, err
+		}
+		var reread func() (*nft.Lists, error)
+		if lists != nil {
+			reread = func() (*nft.Lists, error) { return c.Lists(si) }
+		}
 		var backends []netip.AddrPort
 		for _, b := range s.Backends {
 			ap, err := resolveAddrPort(b)
@@ -270,7 +283,8 @@ func servers(c *config.Config, log *slog.Logger, secrets bool) ([]server, error)
 				Backends: backends[1:], ProxyProtocol: s.ProxyProtocol, Driver: s.Driver, Interface: s.Interface,
 				Workers: s.Workers, Queue: s.PortQueue(i), Table: tables[i], FailOpen: s.FailOpen, Ring: ring,
 				Rule: ruleOf(&s, s.MSS, config.DefaultMSS), Rule6: ruleOf(&s, s.MSS6, config.DefaultMSS6),
-				Limits: handoffLimits(&s.Limits), Logger: l, Engine: &engine.Config{Profile: c.Profile()}}})
+				Limits: handoffLimits(&s.Limits), Logger: l, Engine: &engine.Config{Profile: c.Profile()},
+				Lists: cloneLists(lists), Policy: s.EnginePolicy(), ProvenClients: s.Proven()}, lists: reread})
 		}
 	}
 	return out, nil
@@ -323,7 +337,6 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		chooseDrivers(o.cfg, log, false)
 		srvs, err := servers(o.cfg, log, false)
 		if err == nil {
-			o.applyPolicy(srvs)
 			var text string
 			if text, err = rulesets(srvs); err == nil {
 				fmt.Fprint(stdout, text)
@@ -362,7 +375,6 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	if len(srvs) > 1 {
 		return daemonMany(ctx, o.cfg, srvs, log)
 	}
-	o.applyPolicy(srvs)
 	cfg := srvs[0].cfg
 	cfg.OnEngine = o.serveMetrics(log)
 	sd := &notifier{log: log, serving: fmt.Sprintf("port %d", cfg.Port)}
@@ -375,7 +387,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		return err
 	}
 	o.handoffStats, o.rulesLost, o.readiness = srv.HandoffStats, srv.RulesLost, srv
-	if o.lists != nil || o.proven != nil {
+	if cfg.Lists != nil || cfg.ProvenClients != nil {
 		o.listCounts = listCounts(srv)
 	}
 	if err := srv.Start(); err != nil {
@@ -406,13 +418,6 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		case <-stopped:
 		}
 	}()
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer func() { signal.Stop(usr1); close(usr1) }()
-	go func() {
-		for range usr1 {
-			o.reloadLists(srv, log)
-		}
-	}()
+	defer reloadOnUSR1([]*proxy.Server{srv}, srvs, log)()
 	return srv.Run(o.withdrawThenStop(ctx, o.speaker, log))
 }

@@ -33,6 +33,8 @@ func chooseDrivers(c *config.Config, log *slog.Logger, probe bool) {
 			ch = proxy.Choice{Name: "nfqueue", Reason: "addresses: only nfqueue limits a port to some local addresses"}
 		case s.FailOpen:
 			ch = proxy.Choice{Name: "nfqueue", Reason: "fail-open: only nfqueue lets packets bypass a daemon that is gone"}
+		case s.Policy.ProvenClients.Enabled:
+			ch = proxy.Choice{Name: "nfqueue", Reason: "proven clients: only nfqueue gives them a queue of their own"}
 		case inherited != "" && len(c.Services) == 1 && (!probe || os.Getenv("SYNPROXY_LITE_INHERIT") != ""):
 			ch = proxy.Choice{Name: inherited, Reason: "graceful restart: the driver the previous process chose"}
 		case probe:

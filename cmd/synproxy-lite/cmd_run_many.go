@@ -56,6 +56,7 @@ func daemonMany(ctx context.Context, c *config.Config, srvs []server, log *slog.
 		}
 		started = append(started, s)
 	}
+	defer reloadOnUSR1(started, srvs, log)()
 	sd := &notifier{log: log, serving: fmt.Sprintf("%d ports", len(srvs))}
 	sd.ready()
 	defer sd.stopping()
@@ -96,6 +97,9 @@ func registerEngine(reg *prometheus.Registry, sv server, srv func() *proxy.Serve
 	return func(eng *engine.Engine) (func(), error) {
 		col := metrics.NewCollector(eng)
 		col.Handoff, col.RulesLost, col.Readiness = srv().HandoffStats, srv().RulesLost, srv()
+		if sv.cfg.Lists != nil || sv.cfg.ProvenClients != nil {
+			col.Lists = listCounts(srv())
+		}
 		col.Build = buildInfo()
 		r := prometheus.WrapRegistererWith(prometheus.Labels{"service": sv.name,
 			"port": strconv.Itoa(int(sv.cfg.Port))}, reg)

@@ -1,20 +1,22 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
-	"strings"
+	"os/signal"
+	"slices"
+	"syscall"
 	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/metrics"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
 	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
+	"github.com/synproxy-lite/synproxy-lite/internal/config"
 )
 
 // policyFlags are the flags of "run" that set the protection policy:
@@ -40,8 +42,8 @@ func addPolicyFlags(fs *flag.FlagSet) *policyFlags {
 	fs.IntVar(&p.synBurst, "syn-burst", 0, "SYNs one source prefix may send at once before --syn-rate applies; 0: --syn-rate")
 	fs.IntVar(&p.reflectRate, "reflect-rate", engine.DefaultReflectRate, "most SYN-ACKs a `second` towards one source prefix (the reflection budget); 0: no budget")
 	fs.IntVar(&p.reflectBurs, "reflect-burst", 0, "SYN-ACKs one source prefix may get at once before --reflect-rate applies; 0: --reflect-rate")
-	fs.StringVar(&p.mode, "mode", "protect", "protect (cookies always), monitor (count what would be done, touch nothing) or on-demand (cookies only while the SYN rate is above --on-demand-rate)")
-	fs.IntVar(&p.engageRate, "on-demand-rate", 1000, "SYNs a `second` to the port that engage the cookies (--mode on-demand)")
+	fs.StringVar(&p.mode, "mode", config.DefaultMode, "protect (cookies always), monitor (count what would be done, touch nothing) or on-demand (cookies only while the SYN rate is above --on-demand-rate)")
+	fs.IntVar(&p.engageRate, "on-demand-rate", config.DefaultOnDemandRate, "SYNs a `second` to the port that engage the cookies (--mode on-demand)")
 	fs.IntVar(&p.releaseRate, "on-demand-release", 0, "SYNs a `second` below which the cookies release after --on-demand-hold; 0: half of --on-demand-rate")
 	fs.DurationVar(&p.hold, "on-demand-hold", engine.DefaultHold, "how long the SYN rate must stay below --on-demand-release before the cookies release")
 	fs.BoolVar(&p.proven, "proven-clients", false, "serve sources that completed a handshake first: their packets go to a queue and worker of their own (--driver nfqueue)")
@@ -50,115 +52,66 @@ func addPolicyFlags(fs *flag.FlagSet) *policyFlags {
 	return p
 }
 
-// provenClients returns the proven-clients configuration of the flags (nil
-// without --proven-clients).
-func (p *policyFlags) provenClients() (*nft.Proven, error) {
-	switch {
-	case !p.proven:
-		return nil, nil
-	case p.provenSize < 1 || p.provenSize > 1<<24:
-		return nil, errors.New("--proven-size must be 1-16777216")
-	case p.provenTimeout < time.Second:
-		return nil, errors.New("--proven-timeout must be at least 1s")
-	}
-	return &nft.Proven{Size: uint32(p.provenSize), Timeout: p.provenTimeout}, nil
+// config returns the service policy the flags spell (config.Policy),
+// which config.Validate checks naming the flags.
+func (p *policyFlags) config() config.Policy {
+	return config.Policy{AllowFile: p.allowFile, DenyFile: p.denyFile, SYNRate: p.synRate, SYNBurst: p.synBurst,
+		ReflectRate: p.reflectRate, ReflectBurst: p.reflectBurs, Mode: p.mode,
+		OnDemand:      config.OnDemand{Rate: p.engageRate, Release: p.releaseRate, Hold: p.hold},
+		ProvenClients: config.ProvenClients{Enabled: p.proven, Size: p.provenSize, Timeout: p.provenTimeout}}
 }
 
-// policy checks the flags and returns the engine's policy (prefixes from
-// --source-prefix4/6) and the lists (nil without --allow-file and
-// --deny-file).
-func (p *policyFlags) policy(prefix4, prefix6 int) (*engine.Policy, *nft.Lists, error) {
-	mode, err := engine.ParseMode(p.mode)
-	switch {
-	case err != nil:
-		return nil, nil, fmt.Errorf("--mode %q: protect, monitor or on-demand", p.mode)
-	case p.synRate < 0 || p.synBurst < 0:
-		return nil, nil, errors.New("--syn-rate and --syn-burst must be 0 or positive")
-	case p.reflectRate < 0 || p.reflectBurs < 0:
-		return nil, nil, errors.New("--reflect-rate and --reflect-burst must be 0 or positive")
-	case mode == engine.ModeOnDemand && p.engageRate <= 0:
-		return nil, nil, errors.New("--on-demand-rate must be positive")
-	case p.releaseRate < 0 || p.releaseRate > p.engageRate:
-		return nil, nil, errors.New("--on-demand-release must be 0 (half of --on-demand-rate) up to --on-demand-rate")
-	case p.hold < 0:
-		return nil, nil, errors.New("--on-demand-hold must not be negative")
-	}
-	pol := &engine.Policy{Mode: mode, SYNRate: p.synRate, SYNBurst: p.synBurst, ReflectRate: p.reflectRate,
-		ReflectBurst: p.reflectBurs, Prefix4: prefix4, Prefix6: prefix6}
-	if mode == engine.ModeOnDemand {
-		pol.EngageRate, pol.ReleaseRate, pol.Hold = p.engageRate, p.releaseRate, p.hold
-	}
-	lists, err := p.lists()
-	return pol, lists, err
-}
-
-// lists reads --allow-file and --deny-file (nil without either).
-func (p *policyFlags) lists() (*nft.Lists, error) {
-	if p.allowFile == "" && p.denyFile == "" {
-		return nil, nil
-	}
-	l := &nft.Lists{}
-	var err error
-	if l.Allow, err = readPrefixFile("--allow-file", p.allowFile); err != nil {
-		return nil, err
-	}
-	if l.Deny, err = readPrefixFile("--deny-file", p.denyFile); err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
-// readPrefixFile reads a list of CIDRs or addresses, one a line; # starts
-// a comment. An empty name is an empty list.
+// readPrefixFile reads a list of CIDRs or addresses, one a line
+// (config.ReadPrefixes); its errors name the flag.
 func readPrefixFile(flagName, name string) ([]netip.Prefix, error) {
-	if name == "" {
-		return nil, nil
-	}
-	f, err := os.Open(name)
+	ps, err := config.ReadPrefixes(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", flagName, err)
-	}
-	defer f.Close()
-	var ps []netip.Prefix
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		s, _, _ := strings.Cut(sc.Text(), "#")
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, fmt.Errorf("%s %s:%d: %q is neither a CIDR (10.0.0.0/8, fd00::/48) nor an address", flagName, name, line, s)
-			}
-			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-		}
-		if p.Addr().Zone() != "" {
-			return nil, fmt.Errorf("%s %s:%d: %q has a zone", flagName, name, line, s)
-		}
-		ps = append(ps, p.Masked())
-	}
-	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %v", flagName, err)
 	}
 	return ps, nil
 }
 
-// reloadLists re-reads --allow-file and --deny-file into the running
-// server (SIGUSR1); a file that does not parse leaves the lists as they
-// are.
-func (o *runOptions) reloadLists(srv *proxy.Server, log *slog.Logger) {
-	l, err := o.policyFlags.lists()
+// reloadLists re-reads the allow and deny lists of a running server from
+// their files (SIGUSR1); lists that do not parse leave the lists in force
+// as they are.
+func reloadLists(srv *proxy.Server, sv server, log *slog.Logger) {
+	var l *nft.Lists
+	err := errors.New("no allow or deny lists")
+	if sv.lists != nil {
+		l, err = sv.lists()
+	}
 	if err == nil && l == nil {
-		err = errors.New("no --allow-file or --deny-file")
+		err = errors.New("no allow or deny lists")
 	}
 	if err == nil {
 		err = srv.SetLists(l)
 	}
 	if err != nil {
-		log.Error("reloading the allow and deny lists failed; the lists in force stay", "err", err)
+		log.Error("reloading the allow and deny lists failed; the lists in force stay", "service", sv.name,
+			"port", sv.cfg.Port, "err", err)
 	}
+}
+
+// reloadOnUSR1 reloads the lists of every server that has some on SIGUSR1
+// until stop is closed.
+func reloadOnUSR1(srvs []*proxy.Server, svs []server, log *slog.Logger) (stop func()) {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			n := 0
+			for i, s := range srvs {
+				if svs[i].cfg.Lists != nil {
+					reloadLists(s, svs[i], log)
+					n++
+				}
+			}
+			if n == 0 {
+				log.Error("reloading the allow and deny lists (SIGUSR1) failed: no service has allow or deny lists")
+			}
+		}
+	}()
+	return func() { signal.Stop(usr1); close(usr1) }
 }
 
 // listCounts returns the metrics hook of the lists' nft counters.
@@ -169,12 +122,11 @@ func listCounts(srv *proxy.Server) func() metrics.ListCounts {
 	}
 }
 
-// applyPolicy gives the one server of the flags the protection policy the
-// flags describe (the policy flags do not go with --config).
-func (o *runOptions) applyPolicy(srvs []server) {
-	if len(srvs) != 1 || o.configFile != "" {
-		return
+// cloneLists copies lists, so that each server of a service owns its own
+// (nil stays nil).
+func cloneLists(l *nft.Lists) *nft.Lists {
+	if l == nil {
+		return nil
 	}
-	c := srvs[0].cfg
-	c.Lists, c.Policy, c.ProvenClients = o.lists, o.policy, o.proven
+	return &nft.Lists{Allow: slices.Clone(l.Allow), Deny: slices.Clone(l.Deny)}
 }

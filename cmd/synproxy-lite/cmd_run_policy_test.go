@@ -93,3 +93,72 @@ func TestRunDryRunPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckPolicy: check prints the policy's sets and rules in the ruleset
+// (as run --dry-run does) and a line per service of the engine's policy;
+// a policy it refuses is named by its key and line.
+func TestCheckPolicy(t *testing.T) {
+	const good = "../../internal/config/testdata/good/policy.toml"
+	stdout, stderr, code := runMain("check", "--config", good)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"table inet spl_web {", "elements = { 10.99.9.0/24, 10.99.66.0/24 }",
+		"elements = { fd00:99:9::/64, fd00:99:66::1 }", `ip saddr @deny4 counter name "denied" drop`, "set ondemand {",
+		"set proven4 {", `ip saddr @proven4 counter name "proven" queue num 101`, "table inet spl_api {",
+		"elements = { 10.99.7.0/24 }", `ip saddr @allow4 counter name "allowed" accept`, "dnat ipv4 to 10.99.0.3:80"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, want := range []string{
+		good + ": service web: mode on-demand (cookies from 300 SYN/s to the port, off below 150 SYN/s for 3s); " +
+			"SYN limit 50/s burst 20 per /32 and /48 source; reflection budget 200 SYN-ACK/s burst 200 per /32 and /48 source; " +
+			"allow 0, deny 4 prefixes; proven clients first (4096 sources a family, for 5m0s)\n",
+		good + ": service api: mode monitor; no SYN limit; reflection budget 1000 SYN-ACK/s burst 1000 per /32 and /64 source; " +
+			"allow 1, deny 0 prefixes\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stderr)
+		}
+	}
+	if dry, _, code := runMain("run", "--dry-run", "--config", good); code != exitOK || dry != stdout {
+		t.Errorf("run --dry-run --config: exit %d, a ruleset other than check's:\n%s", code, dry)
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, policy, want string
+	}{
+		{"mode", "[services.policy]\nmode = \"passive\"\n", `:5: services[0].policy.mode = "passive": want protect, monitor or on-demand`},
+		{"unknown", "[services.policy]\nsynrate = 5\n", ":5: unknown key services[0].policy.synrate"},
+		{"deny-file", "[services.policy]\ndeny_file = \"nosuch.list\"\n", `:5: services[0].policy.deny_file = "nosuch.list": open ` +
+			filepath.Join(dir, "nosuch.list") + ": no such file"},
+		{"deny-line", "[services.policy]\ndeny_file = \"bad.list\"\n", `bad.list:2: "10.99.300.1" is neither a CIDR`},
+		{"allow", "policy = { allow = [\"10.99.0.0/33\"] }\n", `:4: services[0].policy.allow = "10.99.0.0/33": want CIDRs`},
+		{"proven", "driver = \"afxdp\"\ninterface = \"lo\"\n[services.policy.proven_clients]\nenabled = true\n",
+			":7: services[0].policy.proven_clients.enabled = true: proven clients need driver nfqueue"},
+	} {
+		os.WriteFile(filepath.Join(dir, "bad.list"), []byte("10.99.1.0/24\n10.99.300.1\n"), 0o644)
+		conf := filepath.Join(dir, tc.name+".toml")
+		os.WriteFile(conf, []byte("[[services]]\nports = [443]\nbackends = [\"127.0.0.1:8443\"]\n"+tc.policy), 0o644)
+		_, stderr, code := runMain("check", "--config", conf)
+		if code != exitFailure || !strings.HasPrefix(stderr, "synproxy-lite check: config: "+conf) || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, %q; want %q", tc.name, code, stderr, tc.want)
+		}
+	}
+	// The flags' policy is checked by the same code, naming the flags.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mode", "passive"}, "--mode passive: want protect, monitor or on-demand"},
+		{[]string{"--proven-clients", "--driver", "afpacket", "--interface", "lo"}, "--proven-clients true: proven clients need driver nfqueue"},
+		{[]string{"--proven-clients", "--proven-timeout", "10ms"}, "--proven-timeout 10ms: want at least 1s"},
+		{[]string{"--syn-burst", "-3"}, "--syn-burst -3: want 0 (the rate)"},
+	} {
+		_, stderr, code := runMain(append([]string{"run", "--dry-run", "--port", "80", "--backend", "10.99.0.1:80"}, tc.args...)...)
+		if code != exitUsage || !strings.HasPrefix(stderr, "synproxy-lite run: "+tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}

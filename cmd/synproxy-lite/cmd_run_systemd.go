@@ -83,7 +83,6 @@ func (o *runOptions) restartCheck(log *slog.Logger) func() error {
 		if len(srvs) != 1 {
 			return fmt.Errorf("the configuration now has %d servers (services and ports): a graceful restart moves one; restart the daemon", len(srvs))
 		}
-		o2.applyPolicy(srvs)
 		cfg := srvs[0].cfg
 		cfg.OnEngine = nil
 		_, err = proxy.NewServer(cfg)

@@ -12,6 +12,17 @@
 // commented example. A Config from run's flags (FromFlags) validates the
 // same way and names the flags instead ("--port 70000: …").
 //
+// # The protection policy
+//
+// Each service's [services.policy] table is its Policy: the allow and
+// deny lists (files, and sources written in the configuration), the
+// per-source SYN limit, the reflection budget, the mode (protect, monitor,
+// on-demand) and the proven clients. Service.EnginePolicy and
+// Service.Proven give the engine's and nft's configuration of it;
+// Config.Lists reads the lists (list files named relative to the
+// configuration's directory), which SIGUSR1 does again. run's policy flags
+// fill the same Policy, so the flags and the file share one set of checks.
+//
 // # Secrets
 //
 // Secrets are read from files that only their owner may access: a file that

@@ -64,3 +64,37 @@ backends = ["10.0.0.2:22"]
 	// config: line 3: services[0].backends = "::1:8443": an IPv6 address needs brackets: want HOST:PORT with a port 1-65535, an IPv6 address in brackets ([2001:db8::1]:8443)
 	// config: line 4: services[0].mss = 70000: want -1 (no MSS option), 0 (1460) or 1-65535
 }
+
+// A service's protection policy: Parse fills the defaults of the keys it
+// leaves out (the flags' defaults), Lists reads the lists, and a policy run
+// could not use is refused naming its key.
+func ExampleService_EnginePolicy() {
+	c, err := config.Parse([]byte(`
+[[services]]
+name = "web"
+ports = [443]
+backends = ["10.0.0.2:8443"]
+
+[services.policy]
+deny = ["192.0.2.0/24", "2001:db8::1"]
+syn_rate = 20
+mode = "on-demand"
+on_demand = { rate = 500 }
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p := c.Services[0].EnginePolicy()
+	fmt.Println(p.Mode, p.SYNRate, p.ReflectRate, p.EngageRate, p.Hold, p.Prefix4, p.Prefix6)
+	l, _ := c.Lists(0)
+	fmt.Println(l.Allow, l.Deny)
+
+	_, err = config.Parse([]byte("[[services]]\nports = [443]\nbackends = [\"10.0.0.2:8443\"]\n" +
+		"driver = \"afpacket\"\ninterface = \"eth0\"\npolicy = { proven_clients = { enabled = true } }\n"))
+	fmt.Println(err)
+	// Output:
+	// on-demand 20 1000 500 10s 32 64
+	// [] [192.0.2.0/24 2001:db8::1/128]
+	// config: line 6: services[0].policy.proven_clients.enabled = true: proven clients need driver nfqueue (their packets get a queue of their own; afpacket has none)
+}

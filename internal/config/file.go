@@ -100,6 +100,8 @@ type Service struct {
 	Timestamp, SACK   bool
 	// Limits bound the handed-over connections.
 	Limits Limits
+	// Policy is the protection policy: lists, limits, mode.
+	Policy Policy
 }
 
 // Limits are the bounds of run's limit flags (handoff.Limits): zero values
@@ -171,6 +173,7 @@ type fileService struct {
 	Timestamp     *bool      `toml:"timestamp"`
 	SACK          *bool      `toml:"sack"`
 	Limits        fileLimits `toml:"limits"`
+	Policy        filePolicy `toml:"policy"`
 }
 
 type fileLimits struct {
@@ -190,9 +193,13 @@ var validKeys = map[string]string{
 	"": "table, metrics, log_level, log_format, cookie_profile, workers, fail_open, key_file, key_credential, fleet_secret_file, " +
 		"fleet_secret_credential, rotate, [[services]]",
 	"services": "name, ports, addresses, backends, proxy_protocol, driver, interface, workers, queue, fail_open, table, " +
-		"mss, mss6, wscale, timestamp, sack, [services.limits]",
+		"mss, mss6, wscale, timestamp, sack, [services.limits], [services.policy]",
 	"services.limits": "max_conns, max_conns_per_source, source_prefix4, source_prefix6, idle_timeout, keepalive, " +
 		"user_timeout, backend_timeout, max_dials",
+	"services.policy": "allow_file, deny_file, allow, deny, syn_rate, syn_burst, reflect_rate, reflect_burst, mode, " +
+		"[services.policy.on_demand], [services.policy.proven_clients]",
+	"services.policy.on_demand":      "rate, release, hold",
+	"services.policy.proven_clients": "enabled, size, timeout",
 }
 
 // duration is a TOML string such as "90s" or "5m", parsed once decoded
@@ -268,7 +275,7 @@ func decodeError(err error, file string, lines map[string]int) error {
 func want(key toml.Key, msg string) string {
 	leaf := key[len(key)-1]
 	switch leaf {
-	case "rotate", "idle_timeout", "keepalive", "user_timeout", "backend_timeout":
+	case "rotate", "idle_timeout", "keepalive", "user_timeout", "backend_timeout", "hold", "timeout":
 		if strings.Contains(msg, "duration") {
 			return msg
 		}
@@ -279,10 +286,13 @@ func want(key toml.Key, msg string) string {
 		return "a list of \"HOST:PORT\" strings, e.g. [\"10.0.0.2:8443\"]"
 	case "addresses":
 		return "a list of IP address strings, e.g. [\"192.0.2.1\", \"2001:db8::1\"]"
-	case "fail_open", "proxy_protocol", "timestamp", "sack":
+	case "allow", "deny":
+		return "a list of CIDR or address strings, e.g. [\"10.0.0.0/8\", \"2001:db8::1\"]"
+	case "fail_open", "proxy_protocol", "timestamp", "sack", "enabled":
 		return "true or false"
 	case "workers", "queue", "mss", "mss6", "wscale", "max_conns", "max_conns_per_source",
-		"source_prefix4", "source_prefix6", "max_dials":
+		"source_prefix4", "source_prefix6", "max_dials", "syn_rate", "syn_burst", "reflect_rate", "reflect_burst",
+		"rate", "release", "size":
 		return "an integer"
 	}
 	return "a string (" + msg + ")"
@@ -351,8 +361,10 @@ func (fc *fileConfig) config(c *Config) error {
 		if s.Name == "" && len(fc.Services) == 1 {
 			s.Name = "default"
 		}
+		s.Policy = f.Policy.policy(func(key string) string { return fmt.Sprintf("services[%d].policy.%s", i, key) },
+			num, dur)
 		s.Queue = num(f.Queue, queue)
-		queue = s.Queue + 2*max(s.Workers, 1)*max(len(s.Ports), 1)
+		queue = s.Queue + s.queues()
 		switch {
 		case f.Table != nil:
 			s.Table = *f.Table

@@ -2,14 +2,17 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 )
 
 // TestBadConfigs: every file in testdata/bad is refused with an *Error
@@ -53,6 +56,18 @@ func TestBadConfigs(t *testing.T) {
 		{"addresses", "services[0].addresses", 3, `addresses = "10.99.0.2:443": want an IPv4 or IPv6 address without a port`},
 		{"addresses-afpacket", "services[0].addresses", 6, "addresses need driver nfqueue"},
 		{"same-address", "services[2].ports", 15, "services[0] protects that port on the same address"},
+		{"policy-unknown", "services[0].policy.syn_rat", 5, "valid keys here: allow_file, deny_file, allow, deny, syn_rate,"},
+		{"policy-mode", "services[0].policy.mode", 5, `mode = "passive": want protect, monitor or on-demand`},
+		{"policy-syn-rate", "services[0].policy.syn_rate", 5, "syn_rate = -1: want 0 (no limit) or a positive number"},
+		{"policy-type", "services[0].policy.syn_rate", 5, "an integer"},
+		{"policy-allow", "services[0].policy.allow", 5, `allow = "10.99.300.1": want CIDRs or addresses`},
+		{"policy-on-demand", "services[0].policy.on_demand.rate", 7, "want a positive number of SYNs a second"},
+		{"policy-release", "services[0].policy.on_demand.release", 8, "want 0 (half of on_demand.rate) up to on_demand.rate (100)"},
+		{"policy-hold", "services[0].policy.on_demand.hold", 5, "hold = -1s: want 0 (10s) or a positive duration"},
+		{"policy-proven-driver", "services[0].policy.proven_clients.enabled", 7, "proven clients need driver nfqueue"},
+		{"policy-proven-size", "services[0].policy.proven_clients.size", 6, "want 1-16777216"},
+		{"policy-proven-timeout", "services[0].policy.proven_clients.timeout", 6, "want at least 1s"},
+		{"policy-proven-unknown", "services[0].policy.proven_clients.enable", 5, "valid keys here: enabled, size, timeout"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", "bad", tc.file+".toml")
@@ -71,8 +86,8 @@ func TestBadConfigs(t *testing.T) {
 		})
 	}
 	files, _ := filepath.Glob("testdata/bad/*.toml")
-	if len(files) != 33 {
-		t.Errorf("%d bad files; the table covers 33", len(files))
+	if len(files) != 45 {
+		t.Errorf("%d bad files; the table covers 45", len(files))
 	}
 }
 
@@ -102,6 +117,63 @@ func TestGoodConfigs(t *testing.T) {
 		web.Limits.MaxConns != 1000 || web.Limits.IdleTimeout != 5*time.Minute || ssh.Limits.MaxConnsPerSource != 4 ||
 		!ssh.FailOpen || web.FailOpen || len(web.Backends) != 2 {
 		t.Errorf("values: %+v", c)
+	}
+}
+
+// TestPolicy: a service's [services.policy] fills its protection policy,
+// the defaults (the flags') where it says nothing; Lists reads the files,
+// relative to the configuration's directory, and the sources written in
+// the file.
+func TestPolicy(t *testing.T) {
+	c, err := Load("testdata/good/minimal.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Services[0]
+	if !reflect.DeepEqual(s.Policy, DefaultPolicy()) || s.Proven() != nil {
+		t.Errorf("minimal: %+v, want the defaults %+v", s.Policy, DefaultPolicy())
+	}
+	if p := s.EnginePolicy(); !reflect.DeepEqual(*p, engine.Policy{ReflectRate: engine.DefaultReflectRate, Prefix4: 32, Prefix6: 64}) {
+		t.Errorf("minimal: engine policy %+v", *p)
+	}
+	if l, err := c.Lists(0); l != nil || err != nil {
+		t.Errorf("minimal: lists %v %v, want none", l, err)
+	}
+	c, err = Load("testdata/good/policy.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, api := c.Services[0], c.Services[1]
+	if p := web.EnginePolicy(); !reflect.DeepEqual(*p, engine.Policy{Mode: engine.ModeOnDemand, SYNRate: 50, SYNBurst: 20,
+		ReflectRate: 200, Prefix4: 32, Prefix6: 48, EngageRate: 300, Hold: 3 * time.Second}) {
+		t.Errorf("web: engine policy %+v", *p)
+	}
+	if p := web.Proven(); p == nil || p.Size != 4096 || p.Timeout != 5*time.Minute {
+		t.Errorf("web: proven %+v", p)
+	}
+	// The proven clients' queue: 2 × (workers + 1) from web's first.
+	if web.Queue != 100 || api.Queue != 104 {
+		t.Errorf("queues: web %d, api %d", web.Queue, api.Queue)
+	}
+	l, err := c.Lists(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(l.Deny) != "[10.99.9.0/24 fd00:99:9::/64 10.99.66.0/24 fd00:99:66::1/128]" || len(l.Allow) != 0 {
+		t.Errorf("web: lists %v", l)
+	}
+	if p := api.EnginePolicy(); p.Mode != engine.ModeMonitor || p.ReflectRate != engine.DefaultReflectRate || api.Proven() != nil {
+		t.Errorf("api: %+v", *p)
+	}
+	if l, err := c.Lists(1); err != nil || fmt.Sprint(l.Allow) != "[10.99.7.0/24]" || len(l.Deny) != 0 {
+		t.Errorf("api: lists %v %v", l, err)
+	}
+	// A list file that cannot be read is named by its key and line.
+	c.Services[0].Policy.DenyFile = "nosuch.list"
+	var e *Error
+	if _, err := c.Lists(0); !errors.As(err, &e) || e.Key != "services[0].policy.deny_file" || e.Line != 13 ||
+		!strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing file: %v (%+v)", err, e)
 	}
 }
 
@@ -148,6 +220,11 @@ func TestFromFlags(t *testing.T) {
 		{func(c *Config) { c.Secret.KeyFile, c.Secret.FleetSecretFile = "a", "b" }, 80, "127.0.0.1:80",
 			"--key-file and --fleet-secret-file exclude each other"},
 		{func(c *Config) { c.Services[0].Limits.MaxDials = 0 }, 80, "127.0.0.1:80", "--max-dials 0: want -1"},
+		{func(c *Config) { c.Services[0].Policy.Mode = "passive" }, 80, "127.0.0.1:80", "--mode passive: want protect, monitor or on-demand"},
+		{func(c *Config) {
+			c.Services[0].Policy.ProvenClients = ProvenClients{Enabled: true, Size: 0, Timeout: time.Minute}
+		}, 80, "127.0.0.1:80", "--proven-size 0: want 1-16777216"},
+		{func(c *Config) { c.Services[0].Policy.OnDemand.Release = 5000 }, 80, "127.0.0.1:80", "--on-demand-release 5000: want 0"},
 	} {
 		c := *base
 		c.Services = append([]Service(nil), base.Services...)

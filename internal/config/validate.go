@@ -26,7 +26,12 @@ var flagOf = map[string]string{
 	"limits.source_prefix4": "--source-prefix4", "limits.source_prefix6": "--source-prefix6",
 	"limits.idle_timeout": "--idle-timeout", "limits.keepalive": "--keepalive",
 	"limits.user_timeout": "--user-timeout", "limits.backend_timeout": "--backend-timeout",
-	"limits.max_dials": "--max-dials",
+	"limits.max_dials":  "--max-dials",
+	"policy.allow_file": "--allow-file", "policy.deny_file": "--deny-file", "policy.syn_rate": "--syn-rate",
+	"policy.syn_burst": "--syn-burst", "policy.reflect_rate": "--reflect-rate", "policy.reflect_burst": "--reflect-burst",
+	"policy.mode": "--mode", "policy.on_demand.rate": "--on-demand-rate", "policy.on_demand.release": "--on-demand-release",
+	"policy.on_demand.hold": "--on-demand-hold", "policy.proven_clients.enabled": "--proven-clients",
+	"policy.proven_clients.size": "--proven-size", "policy.proven_clients.timeout": "--proven-timeout",
 }
 
 // FromFlags returns the one-service Config that run's flags spell, whose
@@ -218,7 +223,8 @@ func (v *validator) service(i int) {
 		v.bad(k("workers"), s.Workers, "want 1-256")
 	}
 	if s.Queue < 0 || s.Queue+s.queues() > 65536 {
-		v.bad(k("queue"), s.Queue, "want 0-65535, with the %d queues from it (2 × workers per port, the second half "+
+		v.bad(k("queue"), s.Queue, "want 0-65535, with the %d queues from it (2 × workers per port, 2 × (workers + 1) with "+
+			"proven clients, the second half "+
 			"for graceful restarts) at most 65535", s.queues())
 	}
 	if !validName(s.Table, 64) {
@@ -234,6 +240,7 @@ func (v *validator) service(i int) {
 		v.bad(k("wscale"), s.WScale, "want -1 (no window scaling) or 0-%d", cookie.MaxWScale)
 	}
 	v.limits(k("limits."), &s.Limits)
+	v.policy(k("policy."), s)
 }
 
 func (v *validator) limits(k string, l *Limits) {
@@ -332,7 +339,17 @@ func (s *Service) Addrs() []netip.Addr {
 }
 
 // queues is the number of queues the service uses from Queue.
-func (s *Service) queues() int { return 2 * max(s.Workers, 1) * max(len(s.Ports), 1) }
+func (s *Service) queues() int { return s.portQueues() * max(len(s.Ports), 1) }
+
+// portQueues is the number of queues of one port: the workers' and the
+// proven clients' one, twice (the second half for graceful restarts).
+func (s *Service) portQueues() int {
+	n := max(s.Workers, 1)
+	if s.Policy.ProvenClients.Enabled {
+		n++
+	}
+	return 2 * n
+}
 
 // Tables returns the nft table of each of the service's ports: Table,
 // then Table_2, Table_3…
@@ -348,7 +365,7 @@ func (s *Service) Tables() []string {
 }
 
 // PortQueue returns the first queue of the service's i-th port.
-func (s *Service) PortQueue(i int) uint16 { return uint16(s.Queue + 2*max(s.Workers, 1)*i) }
+func (s *Service) PortQueue(i int) uint16 { return uint16(s.Queue + s.portQueues()*i) }
 
 func driverNames(keep func(proxy.Driver) bool) []string {
 	var names []string

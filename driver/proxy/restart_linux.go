@@ -167,7 +167,7 @@ func (s *Server) otherQueueBase() uint16 {
 	if s.rs.alternate {
 		return s.cfg.Queue
 	}
-	return s.cfg.Queue + uint16(s.cfg.Workers)
+	return s.cfg.Queue + uint16(s.cfg.Workers+s.provenQueues())
 }
 
 // restartCommand is this program's executable with the same arguments.

@@ -373,11 +373,14 @@ func supports(bin, name string) bool {
 	b, _ := exec.Command(bin, "run", "--help").CombinedOutput()
 	lines := strings.Split(string(b), "\n")
 	for i, line := range lines {
-		if f := strings.Fields(line); len(f) == 0 || f[0] != "-driver" {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "-driver" && f[0] != "--driver" {
 			continue
 		}
 		desc := line
-		if i+1 < len(lines) {
+		// The flag package's usage puts the description on the next
+		// line; GNU-style help (--driver) on the same one.
+		if f[0] == "-driver" && i+1 < len(lines) {
 			desc += " " + lines[i+1]
 		}
 		return slices.Contains(strings.FieldsFunc(desc, func(r rune) bool {

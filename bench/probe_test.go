@@ -19,6 +19,8 @@ func TestSupports(t *testing.T) {
 		{"without", `  -driver string\n    \tpacket I/O driver: nfqueue or afpacket (default \"nfqueue\")`, false},
 		{"last", `  -driver string\n    \tpacket I/O driver: nfqueue or afpacket or afxdp (default \"nfqueue\")`, true},
 		{"list", `  -driver string\n    \tpacket I/O driver: auto, afxdp, afpacket or nfqueue (default \"auto\")`, true},
+		{"gnu", `  --driver VALUE    packet I/O driver: nfqueue, afpacket, afxdp, or auto (default auto)`, true},
+		{"gnu-without", `  --driver VALUE    packet I/O driver: nfqueue or afpacket (default nfqueue)\n  --interface NAME  (--driver afpacket or afxdp)`, false},
 		{"elsewhere", `  -interface name\n    \tname of the interface (--driver afpacket); afxdp someday`, false},
 	} {
 		bin := filepath.Join(dir, c.name)

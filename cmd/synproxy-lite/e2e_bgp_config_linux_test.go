@@ -13,8 +13,27 @@ import (
 // TestFleetBGPConfigFile: a node started with run --config, whose [bgp]
 // table names the router, peers with BIRD and announces the service's
 // /32 and /128 (the router installs them via the node), serves clients
-// through them, and withdraws them on SIGTERM before it stops.
+// through them, and withdraws them on SIGTERM before it stops; with one
+// server, and with two services (one speaker for the daemon).
 func TestFleetBGPConfigFile(t *testing.T) {
+	needBird(t)
+	for _, tc := range []struct{ name, driver, more string }{
+		{"one-service", `driver = "afpacket"
+interface = "vp"`, ""},
+		{"two-services", `driver = "nfqueue"`, `
+[[services]]
+name = "other"
+ports = [8082]
+backends = ["10.99.161.20:8081"]
+driver = "nfqueue"
+queue = 1610
+`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBGPConfigFile(t, tc.driver, tc.more) })
+	}
+}
+
+func testBGPConfigFile(t *testing.T, driver, more string) {
 	l := newBGPRouterLab(t)
 	conf := filepath.Join(t.TempDir(), "node.toml")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`table = "splb"
@@ -26,10 +45,9 @@ fleet_secret_file = %q
 name = "web"
 ports = [8080]
 backends = ["10.99.161.20:8081"]
-driver = "afpacket"
-interface = "vp"
+%s
 queue = 1600
-
+%s
 [bgp]
 peers = [%q]
 asn = 65001
@@ -40,7 +58,7 @@ hold_time = %q
 communities = ["65001:160"]
 next_hop6 = "fd00:99:a1::11"
 withdraw_delay = "1s"
-`, l.secretFile, bgpRouter, bgpNodeAddrs[0], bgpVIP, bgpVIP6, bgpHold.String())), 0o600); err != nil {
+`, l.secretFile, driver, more, bgpRouter, bgpNodeAddrs[0], bgpVIP, bgpVIP6, bgpHold.String())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := startDaemon(t, l.nodes[0], "--config", conf)
@@ -51,10 +69,13 @@ withdraw_delay = "1s"
 	if errs := l.clients(20, 4, 3*time.Second); len(errs) > 0 {
 		t.Fatalf("%d of 20 connections failed through the announced route: %v", len(errs), errs[0])
 	}
-	if n := scrape(t, l.nodes[0], "127.0.0.1:9100"); n["synproxy_lite_handed_over_total"] < 20 ||
-		n["synproxy_lite_bgp_ready"] != 1 {
-		t.Errorf("metrics: handed over %v, bgp ready %v; want 20 or more, 1",
-			n["synproxy_lite_handed_over_total"], n["synproxy_lite_bgp_ready"])
+	if more != "" {
+		if errs := l.clientsTo("http://"+bgpVIP+":8082/small", 20, 4, 3*time.Second); len(errs) > 0 {
+			t.Fatalf("%d of 20 connections to the second service failed: %v", len(errs), errs[0])
+		}
+	}
+	if n := scrape(t, l.nodes[0], "127.0.0.1:9100"); n["synproxy_lite_bgp_ready"] != 1 {
+		t.Errorf("metrics: synproxy_lite_bgp_ready %v, want 1", n["synproxy_lite_bgp_ready"])
 	}
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -209,6 +210,46 @@ func TestExample(t *testing.T) {
 	}
 	if c.Secret.KeyCredential != "key" || len(c.Services) != 1 || c.Services[0].Name != "web" {
 		t.Errorf("example: %+v", c)
+	}
+}
+
+// TestExampleBGP: the example's commented [bgp] table parses once its
+// keys are uncommented, and so does the configuration in docs/fleet.md.
+func TestExampleBGP(t *testing.T) {
+	b, err := os.ReadFile("../../docs/synproxy-lite.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, block, ok := strings.Cut(string(b), "\n# [bgp]\n")
+	if !ok {
+		t.Fatal("no commented [bgp] table in the example")
+	}
+	var lines []string
+	key := regexp.MustCompile(`^# [a-z_0-9]+ = `)
+	for _, l := range strings.Split(block, "\n") {
+		if key.MatchString(l) {
+			lines = append(lines, strings.TrimPrefix(l, "# "))
+		}
+	}
+	c, err := Parse([]byte(text + "\n[bgp]\n" + strings.Join(lines, "\n") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 12 || c.BGP == nil || c.Speaker() == nil || len(c.BGP.Peers) != 2 {
+		t.Errorf("example [bgp]: %d keys, %+v", len(lines), c.BGP)
+	}
+	fleet, err := os.ReadFile("../../docs/fleet.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllSubmatch(fleet, -1)
+	if len(blocks) == 0 {
+		t.Fatal("no toml block in docs/fleet.md")
+	}
+	for _, m := range blocks {
+		if c, err := Parse(m[1]); err != nil || c.Speaker() == nil {
+			t.Errorf("docs/fleet.md: %v", err)
+		}
 	}
 }
 

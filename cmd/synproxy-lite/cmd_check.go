@@ -102,6 +102,7 @@ func check(file string, notes io.Writer) (rules, summary string, err error) {
 			fmt.Fprintf(notes, "%s: service %s: %s\n", file, sv.name, policySummary(sv.cfg))
 		}
 	}
+	fmt.Fprintf(notes, "%s: %s\n", file, c.BGP.Summary())
 	ports := 0
 	for _, s := range c.Services {
 		ports += len(s.Ports)

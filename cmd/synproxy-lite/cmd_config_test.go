@@ -73,6 +73,17 @@ func TestCheck(t *testing.T) {
 			t.Errorf("two.toml: no %q in\n%s", want, stdout)
 		}
 	}
+	// A line says what BGP announces to whom, or that there is none.
+	for f, want := range map[string]string{
+		"bgp.toml": "bgp.toml: bgp: AS 65001, router id 10.99.161.11, 2 peer(s) 10.99.161.1, [fd00:99:a1::1]:1179 (AS 65000), " +
+			"announce 10.99.175.1/32, fd00:99:af::1 while ready, hold time 3s\n",
+		"minimal.toml": "minimal.toml: bgp: none\n",
+	} {
+		if _, stderr, code := runMain("check", "--config", "../../internal/config/testdata/good/"+f); code != exitOK ||
+			!strings.Contains(stderr, want) {
+			t.Errorf("%s: exit %d, no %q in\n%s", f, code, want, stderr)
+		}
+	}
 	bad, _ := filepath.Glob("../../internal/config/testdata/bad/*.toml")
 	if len(bad) == 0 {
 		t.Fatal("no bad files")

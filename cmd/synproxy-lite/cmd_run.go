@@ -66,7 +66,7 @@ type runOptions struct {
 	logLevel      string
 	logFormat     string
 	limits        *handoff.Limits
-	bgp           *bgp.Config // nil without --bgp-peer
+	bgp           *bgp.Config // cfg's (config.Config.Speaker); nil without BGP
 	bgpFlags      *bgpFlags
 	speaker       *bgp.Speaker // set before the server starts
 	// args are the arguments parsed, which a graceful restart's new
@@ -128,11 +128,6 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	bc, err := o.bgpFlags.config()
-	if err != nil {
-		return nil, err
-	}
-	o.bgp = bc
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -151,7 +146,7 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.cfg = c
+		o.cfg, o.bgp = c, c.Speaker()
 		return o, nil
 	}
 	if *queue > 65535 {
@@ -162,11 +157,13 @@ func parseRunFlags(args []string, help io.Writer) (*runOptions, error) {
 		Services: []config.Service{{Name: "default", ProxyProtocol: o.proxyProtocol, Driver: o.driverName,
 			Interface: o.iface, Workers: o.workers, Queue: int(*queue), FailOpen: o.failOpen, Table: o.table,
 			MSS: o.mss, MSS6: o.mss6, WScale: o.wscale, Timestamp: o.timestamp, SACK: o.sack, Limits: lf.config(),
-			Policy: o.policyFlags.config()}}}
+			Policy: o.policyFlags.config()}}, BGP: o.bgpFlags.config()}
 	o.cfg = config.FromFlags(c, int(min(*port, 1<<20)), *backend)
 	if err := o.cfg.Validate(); err != nil {
 		return nil, err
 	}
+	o.bgp = o.cfg.Speaker()
+	var err error
 	s := &o.cfg.Services[0]
 	o.policy, o.proven = s.EnginePolicy(), s.Proven()
 	if o.lists, err = o.cfg.Lists(0); err != nil {
@@ -373,7 +370,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 		return err
 	}
 	if len(srvs) > 1 {
-		return daemonMany(ctx, o.cfg, srvs, log)
+		return daemonMany(ctx, o, srvs, log)
 	}
 	cfg := srvs[0].cfg
 	cfg.OnEngine = o.serveMetrics(log)
@@ -383,7 +380,7 @@ func daemon(ctx context.Context, o *runOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if o.speaker, err = o.newSpeaker(srv, log); err != nil {
+	if o.speaker, err = o.newSpeaker(bgpReady(srv), log); err != nil {
 		return err
 	}
 	o.handoffStats, o.rulesLost, o.readiness = srv.HandoffStats, srv.RulesLost, srv

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
-	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +11,7 @@ import (
 
 	"github.com/synproxy-lite/synproxy-lite/bgp"
 	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
+	"github.com/synproxy-lite/synproxy-lite/internal/config"
 )
 
 // bgpFlags are the flags of "run" that announce the service address over
@@ -62,82 +59,17 @@ func addBGPFlags(fs *flag.FlagSet) *bgpFlags {
 	return b
 }
 
-// config checks the flags and returns the bgp.Config they spell (without
-// Ready and Logger), or nil without --bgp-peer.
-func (b *bgpFlags) config() (*bgp.Config, error) {
-	if len(b.peers) == 0 {
-		if len(b.announce) > 0 || b.asn != 0 || b.routerID != "" {
-			return nil, errors.New("--bgp-announce, --bgp-asn and --bgp-router-id need --bgp-peer")
-		}
-		return nil, nil
+// config returns the BGP of the flags (config.Config.BGP, validated with
+// the rest), or nil when none of --bgp-peer, --bgp-announce, --bgp-asn
+// and --bgp-router-id is given.
+func (b *bgpFlags) config() *config.BGP {
+	if len(b.peers) == 0 && len(b.announce) == 0 && b.asn == 0 && b.routerID == "" {
+		return nil
 	}
-	c := &bgp.Config{ASN: uint32(b.asn), HoldTime: b.hold, GracefulRestart: b.gracefulRestart,
-		ConnectRetry: 2 * time.Second}
-	switch {
-	case b.asn == 0 || b.asn > 1<<32-1:
-		return nil, errors.New("--bgp-asn is required with --bgp-peer (1-4294967295)")
-	case b.peerASN > 1<<32-1:
-		return nil, errors.New("--bgp-peer-asn must be 0-4294967295")
-	case len(b.announce) == 0:
-		return nil, errors.New("--bgp-announce is required with --bgp-peer (the service's /32 or /128)")
-	case b.withdrawDelay < 0:
-		return nil, errors.New("--bgp-withdraw-delay must not be negative")
-	}
-	var err error
-	if c.RouterID, err = netip.ParseAddr(b.routerID); err != nil || !c.RouterID.Is4() {
-		return nil, fmt.Errorf("--bgp-router-id %q: an IPv4 address is required", b.routerID)
-	}
-	var local netip.Addr
-	if b.localAddr != "" {
-		if local, err = netip.ParseAddr(b.localAddr); err != nil {
-			return nil, fmt.Errorf("--bgp-local-address: %v", err)
-		}
-	}
-	for _, s := range b.peers {
-		p := bgp.Peer{ASN: uint32(b.peerASN), LocalAddr: local}
-		if ap, err := netip.ParseAddrPort(s); err == nil {
-			p.Addr, p.Port = ap.Addr(), ap.Port()
-		} else if p.Addr, err = netip.ParseAddr(s); err != nil {
-			return nil, fmt.Errorf("--bgp-peer %q: an address or ADDR:PORT", s)
-		}
-		c.Peers = append(c.Peers, p)
-	}
-	for _, s := range b.announce {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, err2 := netip.ParseAddr(s)
-			if err2 != nil {
-				return nil, fmt.Errorf("--bgp-announce %q: a prefix such as 192.0.2.1/32", s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		c.Prefixes = append(c.Prefixes, p)
-	}
-	for _, s := range b.communities {
-		as, v, ok := strings.Cut(s, ":")
-		a, err1 := strconv.ParseUint(as, 10, 16)
-		x, err2 := strconv.ParseUint(v, 10, 16)
-		if !ok || err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("--bgp-community %q: AS:VALUE, both 0-65535", s)
-		}
-		c.Communities = append(c.Communities, uint32(a)<<16|uint32(x))
-	}
-	for _, f := range []struct {
-		name string
-		s    string
-		dst  *netip.Addr
-	}{{"--bgp-next-hop", b.nextHop, &c.NextHop}, {"--bgp-next-hop6", b.nextHop6, &c.NextHop6}} {
-		if f.s == "" {
-			continue
-		}
-		if *f.dst, err = netip.ParseAddr(f.s); err != nil {
-			return nil, fmt.Errorf("%s: %v", f.name, err)
-		}
-	}
-	if _, err := bgp.New(c); err != nil {
-		return nil, fmt.Errorf("--bgp-*: %v", strings.TrimPrefix(err.Error(), "bgp: invalid configuration: "))
-	}
-	return c, nil
+	return &config.BGP{Peers: b.peers, ASN: int64(min(b.asn, 1<<40)), PeerASN: int64(min(b.peerASN, 1<<40)),
+		RouterID: b.routerID, Announce: b.announce, HoldTime: b.hold, GracefulRestart: b.gracefulRestart,
+		WithdrawDelay: b.withdrawDelay, Communities: b.communities, NextHop: b.nextHop, NextHop6: b.nextHop6,
+		LocalAddress: b.localAddr}
 }
 
 // bgpReady is what the speaker announces on: the daemon's readiness, the
@@ -153,14 +85,15 @@ func bgpReady(srv *proxy.Server) func() (bool, string) {
 	}
 }
 
-// newSpeaker makes the speaker of the BGP flags, if any, for srv. It starts
-// once the server serves.
-func (o *runOptions) newSpeaker(srv *proxy.Server, log *slog.Logger) (*bgp.Speaker, error) {
+// newSpeaker makes the speaker of the configuration's BGP (the file's
+// [bgp] or the --bgp-* flags), if any, announcing while ready says yes.
+// It starts once the servers serve.
+func (o *runOptions) newSpeaker(ready func() (bool, string), log *slog.Logger) (*bgp.Speaker, error) {
 	if o.bgp == nil {
 		return nil, nil
 	}
 	c := *o.bgp
-	c.Ready, c.Logger = bgpReady(srv), log
+	c.Ready, c.Logger = ready, log
 	return bgp.New(&c)
 }
 
@@ -179,7 +112,7 @@ func (o *runOptions) withdrawThenStop(ctx context.Context, sp *bgp.Speaker, log 
 			log.Warn("bgp: withdrawal not confirmed on every session", "err", err)
 		}
 		wcancel()
-		time.Sleep(o.bgpFlags.withdrawDelay)
+		time.Sleep(o.cfg.BGP.WithdrawDelay)
 		cancel()
 	}()
 	return run

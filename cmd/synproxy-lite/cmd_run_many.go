@@ -16,7 +16,6 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/metrics"
 	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
-	"github.com/synproxy-lite/synproxy-lite/internal/config"
 )
 
 // daemonMany runs several servers (the ports of the services of a
@@ -25,12 +24,28 @@ import (
 // stops them all. The metrics of every server are served on one address,
 // labelled service and port. A graceful restart (SIGHUP) moves one server
 // to one new process, so with several it is refused: restart the daemon.
-func daemonMany(ctx context.Context, c *config.Config, srvs []server, log *slog.Logger) error {
+// With BGP, one speaker announces the prefixes while every server is
+// ready (readyAll) and withdraws them when one is not.
+func daemonMany(ctx context.Context, o *runOptions, srvs []server, log *slog.Logger) error {
+	c := o.cfg
 	var started []*proxy.Server
+	all := readyAll{srvs: srvs, started: &started}
+	sp, err := o.newSpeaker(func() (bool, string) {
+		if err := all.Ready(); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	}, log)
+	if err != nil {
+		return err
+	}
 	var reg *prometheus.Registry
 	if c.Metrics != "" {
 		reg = prometheus.NewRegistry()
-		stop, err := metrics.ServeRegistry(c.Metrics, reg, readyAll{srvs: srvs, started: &started}, log)
+		if sp != nil {
+			reg.MustRegister(newBGPCollector(sp))
+		}
+		stop, err := metrics.ServeRegistry(c.Metrics, reg, all, log)
 		if err != nil {
 			return err
 		}
@@ -59,12 +74,17 @@ func daemonMany(ctx context.Context, c *config.Config, srvs []server, log *slog.
 	defer reloadOnUSR1(started, srvs, log)()
 	sd := &notifier{log: log, serving: fmt.Sprintf("%d ports", len(srvs))}
 	sd.ready()
+	if sp != nil {
+		sp.Start()
+		defer sp.Close()
+	}
 	defer sd.stopping()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	run := o.withdrawThenStop(ctx, sp, log)
 	go func() {
 		for {
 			select {
@@ -80,7 +100,7 @@ func daemonMany(ctx context.Context, c *config.Config, srvs []server, log *slog.
 	var wg sync.WaitGroup
 	for i, s := range started {
 		wg.Go(func() {
-			if err := s.Run(ctx); err != nil {
+			if err := s.Run(run); err != nil {
 				errs[i] = fmt.Errorf("service %s, port %d: %w", srvs[i].name, srvs[i].cfg.Port, err)
 			}
 			cancel() // one stopped: stop the others

@@ -65,6 +65,20 @@ func needBird(t *testing.T) string {
 
 func newBGPLab(t *testing.T, nodeArgs ...[]string) *bgpLab {
 	t.Helper()
+	l := newBGPRouterLab(t)
+	for i := range 3 {
+		var extra []string
+		if i < len(nodeArgs) {
+			extra = nodeArgs[i]
+		}
+		l.daemons[i] = l.startNode(t, i, extra...)
+	}
+	return l
+}
+
+// newBGPRouterLab builds the lab and starts BIRD, but none of the nodes.
+func newBGPRouterLab(t *testing.T) *bgpLab {
+	t.Helper()
 	needLab(t)
 	bird := needBird(t)
 	must := func(err error) {
@@ -144,13 +158,6 @@ protocol kernel k6 { ipv6 { import none; export all; }; merge paths yes limit 16
 	secret := randomSecret()
 	l.secretFile = dir + "/fleet.secret"
 	must(os.WriteFile(l.secretFile, []byte(secret+"\n"), 0o600))
-	for i := range 3 {
-		var extra []string
-		if i < len(nodeArgs) {
-			extra = nodeArgs[i]
-		}
-		l.daemons[i] = l.startNode(t, i, extra...)
-	}
 	return l
 }
 

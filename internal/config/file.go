@@ -47,6 +47,9 @@ type Config struct {
 	CookieProfile string
 	// Services are the protected services, at least one.
 	Services []Service
+	// BGP announces the services' addresses while the daemon is ready;
+	// nil: no BGP.
+	BGP *BGP
 
 	file  string         // the file Load read, for messages
 	lines map[string]int // line of each key Parse saw, by path
@@ -153,6 +156,7 @@ type fileConfig struct {
 	FleetSecretCredential string        `toml:"fleet_secret_credential"`
 	Rotate                *duration     `toml:"rotate"`
 	Services              []fileService `toml:"services"`
+	BGP                   *fileBGP      `toml:"bgp"`
 }
 
 type fileService struct {
@@ -191,7 +195,8 @@ type fileLimits struct {
 // validKeys lists the keys of each table, for the unknown-key error.
 var validKeys = map[string]string{
 	"": "table, metrics, log_level, log_format, cookie_profile, workers, fail_open, key_file, key_credential, fleet_secret_file, " +
-		"fleet_secret_credential, rotate, [[services]]",
+		"fleet_secret_credential, rotate, [[services]], [bgp]",
+	"bgp": bgpKeys,
 	"services": "name, ports, addresses, backends, proxy_protocol, driver, interface, workers, queue, fail_open, table, " +
 		"mss, mss6, wscale, timestamp, sack, [services.limits], [services.policy]",
 	"services.limits": "max_conns, max_conns_per_source, source_prefix4, source_prefix6, idle_timeout, keepalive, " +
@@ -275,7 +280,8 @@ func decodeError(err error, file string, lines map[string]int) error {
 func want(key toml.Key, msg string) string {
 	leaf := key[len(key)-1]
 	switch leaf {
-	case "rotate", "idle_timeout", "keepalive", "user_timeout", "backend_timeout", "hold", "timeout":
+	case "rotate", "idle_timeout", "keepalive", "user_timeout", "backend_timeout", "hold", "timeout",
+		"hold_time", "graceful_restart", "withdraw_delay":
 		if strings.Contains(msg, "duration") {
 			return msg
 		}
@@ -284,6 +290,14 @@ func want(key toml.Key, msg string) string {
 		return "a list of port numbers, e.g. [443]"
 	case "backends":
 		return "a list of \"HOST:PORT\" strings, e.g. [\"10.0.0.2:8443\"]"
+	case "peers":
+		return "a list of address or \"ADDR:PORT\" strings, e.g. [\"10.0.0.1\", \"[2001:db8::1]:1179\"]"
+	case "announce":
+		return "a list of prefix strings, e.g. [\"192.0.2.1/32\", \"2001:db8::1/128\"]"
+	case "communities":
+		return "a list of \"AS:VALUE\" strings, e.g. [\"65001:100\"]"
+	case "asn", "peer_asn":
+		return "an integer AS number"
 	case "addresses":
 		return "a list of IP address strings, e.g. [\"192.0.2.1\", \"2001:db8::1\"]"
 	case "allow", "deny":
@@ -350,6 +364,7 @@ func (fc *fileConfig) config(c *Config) error {
 		FailOpen: flag(fc.FailOpen, false), Rotate: dur("rotate", fc.Rotate, 0),
 		Secret: Secret{KeyFile: fc.KeyFile, KeyCredential: fc.KeyCredential,
 			FleetSecretFile: fc.FleetSecretFile, FleetSecretCredential: fc.FleetSecretCredential}}
+	c.BGP = fc.BGP.bgp(dur)
 	dl := DefaultLimits()
 	queue := DefaultQueue
 	for i, f := range fc.Services {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,18 @@ func TestBadConfigs(t *testing.T) {
 		{"policy-proven-size", "services[0].policy.proven_clients.size", 6, "want 1-16777216"},
 		{"policy-proven-timeout", "services[0].policy.proven_clients.timeout", 6, "want at least 1s"},
 		{"policy-proven-unknown", "services[0].policy.proven_clients.enable", 5, "valid keys here: enabled, size, timeout"},
+		{"bgp-unknown", "bgp.hold", 10, "unknown key bgp.hold: want a known key; valid keys here: peers, asn, peer_asn,"},
+		{"bgp-no-peers", "bgp.peers", 5, "required in [bgp]: the neighbours"},
+		{"bgp-asn", "bgp.asn", 5, "required with peers: this node's AS number"},
+		{"bgp-asn-type", "bgp.asn", 7, "an integer AS number"},
+		{"bgp-router-id", "bgp.router_id", 8, `router_id = "fd00:99::11": want an IPv4 address`},
+		{"bgp-announce", "bgp.announce", 9, `announce = "10.99.175.1/8": want a prefix without host bits (10.0.0.0/8)`},
+		{"bgp-hold-time", "bgp.hold_time", 10, "hold_time = 2s: want 3s-65535s"},
+		{"bgp-community", "bgp.communities", 10, `communities = "65001": want AS:VALUE, both 0-65535`},
+		{"bgp-next-hop6", "bgp.next_hop6", 10, `next_hop6 = "10.99.161.11": want an IPv6 address`},
+		{"bgp-peer", "bgp.peers", 6, `peers = "router.example": want an address or ADDR:PORT`},
+		{"bgp-peer-asn", "bgp.peer_asn", 8, "peer_asn = 65001: want the peers' AS, not this node's"},
+		{"bgp-withdraw-delay", "bgp.withdraw_delay", 10, "withdraw_delay = -1s: want 0 or a positive duration"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("testdata", "bad", tc.file+".toml")
@@ -86,8 +99,8 @@ func TestBadConfigs(t *testing.T) {
 		})
 	}
 	files, _ := filepath.Glob("testdata/bad/*.toml")
-	if len(files) != 45 {
-		t.Errorf("%d bad files; the table covers 45", len(files))
+	if len(files) != 57 {
+		t.Errorf("%d bad files; the table covers 57", len(files))
 	}
 }
 
@@ -200,6 +213,46 @@ func TestExample(t *testing.T) {
 	}
 }
 
+// TestExampleBGP: the example's commented [bgp] table parses once its
+// keys are uncommented, and so does the configuration in docs/fleet.md.
+func TestExampleBGP(t *testing.T) {
+	b, err := os.ReadFile("../../docs/synproxy-lite.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, block, ok := strings.Cut(string(b), "\n# [bgp]\n")
+	if !ok {
+		t.Fatal("no commented [bgp] table in the example")
+	}
+	var lines []string
+	key := regexp.MustCompile(`^# [a-z_0-9]+ = `)
+	for _, l := range strings.Split(block, "\n") {
+		if key.MatchString(l) {
+			lines = append(lines, strings.TrimPrefix(l, "# "))
+		}
+	}
+	c, err := Parse([]byte(text + "\n[bgp]\n" + strings.Join(lines, "\n") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 12 || c.BGP == nil || c.Speaker() == nil || len(c.BGP.Peers) != 2 {
+		t.Errorf("example [bgp]: %d keys, %+v", len(lines), c.BGP)
+	}
+	fleet, err := os.ReadFile("../../docs/fleet.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllSubmatch(fleet, -1)
+	if len(blocks) == 0 {
+		t.Fatal("no toml block in docs/fleet.md")
+	}
+	for _, m := range blocks {
+		if c, err := Parse(m[1]); err != nil || c.Speaker() == nil {
+			t.Errorf("docs/fleet.md: %v", err)
+		}
+	}
+}
+
 // TestFromFlags: a Config from run's flags names the flags in its errors.
 func TestFromFlags(t *testing.T) {
 	base, err := Parse([]byte("[[services]]\nports = [1]\nbackends = [\"127.0.0.1:1\"]\n"))
@@ -225,6 +278,14 @@ func TestFromFlags(t *testing.T) {
 			c.Services[0].Policy.ProvenClients = ProvenClients{Enabled: true, Size: 0, Timeout: time.Minute}
 		}, 80, "127.0.0.1:80", "--proven-size 0: want 1-16777216"},
 		{func(c *Config) { c.Services[0].Policy.OnDemand.Release = 5000 }, 80, "127.0.0.1:80", "--on-demand-release 5000: want 0"},
+		{func(c *Config) { c.BGP = &BGP{ASN: 65001} }, 80, "127.0.0.1:80", "--bgp-announce, --bgp-asn and --bgp-router-id need --bgp-peer"},
+		{func(c *Config) {
+			c.BGP = &BGP{Peers: []string{"10.99.161.1"}, ASN: 65001, RouterID: "10.99.161.11", Announce: []string{"10.99.175.1"},
+				HoldTime: time.Second}
+		}, 80, "127.0.0.1:80", "--bgp-hold-time 1s: want 3s-65535s"},
+		{func(c *Config) {
+			c.BGP = &BGP{Peers: []string{"10.99.161.1"}, ASN: 65001, Announce: []string{"10.99.175.1"}, HoldTime: 3 * time.Second}
+		}, 80, "127.0.0.1:80", "--bgp-router-id: required with peers"},
 	} {
 		c := *base
 		c.Services = append([]Service(nil), base.Services...)
@@ -235,6 +296,39 @@ func TestFromFlags(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%v, want %q", err, tc.want)
 		}
+	}
+}
+
+// TestBGP: the [bgp] table spells the speaker's configuration, the
+// defaults where it says nothing; without it there is no BGP.
+func TestBGP(t *testing.T) {
+	c, err := Load("testdata/good/bgp.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Speaker()
+	if b == nil || b.ASN != 65001 || len(b.Peers) != 2 || b.Peers[0].ASN != 65000 || b.Peers[1].Port != 1179 ||
+		b.Peers[1].Addr != netip.MustParseAddr("fd00:99:a1::1") || b.Peers[0].LocalAddr != netip.MustParseAddr("10.99.161.11") ||
+		fmt.Sprint(b.Prefixes) != "[10.99.175.1/32 fd00:99:af::1/128]" || fmt.Sprint(b.Communities) != fmt.Sprint([]uint32{65001<<16 | 160}) ||
+		b.HoldTime != 3*time.Second || b.GracefulRestart != 10*time.Second || b.ConnectRetry != BGPConnectRetry ||
+		b.NextHop6 != netip.MustParseAddr("fd00:99:a1::11") || b.NextHop.IsValid() || b.RouterID != netip.MustParseAddr("10.99.161.11") {
+		t.Errorf("speaker %+v", b)
+	}
+	if c.BGP.WithdrawDelay != DefaultBGPWithdrawDelay {
+		t.Errorf("withdraw delay %v, want the default", c.BGP.WithdrawDelay)
+	}
+	if s := c.BGP.Summary(); !strings.Contains(s, "AS 65001") || !strings.Contains(s, "2 peer(s)") ||
+		!strings.Contains(s, "10.99.175.1/32, fd00:99:af::1") {
+		t.Errorf("summary %q", s)
+	}
+	c, err = Load("testdata/good/minimal.toml")
+	if err != nil || c.BGP != nil || c.Speaker() != nil || c.BGP.Summary() != "bgp: none" {
+		t.Errorf("minimal: %v %+v", err, c.BGP)
+	}
+	c, err = Parse([]byte("[[services]]\nports = [1]\nbackends = [\"127.0.0.1:1\"]\n[bgp]\npeers = [\"10.99.161.1\"]\n" +
+		"asn = 65001\nrouter_id = \"10.99.161.11\"\nannounce = [\"10.99.175.1\"]\n"))
+	if err != nil || c.BGP.HoldTime != DefaultBGPHoldTime || c.Speaker().GracefulRestart != 0 {
+		t.Errorf("defaults: %v %+v", err, c.BGP)
 	}
 }
 

@@ -32,6 +32,10 @@ var flagOf = map[string]string{
 	"policy.mode": "--mode", "policy.on_demand.rate": "--on-demand-rate", "policy.on_demand.release": "--on-demand-release",
 	"policy.on_demand.hold": "--on-demand-hold", "policy.proven_clients.enabled": "--proven-clients",
 	"policy.proven_clients.size": "--proven-size", "policy.proven_clients.timeout": "--proven-timeout",
+	"bgp.peers": "--bgp-peer", "bgp.asn": "--bgp-asn", "bgp.peer_asn": "--bgp-peer-asn", "bgp.router_id": "--bgp-router-id",
+	"bgp.announce": "--bgp-announce", "bgp.hold_time": "--bgp-hold-time", "bgp.graceful_restart": "--bgp-graceful-restart",
+	"bgp.withdraw_delay": "--bgp-withdraw-delay", "bgp.communities": "--bgp-community", "bgp.next_hop": "--bgp-next-hop",
+	"bgp.next_hop6": "--bgp-next-hop6", "bgp.local_address": "--bgp-local-address", "bgp": "--bgp-*",
 }
 
 // FromFlags returns the one-service Config that run's flags spell, whose
@@ -64,6 +68,7 @@ func (c *Config) Validate() error {
 		v.service(i)
 	}
 	v.apart()
+	v.bgp()
 	return errors.Join(v.errs...)
 }
 

@@ -41,6 +41,9 @@ type Driver struct {
 	closeOnce sync.Once
 }
 
+// opened counts the drivers this process opened, for their fanout groups.
+var opened atomic.Uint32
+
 // Open creates the workers' sockets and rings, attaches the filter, binds
 // them to the interface and joins them in one fanout group. It must run in
 // the network namespace of the interface.
@@ -72,7 +75,10 @@ func Open(cfg *Config) (*Driver, error) {
 	}
 	group := c.FanoutGroup
 	if group == 0 {
-		group = uint16(os.Getpid())
+		// One group per driver: two drivers of one process (two
+		// services on one interface) in one group would share each
+		// other's packets.
+		group = uint16(os.Getpid()) + uint16(opened.Add(1)-1)
 	}
 	for i := 0; i < c.Workers; i++ {
 		q, err := d.openQueue(group)

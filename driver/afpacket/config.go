@@ -55,7 +55,8 @@ type Config struct {
 	FanoutCPU bool
 
 	// FanoutGroup is the fanout group id. Zero derives one from the
-	// process id.
+	// process id and the number of drivers the process opened before,
+	// so that each driver has a group of its own.
 	FanoutGroup uint16
 
 	// BusyPoll makes an empty ring spin (checking the next block's status)

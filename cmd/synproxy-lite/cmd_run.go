@@ -312,7 +312,7 @@ func (o *runOptions) serveMetrics(log *slog.Logger) func(*engine.Engine) (func()
 	}
 	return func(eng *engine.Engine) (func(), error) {
 		c := metrics.NewCollector(eng)
-		c.Handoff, c.RulesLost, c.Readiness, c.Lists = o.handoffStats, o.rulesLost, o.readiness, o.listCounts
+		c.Handoff, c.RulesLost, c.Readiness, c.Lists = o.handoffStats, o.rulesLost, withBGP(o.readiness, o.speaker), o.listCounts
 		c.Build = buildInfo()
 		return metrics.ServeCollector(o.cfg.Metrics, c, log, o.bgpCollectors()...)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/synproxy-lite/synproxy-lite/bgp"
+	"github.com/synproxy-lite/synproxy-lite/driver/metrics"
 	"github.com/synproxy-lite/synproxy-lite/driver/proxy"
 	"github.com/synproxy-lite/synproxy-lite/internal/config"
 )
@@ -181,4 +182,23 @@ func (o *runOptions) detachOnHandOver(next func(pid int)) func(pid int) {
 		}
 		next(pid)
 	}
+}
+
+// bgpReadiness is the daemon's readiness with its BGP sessions' state
+// below the answer on /readyz ("bgp: ready; 10.0.0.1:179 established
+// announced"). The sessions do not make the answer: a node announces
+// because it is ready, not the other way round.
+type bgpReadiness struct {
+	metrics.Readiness
+	sp *bgp.Speaker
+}
+
+func (r bgpReadiness) ReadyDetail() string { return "bgp: " + r.sp.Status().String() + "\n" }
+
+// withBGP adds the speaker's state, if there is a speaker, to r.
+func withBGP(r metrics.Readiness, sp *bgp.Speaker) metrics.Readiness {
+	if sp == nil || r == nil {
+		return r
+	}
+	return bgpReadiness{r, sp}
 }

@@ -45,7 +45,7 @@ func daemonMany(ctx context.Context, o *runOptions, srvs []server, log *slog.Log
 		if sp != nil {
 			reg.MustRegister(newBGPCollector(sp))
 		}
-		stop, err := metrics.ServeRegistry(c.Metrics, reg, all, log)
+		stop, err := metrics.ServeRegistry(c.Metrics, reg, withBGP(all, sp), log)
 		if err != nil {
 			return err
 		}

@@ -77,6 +77,11 @@ withdraw_delay = "1s"
 	if n := scrape(t, l.nodes[0], "127.0.0.1:9100"); n["synproxy_lite_bgp_ready"] != 1 {
 		t.Errorf("metrics: synproxy_lite_bgp_ready %v, want 1", n["synproxy_lite_bgp_ready"])
 	}
+	// /readyz shows the sessions below its answer.
+	if code, body := getIn(t, l.nodes[0], "127.0.0.1:9100", "/readyz"); code != 200 ||
+		!strings.Contains(body, "bgp: ready") || !strings.Contains(body, "established") {
+		t.Errorf("/readyz %d: %q, want 200 with the BGP sessions (bgp: ready ... established)", code, body)
+	}
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

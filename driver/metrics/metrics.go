@@ -58,6 +58,13 @@ type Readiness interface {
 	ReadyKnown() error
 }
 
+// ReadyDetailer is a Readiness that has more to say on /readyz than its
+// answer: lines (each ending in a newline) that follow "ready" or the
+// reasons for "not ready", such as the state of the daemon's BGP sessions.
+type ReadyDetailer interface {
+	ReadyDetail() string
+}
+
 // BuildInfo names the build of the binary that serves the metrics: the
 // labels of synproxy_lite_build_info. The package leaves reading it to the
 // binary (internal/version).

@@ -66,14 +66,18 @@ func ServeRegistry(addr string, reg *prometheus.Registry, ready Readiness, log *
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
+		detail := ""
+		if d, ok := ready.(ReadyDetailer); ok {
+			detail = d.ReadyDetail()
+		}
 		if ready != nil {
 			if err := ready.Ready(); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
-				io.WriteString(w, "not ready\n"+err.Error()+"\n")
+				io.WriteString(w, "not ready\n"+err.Error()+"\n"+detail)
 				return
 			}
 		}
-		io.WriteString(w, "ready\n")
+		io.WriteString(w, "ready\n"+detail)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/localaddr"
 	"github.com/synproxy-lite/synproxy-lite/driver/internal/rawsock"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
@@ -37,7 +38,7 @@ type Driver struct {
 	loggedErrs atomic.Uint64 // rxErrs when it was logged
 	txRing     bool
 
-	local     *localWatch // the host's local addresses
+	local     *localaddr.Watch // the host's local addresses
 	closeOnce sync.Once
 }
 
@@ -70,7 +71,7 @@ func Open(cfg *Config) (*Driver, error) {
 		return nil, fmt.Errorf("afpacket: interface %s has no Ethernet address", c.Interface)
 	}
 	d := &Driver{cfg: c, ifindex: ifi.Index, txRing: !c.SendMMsg}
-	if d.local, err = watchLocals(); err != nil {
+	if d.local, err = localaddr.New(nil); err != nil {
 		return nil, err
 	}
 	group := c.FanoutGroup
@@ -159,7 +160,7 @@ func (d *Driver) Close() error {
 	}
 	d.closeOnce.Do(func() {
 		if d.local != nil {
-			d.local.close()
+			d.local.Close()
 		}
 	})
 	return errors.Join(errs...)
@@ -456,7 +457,7 @@ func (q *Queue) frame(off int, h *unix.Tpacket3Hdr) ([]byte, bool) {
 		q.d.skip.truncated.Add(1)
 		return nil, false
 	}
-	if !q.d.local.cur.Load().has(dst) {
+	if !q.d.local.Load().Has(dst) {
 		q.d.skip.notLocal.Add(1)
 		return nil, false
 	}

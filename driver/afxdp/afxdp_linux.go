@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/localaddr"
 	"github.com/synproxy-lite/synproxy-lite/driver/internal/rawsock"
 )
 
@@ -25,7 +26,7 @@ type Driver struct {
 	ifindex int
 	queues  []*Queue
 	prog    *program
-	local   *localWatch
+	local   *localaddr.Watch
 
 	txErrs   atomic.Uint64
 	skip     skipCounters
@@ -84,7 +85,7 @@ func Open(cfg *Config) (*Driver, error) {
 			return nil, err
 		}
 	}
-	if d.local, err = watchLocals(d.prog.syncLocals); err != nil {
+	if d.local, err = localaddr.New(d.prog.syncLocals); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -224,7 +225,7 @@ func (d *Driver) Close() error {
 			errs = append(errs, d.prog.close())
 		}
 		if d.local != nil {
-			d.local.close()
+			d.local.Close()
 		}
 	})
 	for _, q := range d.queues {

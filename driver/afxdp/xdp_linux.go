@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/localaddr"
 )
 
 // program is the loaded XDP program and its maps, attached to one
@@ -90,7 +91,7 @@ func (p *program) setSocket(q int, fd int) error {
 
 // syncLocals makes the program's local address maps hold l: the new entries
 // are added before the old ones go.
-func (p *program) syncLocals(l *locals) {
+func (p *program) syncLocals(l *localaddr.Set) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	want4, want6 := map[xdpLpm4]struct{}{}, map[xdpLpm6]struct{}{}
@@ -108,10 +109,10 @@ func (p *program) syncLocals(l *locals) {
 		}
 		want6[k] = struct{}{}
 	}
-	for a := range l.addrs {
+	for a := range l.Addrs {
 		add(netip.PrefixFrom(a, a.BitLen()))
 	}
-	for _, n := range l.nets {
+	for _, n := range l.Nets {
 		add(n.Masked())
 	}
 	var errs []error

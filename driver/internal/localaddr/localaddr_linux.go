@@ -1,7 +1,6 @@
-package afpacket
+package localaddr
 
 import (
-	"errors"
 	"net/netip"
 	"os"
 	"sync/atomic"
@@ -13,46 +12,27 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/driver"
 )
 
-// locals is a snapshot of the host's local addresses: the destinations of
-// the routes of type local in the network namespace, which cover every
-// address of every interface and the prefixes routed to the host as a whole
-// (ip route add local 192.0.2.0/24 dev lo). A frame whose destination is
-// none of them is traffic the host forwards: the driver leaves it alone.
-type locals struct {
-	addrs map[netip.Addr]struct{} // /32 and /128
-	nets  []netip.Prefix          // wider local routes
-}
-
-// has reports whether a is a local address. It allocates nothing.
-func (l *locals) has(a netip.Addr) bool {
-	if _, ok := l.addrs[a]; ok {
-		return true
-	}
-	for _, p := range l.nets {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// localWatch keeps a locals snapshot current: it dumps the routing tables
+// Watch keeps a Set current: it dumps the routing tables
 // once, then again after every change of a route or an address the kernel
 // announces. Between a change and the next dump (well under a millisecond
-// on an idle host) a SYN to a new address is left to the kernel, whose nft
-// rule drops it; the client's retransmission is answered.
-type localWatch struct {
-	cur    atomic.Pointer[locals]
+// on an idle host) a packet to a new address is taken for forwarded
+// traffic.
+type Watch struct {
+	cur    atomic.Pointer[Set]
 	dumpFd int      // for the dumps
 	events *os.File // subscribed to route and address changes
 	seq    uint32
 	buf    []byte
 	done   chan struct{}
+	// changed, if not nil, is called with each new snapshot (from the
+	// watch's goroutine), and once with the first from New.
+	changed func(*Set)
 }
 
-// watchLocals opens the watch in the calling thread's network namespace.
-func watchLocals() (w *localWatch, err error) {
-	w = &localWatch{dumpFd: -1, buf: make([]byte, 256<<10), done: make(chan struct{})}
+// New opens a watch in the calling thread's network namespace. changed
+// may be nil.
+func New(changed func(*Set)) (w *Watch, err error) {
+	w = &Watch{dumpFd: -1, buf: make([]byte, 256<<10), done: make(chan struct{}), changed: changed}
 	defer func() {
 		if err != nil {
 			if w.events != nil {
@@ -85,13 +65,16 @@ func watchLocals() (w *localWatch, err error) {
 		return nil, driver.NewOpError("list local routes", err)
 	}
 	w.cur.Store(l)
+	if w.changed != nil {
+		w.changed(l)
+	}
 	go w.run()
 	return w, nil
 }
 
 // run reloads the snapshot after each burst of change notifications, until
 // close.
-func (w *localWatch) run() {
+func (w *Watch) run() {
 	defer close(w.done)
 	rc, err := w.events.SyscallConn()
 	if err != nil {
@@ -119,21 +102,25 @@ func (w *localWatch) run() {
 		}
 		if l, err := w.load(); err == nil {
 			w.cur.Store(l)
+			if w.changed != nil {
+				w.changed(l)
+			}
 		}
 	}
 }
 
-// close stops the watch.
-func (w *localWatch) close() {
+// Load returns the latest snapshot. It allocates nothing.
+func (w *Watch) Load() *Set { return w.cur.Load() }
+
+// Close stops the watch.
+func (w *Watch) Close() {
 	w.events.Close()
 	<-w.done
 	unix.Close(w.dumpFd)
 }
 
-var errDump = errors.New("afpacket: route dump failed")
-
 // load dumps the routes of every table and keeps those of type local.
-func (w *localWatch) load() (*locals, error) {
+func (w *Watch) load() (*Set, error) {
 	w.seq++
 	var req struct {
 		h unix.NlMsghdr
@@ -146,7 +133,7 @@ func (w *localWatch) load() (*locals, error) {
 	if err := unix.Sendto(w.dumpFd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, err
 	}
-	l := &locals{addrs: map[netip.Addr]struct{}{}}
+	l := &Set{Addrs: map[netip.Addr]struct{}{}}
 	for {
 		n, _, err := unix.Recvfrom(w.dumpFd, w.buf, 0)
 		if err == unix.EINTR {
@@ -173,7 +160,7 @@ func (w *localWatch) load() (*locals, error) {
 						return nil, unix.Errno(-e)
 					}
 				}
-				return nil, errDump
+				return nil, ErrDump
 			case unix.RTM_NEWROUTE:
 				l.addRoute(m)
 			}
@@ -181,7 +168,7 @@ func (w *localWatch) load() (*locals, error) {
 	}
 }
 
-func (l *locals) addRoute(m *syscall.NetlinkMessage) {
+func (l *Set) addRoute(m *syscall.NetlinkMessage) {
 	if len(m.Data) < unix.SizeofRtMsg {
 		return
 	}
@@ -214,8 +201,8 @@ func (l *locals) addRoute(m *syscall.NetlinkMessage) {
 		return
 	}
 	if p.IsSingleIP() {
-		l.addrs[a] = struct{}{}
+		l.Addrs[a] = struct{}{}
 	} else {
-		l.nets = append(l.nets, p)
+		l.Nets = append(l.Nets, p)
 	}
 }

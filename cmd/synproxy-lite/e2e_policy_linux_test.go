@@ -540,37 +540,56 @@ func TestE2EProvenClients(t *testing.T) {
 // TestE2EAfxdpKnownClientUnderFlood measures, on afxdp (which has no queue
 // of proven clients: see docs/operators.md), what a client that connected
 // before the flood of TestE2EProvenClients gets during it: its requests'
-// times, next to the SYNs the engine took, the ring overruns and the
-// links' drops. Only the accounting is asserted; the figures depend on the
-// CPU each side gets.
+// times and failures, next to the SYNs the engine took, the ring overruns
+// and the links' drops. Only the accounting is asserted, and that the
+// daemon serves once the flood ends: how many of the client's SYNs a
+// saturated ring loses depends on the CPU each side gets.
 func TestE2EAfxdpKnownClientUnderFlood(t *testing.T) {
 	l := newLab(t, 164, true)
 	src := spoofed(t, l)
 	startBackend(t, listenIn(t, l.proxy, l.proxyIP+":8081"))
 	metrics := l.proxyIP + ":9100"
 	startDaemon(t, l.proxy, policyArgs(l, "afxdp", "--metrics", metrics, "--reflect-rate", "0")...)
-	get := func(what string) time.Duration {
-		t.Helper()
+	get := func() (time.Duration, error) {
 		start := time.Now()
-		if out, err := curl(t, l.client, "http://"+l.proxyIP+":8080/small"); err != nil || out != "hello from the backend\n" {
-			t.Fatalf("%s: %v %q", what, err, out)
+		out, err := curl(t, l.client, "http://"+l.proxyIP+":8080/small")
+		if err == nil && out != "hello from the backend\n" {
+			err = fmt.Errorf("answer %q", out)
 		}
-		return time.Since(start)
+		return time.Since(start), err
 	}
-	base := get("the first request")
+	base, err := get()
+	if err != nil {
+		t.Fatalf("the first request: %v", err)
+	}
 	stop := backgroundFlood(t, l, synFlood(t, l, src), 10_000_000, 200_000)
 	const n = 20
 	var took []time.Duration
-	for i := range n {
-		took = append(took, get(fmt.Sprintf("request %d during the flood", i)))
+	var failed []error
+	for range n {
+		d, err := get()
+		if err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		took = append(took, d)
 	}
 	stop()
+	if _, err := get(); err != nil {
+		t.Fatalf("a request after the flood: %v", err)
+	}
 	m := scrape(t, l.proxy, metrics)
 	slices.Sort(took)
-	t.Logf("during the flood: %v SYNs taken by the engine, %v ring overruns, %v dropped by links; the known client's %d requests all done, median %v, slowest %v (%v before the flood, curl's start included)",
+	median, slowest := time.Duration(0), time.Duration(0)
+	if len(took) > 0 {
+		median, slowest = took[len(took)/2], took[len(took)-1]
+	}
+	t.Logf("during the flood: %v SYNs taken by the engine, %v ring overruns, %v dropped by links; the known client's requests: %d of %d done, median %v, slowest %v (%v before the flood, curl's start included); failures: %v",
 		m["synproxy_lite_syn_received_total"], m["synproxy_lite_rx_overruns_total"], linkDrops(t, l.attack)+linkDrops(t, l.proxy),
-		n, took[n/2], took[n-1], base)
-	if m["synproxy_lite_handed_over_total"] < n+1 {
-		t.Errorf("%v connections handed over, want the known client's %d", m["synproxy_lite_handed_over_total"], n+1)
+		len(took), n, median, slowest, base, failed)
+	// Every request that succeeded, the first and the last were handed
+	// over (a failed one may have been too, after curl gave up).
+	if want := float64(len(took) + 2); m["synproxy_lite_handed_over_total"] < want {
+		t.Errorf("%v connections handed over, want at least the %v requests that succeeded", m["synproxy_lite_handed_over_total"], want)
 	}
 }

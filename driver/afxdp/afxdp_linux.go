@@ -89,7 +89,7 @@ func Open(cfg *Config) (*Driver, error) {
 		d.Close()
 		return nil, err
 	}
-	if err := d.prog.syncEr; err != nil {
+	if err := d.prog.syncErr(); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -221,11 +221,13 @@ func (d *Driver) Counters() Counters {
 func (d *Driver) Close() error {
 	var errs []error
 	d.closeOnce.Do(func() {
-		if d.prog != nil {
-			errs = append(errs, d.prog.close())
-		}
+		// The watch first: its goroutine updates the program's maps
+		// until Close returns.
 		if d.local != nil {
 			d.local.Close()
+		}
+		if d.prog != nil {
+			errs = append(errs, d.prog.close())
 		}
 	})
 	for _, q := range d.queues {

@@ -141,6 +141,14 @@ func (p *program) syncLocals(l *localaddr.Set) {
 	p.syncEr = driver.NewOpError("update the local address maps", errors.Join(errs...))
 }
 
+// syncErr is the error of the last update of the local address maps; the
+// watch's goroutine makes them.
+func (p *program) syncErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.syncEr
+}
+
 // counts returns the program's counters, summed over the CPUs.
 func (p *program) counts() (c ProgramCounters) {
 	var per []uint64

@@ -28,12 +28,13 @@ type Driver struct {
 	prog    *program
 	local   *localaddr.Watch
 
-	txErrs   atomic.Uint64
-	skip     skipCounters
-	injected atomic.Uint64
-	idle     atomic.Uint64
-	rxErrs   atomic.Uint64
-	zc       bool // the sockets are in zero-copy mode
+	txErrs    atomic.Uint64
+	skip      skipCounters
+	injected  atomic.Uint64
+	idle      atomic.Uint64
+	rxErrs    atomic.Uint64
+	proveErrs atomic.Uint64
+	zc        bool // the sockets are in zero-copy mode
 
 	closeOnce sync.Once
 }
@@ -72,7 +73,7 @@ func Open(cfg *Config) (*Driver, error) {
 		return nil, fmt.Errorf("afxdp: %d queues: at most %d", n, maxQueues)
 	}
 	d := &Driver{cfg: c, ifindex: ifi.Index}
-	if d.prog, err = loadProgram(c.Port); err != nil {
+	if d.prog, err = loadProgram(c.Port, c.Proven); err != nil {
 		return nil, err
 	}
 	if err := d.prog.setLists(c.Allow, c.Deny); err != nil {
@@ -106,7 +107,7 @@ func Open(cfg *Config) (*Driver, error) {
 		return nil, err
 	}
 	c.logger().Info("afxdp: XDP program attached", "interface", c.Interface, "mode", d.prog.mode.String(),
-		"queues", n, "zerocopy", d.zc)
+		"queues", n, "zerocopy", d.zc, "proven_clients", c.Proven != nil)
 	return d, nil
 }
 
@@ -182,11 +183,12 @@ func (d *Driver) Queues() []driver.Queue {
 
 // Stats implements driver.Driver. Overruns are the frames the kernel could
 // not put on a socket's full RX ring or found no buffer for on its fill
-// ring (XDP_STATISTICS).
+// ring (XDP_STATISTICS), the proven sockets' included.
 func (d *Driver) Stats() driver.DriverStats {
 	var over uint64
 	for _, q := range d.queues {
-		over += q.overruns()
+		f, p := q.overruns()
+		over += f + p
 	}
 	return driver.DriverStats{Overruns: over, TxErrors: d.txErrs.Load(), RxErrors: d.rxErrs.Load(),
 		IdleWakeups: d.idle.Load(), Skipped: driver.SkipStats{Truncated: d.skip.truncated.Load(), NotIP: d.skip.notIP.Load()}}
@@ -208,12 +210,27 @@ type Counters struct {
 	// ZeroCopy says whether the sockets share the driver's buffers
 	// (zero-copy) or have the frames copied (copy mode).
 	ZeroCopy bool
+	// ProvenPackets counts the segments of proven sources the program
+	// sent to the proven sockets (Config.Proven; Program.Proven).
+	ProvenPackets uint64
+	// ProvenOverruns counts the frames of proven sources the kernel could
+	// not put on a proven socket's RX ring (full, or no buffer on the
+	// shared fill ring): the proven sockets' part of Stats().Overruns.
+	ProvenOverruns uint64
+	// ProveErrors counts the failed updates of Prove.
+	ProveErrors uint64
 }
 
 // Counters returns the driver's own counters.
 func (d *Driver) Counters() Counters {
-	return Counters{Program: d.prog.counts(), Injected: d.injected.Load(), IdleWakeups: d.idle.Load(),
-		Mode: d.prog.mode, ZeroCopy: d.zc}
+	c := Counters{Program: d.prog.counts(), Injected: d.injected.Load(), IdleWakeups: d.idle.Load(),
+		Mode: d.prog.mode, ZeroCopy: d.zc, ProveErrors: d.proveErrs.Load()}
+	c.ProvenPackets = c.Program.Proven
+	for _, q := range d.queues {
+		_, p := q.overruns()
+		c.ProvenOverruns += p
+	}
+	return c
 }
 
 // Close implements driver.Driver: it detaches the program and closes the
@@ -236,7 +253,8 @@ func (d *Driver) Close() error {
 	return errors.Join(errs...)
 }
 
-// Queue is one receive queue's AF_XDP socket and its UMEM.
+// Queue is one receive queue's AF_XDP socket and its UMEM, and with
+// Config.Proven the proven sources' socket, which shares them.
 type Queue struct {
 	d     *Driver
 	id    int
@@ -253,25 +271,28 @@ type Queue struct {
 	inBatch bool
 
 	fd, efd int
-	pfds    [2]unix.PollFd
+	pfd     int // the proven sources' socket, or -1
+	pfds    [3]unix.PollFd
+	npfds   int
 
 	umem  []byte
-	rings []byte // the four rings' mappings, one after the other in rmaps
-	rmaps [4][]byte
+	rmaps [5][]byte // the rings' mappings: fill, completion, RX, TX, proven RX
 
 	fill, comp addrRing
 	rx, tx     descRing
+	prx        descRing // the proven socket's RX ring
 
 	txFree []uint64 // transmit frames not on the TX ring
 	back   []uint64 // receive frames to return to the fill ring
 	over   atomic.Uint64
+	pover  atomic.Uint64
 
 	inj *rawsock.IP
 }
 
 func (d *Driver) openQueue(id int) (q *Queue, err error) {
 	c := &d.cfg
-	q = &Queue{d: d, id: id, batch: c.BatchSize, busy: c.BusyPoll, fd: -1, efd: -1,
+	q = &Queue{d: d, id: id, batch: c.BatchSize, busy: c.BusyPoll, fd: -1, efd: -1, pfd: -1,
 		txFree: make([]uint64, 0, c.Frames/8), back: make([]uint64, 0, c.Frames)}
 	defer func() {
 		if err != nil {
@@ -292,10 +313,17 @@ func (d *Driver) openQueue(id int) (q *Queue, err error) {
 	// An eighth of the frames transmit (SYN-ACKs leave as fast as they are
 	// written: the TX ring holds a few batches at most), the rest receive:
 	// the fill and RX rings have a slot for each frame, so a flood's
-	// bursts wait in the ring rather than being dropped.
+	// bursts wait in the ring rather than being dropped. With proven
+	// clients the RX ring has half as many (and the proven socket's a
+	// quarter): full, they leave the fill ring an eighth of the frames,
+	// so that the flood cannot take the proven sources' buffers.
 	txN := c.Frames / 8
 	rxN := c.Frames - txN
-	sizes := map[int]int{unix.XDP_UMEM_FILL_RING: c.Frames, unix.XDP_RX_RING: c.Frames,
+	rxRing := c.Frames
+	if c.Proven != nil {
+		rxRing = c.Frames / 2
+	}
+	sizes := map[int]int{unix.XDP_UMEM_FILL_RING: c.Frames, unix.XDP_RX_RING: rxRing,
 		unix.XDP_UMEM_COMPLETION_RING: txN, unix.XDP_TX_RING: txN}
 	for _, o := range []int{unix.XDP_UMEM_FILL_RING, unix.XDP_UMEM_COMPLETION_RING, unix.XDP_RX_RING, unix.XDP_TX_RING} {
 		if err := unix.SetsockoptInt(q.fd, unix.SOL_XDP, o, sizes[o]); err != nil {
@@ -325,10 +353,10 @@ func (d *Driver) openQueue(id int) (q *Queue, err error) {
 		return nil, err
 	}
 	q.comp.ring, q.comp.addrs = ringAt[uint64](m, off.Cr.Producer, off.Cr.Consumer, off.Cr.Flags, off.Cr.Desc, tn)
-	if m, err = mp(2, off.Rx, unix.XDP_PGOFF_RX_RING, c.Frames, unsafe.Sizeof(desc{})); err != nil {
+	if m, err = mp(2, off.Rx, unix.XDP_PGOFF_RX_RING, rxRing, unsafe.Sizeof(desc{})); err != nil {
 		return nil, err
 	}
-	q.rx.ring, q.rx.descs = ringAt[desc](m, off.Rx.Producer, off.Rx.Consumer, off.Rx.Flags, off.Rx.Desc, all)
+	q.rx.ring, q.rx.descs = ringAt[desc](m, off.Rx.Producer, off.Rx.Consumer, off.Rx.Flags, off.Rx.Desc, uint32(rxRing))
 	if m, err = mp(3, off.Tx, unix.XDP_PGOFF_TX_RING, txN, unsafe.Sizeof(desc{})); err != nil {
 		return nil, err
 	}
@@ -359,14 +387,61 @@ func (d *Driver) openQueue(id int) (q *Queue, err error) {
 	if err := d.prog.setSocket(id, q.fd); err != nil {
 		return nil, err
 	}
+	if c.Proven != nil {
+		if err := q.openProven(c.Frames / 4); err != nil {
+			return nil, err
+		}
+	}
 	if q.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return nil, driver.NewOpError("eventfd", err)
 	}
-	q.pfds = [2]unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLIN}, {Fd: int32(q.efd), Events: unix.POLLIN}}
+	q.pfds = [3]unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLIN}, {Fd: int32(q.efd), Events: unix.POLLIN}}
+	q.npfds = 2
+	if q.pfd >= 0 {
+		q.pfds[2] = unix.PollFd{Fd: int32(q.pfd), Events: unix.POLLIN}
+		q.npfds = 3
+	}
 	if q.inj, err = rawsock.OpenIP(c.BatchSize, 0); err != nil {
 		return nil, err
 	}
 	return q, nil
+}
+
+// openProven opens the proven sources' socket of the queue: bound to the
+// same interface and queue with XDP_SHARED_UMEM, it uses the first
+// socket's UMEM, fill and completion rings (a socket sharing a queue's
+// UMEM must not have rings of its own for them) and has only an RX ring,
+// of n slots.
+func (q *Queue) openProven(n int) (err error) {
+	d := q.d
+	if q.pfd, err = unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
+		return driver.NewOpError("open the proven AF_XDP socket", err)
+	}
+	if err := unix.SetsockoptInt(q.pfd, unix.SOL_XDP, unix.XDP_RX_RING, n); err != nil {
+		return driver.NewOpError("size the proven AF_XDP ring", err)
+	}
+	var off unix.XDPMmapOffsets
+	if err := getsockopt(q.pfd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
+		return driver.NewOpError("XDP_MMAP_OFFSETS", err)
+	}
+	m, err := unix.Mmap(q.pfd, unix.XDP_PGOFF_RX_RING, int(off.Rx.Desc)+n*int(unsafe.Sizeof(desc{})),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return driver.NewOpError("mmap the proven AF_XDP ring", err)
+	}
+	q.rmaps[4] = m
+	q.prx.ring, q.prx.descs = ringAt[desc](m, off.Rx.Producer, off.Rx.Consumer, off.Rx.Flags, off.Rx.Desc, uint32(n))
+	if q.busy {
+		_ = unix.SetsockoptInt(q.pfd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1)
+		_ = unix.SetsockoptInt(q.pfd, unix.SOL_SOCKET, unix.SO_BUSY_POLL, 20)
+		_ = unix.SetsockoptInt(q.pfd, unix.SOL_SOCKET, unix.SO_BUSY_POLL_BUDGET, q.batch)
+	}
+	sa := &unix.SockaddrXDP{Flags: unix.XDP_SHARED_UMEM, Ifindex: uint32(d.ifindex), QueueID: uint32(q.id),
+		SharedUmemFD: uint32(q.fd)}
+	if err := unix.Bind(q.pfd, sa); err != nil {
+		return driver.NewOpError(fmt.Sprintf("bind the proven AF_XDP socket to %s queue %d", d.cfg.Interface, q.id), err)
+	}
+	return d.prog.setProvenSocket(q.id, q.pfd)
 }
 
 func setsockopt(fd, opt int, p unsafe.Pointer, size uintptr) error {
@@ -387,13 +462,14 @@ func getsockopt(fd, opt int, p unsafe.Pointer, size uintptr) error {
 	return nil
 }
 
-// ReadBatch implements driver.Queue: it takes the frames on the RX ring,
-// with no system call while frames are waiting; it blocks in poll(2) (or
-// spins, with BusyPoll) only when the ring is empty. The frames stay the
-// engine's until Release returns them to the fill ring.
+// ReadBatch implements driver.Queue: it takes the frames on the RX rings,
+// the proven socket's first, with no system call while frames are
+// waiting; it blocks in poll(2) (or spins, with BusyPoll) only when the
+// rings are empty. The frames stay the engine's until Release returns them
+// to the fill ring.
 func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 	q.mu.Lock()
-	max := uint32(min(len(pkts), q.batch))
+	max := min(len(pkts), q.batch)
 	for {
 		if q.closed.Load() {
 			q.mu.Unlock()
@@ -403,23 +479,15 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 			q.mu.Unlock()
 			return 0, nil
 		}
-		got := q.rx.avail(max)
-		if got == 0 {
+		n, proven := 0, 0
+		if q.pfd >= 0 {
+			n, proven = q.take(&q.prx, pkts[:max], 0)
+		}
+		n, got := q.take(&q.rx, pkts[:max], n)
+		if proven+got == 0 {
 			q.wait()
 			continue
 		}
-		idx := q.rx.cachedCons
-		n := 0
-		for i := uint32(0); i < got; i++ {
-			dsc := q.rx.at(idx + i)
-			if data, ok := q.frame(dsc); ok {
-				pkts[n] = driver.Packet{Data: data, Link: driver.LinkEthernet, ID: dsc.Addr}
-				n++
-			} else {
-				q.back = append(q.back, dsc.Addr)
-			}
-		}
-		q.rx.release(got)
 		q.refill()
 		if n == 0 {
 			continue
@@ -427,6 +495,28 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 		q.inBatch = true
 		return n, nil // q.mu stays held until Release
 	}
+}
+
+// take moves the frames on RX ring r into pkts from pkts[n] on, as many
+// as fit, and returns the new n and how many descriptors it took (the
+// frames that are not IP go back to the fill ring).
+func (q *Queue) take(r *descRing, pkts []driver.Packet, n int) (int, int) {
+	got := r.avail(uint32(len(pkts) - n))
+	if got == 0 {
+		return n, 0
+	}
+	idx := r.cachedCons
+	for i := uint32(0); i < got; i++ {
+		dsc := r.at(idx + i)
+		if data, ok := q.frame(dsc); ok {
+			pkts[n] = driver.Packet{Data: data, Link: driver.LinkEthernet, ID: dsc.Addr}
+			n++
+		} else {
+			q.back = append(q.back, dsc.Addr)
+		}
+	}
+	r.release(got)
+	return n, int(got)
 }
 
 // wait blocks until the RX ring has frames or the queue is woken. The
@@ -442,7 +532,7 @@ func (q *Queue) wait() {
 		}
 		return
 	}
-	_, err := unix.Poll(q.pfds[:], -1)
+	_, err := unix.Poll(q.pfds[:q.npfds], -1)
 	if err != nil && err != unix.EINTR {
 		q.d.rxErrs.Add(1)
 		return
@@ -450,10 +540,10 @@ func (q *Queue) wait() {
 	if q.pfds[1].Revents != 0 {
 		var b [8]byte
 		_, _ = unix.Read(q.efd, b[:])
-	} else if q.rx.avail(1) == 0 {
+	} else if q.rx.avail(1) == 0 && (q.pfd < 0 || q.prx.avail(1) == 0) {
 		q.d.idle.Add(1)
 	}
-	if q.pfds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+	if (q.pfds[0].Revents|q.pfds[2].Revents)&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
 		q.d.rxErrs.Add(1)
 	}
 }
@@ -643,27 +733,33 @@ func (q *Queue) Close() error {
 	return nil
 }
 
-// overruns returns the socket's count of frames lost for want of room on
-// its RX ring or of buffers on its fill ring; the last count stays once the
-// socket is closed.
-func (q *Queue) overruns() uint64 {
+// overruns returns the sockets' counts of frames lost for want of room on
+// their RX ring or of buffers on the fill ring: the first socket's
+// (flood) and the proven socket's; the last counts stay once the sockets
+// are closed.
+func (q *Queue) overruns() (flood, proven uint64) {
 	q.statsMu.Lock()
 	defer q.statsMu.Unlock()
-	if q.fd >= 0 {
+	read := func(fd int, to *atomic.Uint64) {
+		if fd < 0 {
+			return
+		}
 		var st unix.XDPStatistics
-		if getsockopt(q.fd, unix.XDP_STATISTICS, unsafe.Pointer(&st), unsafe.Sizeof(st)) == nil {
-			q.over.Store(st.Rx_dropped + st.Rx_ring_full)
+		if getsockopt(fd, unix.XDP_STATISTICS, unsafe.Pointer(&st), unsafe.Sizeof(st)) == nil {
+			to.Store(st.Rx_dropped + st.Rx_ring_full)
 		}
 	}
-	return q.over.Load()
+	read(q.fd, &q.over)
+	read(q.pfd, &q.pover)
+	return q.over.Load(), q.pover.Load()
 }
 
 func (q *Queue) release() {
 	q.statsMu.Lock()
 	defer q.statsMu.Unlock()
-	// The socket first: it leaves the program's map and stops using
-	// the rings and the UMEM.
-	for _, fd := range []*int{&q.fd, &q.efd} {
+	// The sockets first: they leave the program's maps and stop using
+	// the rings and the UMEM (the proven one shares the first's).
+	for _, fd := range []*int{&q.pfd, &q.fd, &q.efd} {
 		if *fd >= 0 {
 			unix.Close(*fd)
 			*fd = -1

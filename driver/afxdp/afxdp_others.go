@@ -34,3 +34,6 @@ func (d *Driver) SetLists(allow, deny []netip.Prefix) error { return driver.ErrN
 
 // SetEngaged returns driver.ErrNotSupported outside Linux.
 func (d *Driver) SetEngaged(engaged bool) error { return driver.ErrNotSupported }
+
+// Prove does nothing outside Linux.
+func (d *Driver) Prove(src netip.Addr) {}

@@ -77,7 +77,7 @@ func TestProgramLoads(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: loading an XDP program needs root")
 	}
-	p, err := loadProgram(testPort)
+	p, err := loadProgram(testPort, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package afxdp
 import (
 	"log/slog"
 	"net/netip"
+	"time"
 )
 
 // Config configures the driver. Interface and Port are required; the other
@@ -29,7 +30,10 @@ type Config struct {
 	// Frames is the number of UMEM frames (2 KiB) of each socket, a power
 	// of two of at least 8 times BatchSize: an eighth are transmit
 	// buffers, the rest receive buffers (on the fill ring). Zero means
-	// 8192 (16 MiB).
+	// 8192 (16 MiB). The RX ring has a slot for each frame; with Proven,
+	// half a slot (and the proven socket's ring a quarter), so that a
+	// flood that fills its ring leaves receive buffers for the proven
+	// sources.
 	Frames int
 
 	// Mode chooses how the program attaches: ModeAuto (native, else
@@ -53,9 +57,51 @@ type Config struct {
 	// keep passing.
 	OnDemand bool
 
+	// Proven turns proven clients first on (nil: off). The program keeps
+	// the sources the driver proves (Driver.Prove: the engine handed over
+	// a connection of theirs) in LRU maps, and sends their segments to a
+	// second socket on each receive queue, sharing the first's UMEM,
+	// whose RX ring the flood does not fill; ReadBatch drains it first.
+	Proven *Proven
+
 	// Logger receives the driver's notices (the mode it attached in).
 	// Nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// Proven configures proven clients first (Config.Proven).
+type Proven struct {
+	// Size is the most sources each of the program's maps (IPv4, IPv6)
+	// holds; a full map forgets its least recently used source. Zero
+	// means DefaultProvenSize.
+	Size uint32
+	// Timeout is how long a source stays proven after the last proof or
+	// the last segment of a live connection of it (to within a quarter
+	// of it, and a second), in whole milliseconds. Zero means
+	// DefaultProvenTimeout.
+	Timeout time.Duration
+}
+
+// Defaults of Proven, those of the nfqueue driver's sets.
+const (
+	DefaultProvenSize    = 65536
+	DefaultProvenTimeout = 10 * time.Minute
+)
+
+func (p *Proven) size() uint32 {
+	if p.Size == 0 {
+		return DefaultProvenSize
+	}
+	return p.Size
+}
+
+// timeoutMs is the timeout in the program's unit, at least 1.
+func (p *Proven) timeoutMs() uint32 {
+	t := p.Timeout
+	if t <= 0 {
+		t = DefaultProvenTimeout
+	}
+	return uint32(max(min(t.Milliseconds(), 1<<32-1), 1))
 }
 
 // Mode is how the XDP program attaches to the interface.

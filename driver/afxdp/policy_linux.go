@@ -21,9 +21,10 @@ import (
 // Indices of the program's config map and the values of its mode word (see
 // bpf/xdp.c).
 const (
-	configPort  = 0
-	configMode  = 1
-	configLists = 2
+	configPort   = 0
+	configMode   = 1
+	configLists  = 2
+	configProven = 3
 
 	modeOnDemand = 1
 	modeEngaged  = 2
@@ -42,6 +43,7 @@ const (
 	countSYN
 	countSYNPassed
 	countFlowPassed
+	countProven
 	countMax
 )
 

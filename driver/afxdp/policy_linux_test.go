@@ -84,7 +84,7 @@ func TestProgramPolicy(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: running an XDP program needs root")
 	}
-	p, err := loadProgram(testPort)
+	p, err := loadProgram(testPort, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func BenchmarkProgramPolicy(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("SKIPPED LOUDLY: running an XDP program needs root")
 	}
-	p, err := loadProgram(testPort)
+	p, err := loadProgram(testPort, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,12 +29,21 @@ type program struct {
 	syncEr error
 }
 
-// loadProgram loads the program and its maps and sets the protected port.
-func loadProgram(port uint16) (*program, error) {
+// loadProgram loads the program and its maps and sets the protected port
+// and, when proven is not nil, proven clients first.
+func loadProgram(port uint16, proven *Proven) (*program, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	_ = rlimit.RemoveMemlock()
 	p := &program{in4: map[xdpLpm4]struct{}{}, in6: map[xdpLpm6]struct{}{}}
-	if err := loadXdpObjects(&p.objs, nil); err != nil {
+	spec, err := loadXdp()
+	if err != nil {
+		return nil, driver.NewOpError("load XDP program", err)
+	}
+	if proven != nil {
+		spec.Maps[xdpMapProven4].MaxEntries = proven.size()
+		spec.Maps[xdpMapProven6].MaxEntries = proven.size()
+	}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("afxdp: the kernel refused the XDP program: %+v", ve)
@@ -44,6 +53,12 @@ func loadProgram(port uint16) (*program, error) {
 	if err := p.objs.Config.Put(uint32(configPort), netPort(port)); err != nil {
 		p.close()
 		return nil, driver.NewOpError("set the XDP program's port", err)
+	}
+	if proven != nil {
+		if err := p.objs.Config.Put(uint32(configProven), proven.timeoutMs()); err != nil {
+			p.close()
+			return nil, driver.NewOpError("set the XDP program's proven timeout", err)
+		}
 	}
 	return p, nil
 }
@@ -87,6 +102,13 @@ func (p *program) attach(ifindex int, mode Mode) error {
 func (p *program) setSocket(q int, fd int) error {
 	return driver.NewOpError(fmt.Sprintf("add the socket of queue %d to the XSK map", q),
 		p.objs.Xsks.Put(uint32(q), uint32(fd)))
+}
+
+// setProvenSocket puts the proven sources' AF_XDP socket fd in the map for
+// receive queue q.
+func (p *program) setProvenSocket(q int, fd int) error {
+	return driver.NewOpError(fmt.Sprintf("add the proven socket of queue %d to the XSK map", q),
+		p.objs.ProvenXsks.Put(uint32(q), uint32(fd)))
 }
 
 // syncLocals makes the program's local address maps hold l: the new entries
@@ -164,7 +186,7 @@ func (p *program) counts() (c ProgramCounters) {
 	}
 	return ProgramCounters{Redirected: get(countRedirected), Socket: get(countSocket), NotLocal: get(countNotLocal),
 		Allowed: get(countAllowed), Denied: get(countDenied), SYNs: get(countSYN),
-		SYNsPassed: get(countSYNPassed), FlowPassed: get(countFlowPassed)}
+		SYNsPassed: get(countSYNPassed), FlowPassed: get(countFlowPassed), Proven: get(countProven)}
 }
 
 func (p *program) close() error {
@@ -197,6 +219,9 @@ type ProgramCounters struct {
 	// service while not engaged, FlowPassed the other segments of their
 	// connections.
 	SYNsPassed, FlowPassed uint64
+	// Proven counts the segments of proven sources sent to the proven
+	// sockets (Config.Proven).
+	Proven uint64
 }
 
 // Probe reports whether the driver's XDP program attaches to the interface
@@ -207,7 +232,7 @@ func Probe(iface string) (Mode, error) {
 	if err != nil {
 		return 0, err
 	}
-	p, err := loadProgram(1)
+	p, err := loadProgram(1, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -41,6 +41,11 @@ type xdpLpm6 struct {
 	Addr      [4]uint32
 }
 
+type xdpSrc6 struct {
+	_    structs.HostLayout
+	Addr [4]uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -54,6 +59,9 @@ const (
 	xdpMapLocal4        = "local4"
 	xdpMapLocal6        = "local6"
 	xdpMapPassed        = "passed"
+	xdpMapProven4       = "proven4"
+	xdpMapProven6       = "proven6"
+	xdpMapProvenXsks    = "proven_xsks"
 	xdpMapXsks          = "xsks"
 	xdpProgSynproxyLite = "synproxy_lite"
 )
@@ -107,16 +115,19 @@ type xdpProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpMapSpecs struct {
-	Config   *ebpf.MapSpec `ebpf:"config"`
-	Counters *ebpf.MapSpec `ebpf:"counters"`
-	Lists40  *ebpf.MapSpec `ebpf:"lists4_0"`
-	Lists41  *ebpf.MapSpec `ebpf:"lists4_1"`
-	Lists60  *ebpf.MapSpec `ebpf:"lists6_0"`
-	Lists61  *ebpf.MapSpec `ebpf:"lists6_1"`
-	Local4   *ebpf.MapSpec `ebpf:"local4"`
-	Local6   *ebpf.MapSpec `ebpf:"local6"`
-	Passed   *ebpf.MapSpec `ebpf:"passed"`
-	Xsks     *ebpf.MapSpec `ebpf:"xsks"`
+	Config     *ebpf.MapSpec `ebpf:"config"`
+	Counters   *ebpf.MapSpec `ebpf:"counters"`
+	Lists40    *ebpf.MapSpec `ebpf:"lists4_0"`
+	Lists41    *ebpf.MapSpec `ebpf:"lists4_1"`
+	Lists60    *ebpf.MapSpec `ebpf:"lists6_0"`
+	Lists61    *ebpf.MapSpec `ebpf:"lists6_1"`
+	Local4     *ebpf.MapSpec `ebpf:"local4"`
+	Local6     *ebpf.MapSpec `ebpf:"local6"`
+	Passed     *ebpf.MapSpec `ebpf:"passed"`
+	Proven4    *ebpf.MapSpec `ebpf:"proven4"`
+	Proven6    *ebpf.MapSpec `ebpf:"proven6"`
+	ProvenXsks *ebpf.MapSpec `ebpf:"proven_xsks"`
+	Xsks       *ebpf.MapSpec `ebpf:"xsks"`
 }
 
 // xdpVariableSpecs contains global variables before they are loaded into the kernel.
@@ -145,16 +156,19 @@ func (o *xdpObjects) Close() error {
 //
 // It can be passed to loadXdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpMaps struct {
-	Config   *ebpf.Map `ebpf:"config"`
-	Counters *ebpf.Map `ebpf:"counters"`
-	Lists40  *ebpf.Map `ebpf:"lists4_0"`
-	Lists41  *ebpf.Map `ebpf:"lists4_1"`
-	Lists60  *ebpf.Map `ebpf:"lists6_0"`
-	Lists61  *ebpf.Map `ebpf:"lists6_1"`
-	Local4   *ebpf.Map `ebpf:"local4"`
-	Local6   *ebpf.Map `ebpf:"local6"`
-	Passed   *ebpf.Map `ebpf:"passed"`
-	Xsks     *ebpf.Map `ebpf:"xsks"`
+	Config     *ebpf.Map `ebpf:"config"`
+	Counters   *ebpf.Map `ebpf:"counters"`
+	Lists40    *ebpf.Map `ebpf:"lists4_0"`
+	Lists41    *ebpf.Map `ebpf:"lists4_1"`
+	Lists60    *ebpf.Map `ebpf:"lists6_0"`
+	Lists61    *ebpf.Map `ebpf:"lists6_1"`
+	Local4     *ebpf.Map `ebpf:"local4"`
+	Local6     *ebpf.Map `ebpf:"local6"`
+	Passed     *ebpf.Map `ebpf:"passed"`
+	Proven4    *ebpf.Map `ebpf:"proven4"`
+	Proven6    *ebpf.Map `ebpf:"proven6"`
+	ProvenXsks *ebpf.Map `ebpf:"proven_xsks"`
+	Xsks       *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *xdpMaps) Close() error {
@@ -168,6 +182,9 @@ func (m *xdpMaps) Close() error {
 		m.Local4,
 		m.Local6,
 		m.Passed,
+		m.Proven4,
+		m.Proven6,
+		m.ProvenXsks,
 		m.Xsks,
 	)
 }

@@ -34,6 +34,16 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
+// proven_xsks holds the second socket of each receive queue (proven
+// clients first): it shares the first's UMEM, fill and completion rings and
+// has an RX ring of its own, which the flood does not reach.
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} proven_xsks SEC(".maps");
+
 struct lpm4 {
 	__u32 prefixlen;
 	__u32 addr;
@@ -103,15 +113,42 @@ struct {
 	__type(value, __u8);
 } passed SEC(".maps");
 
+// proven4 and proven6 are the proven sources: those of connections the
+// engine handed over after a cookie handshake (the driver adds them), the
+// value the bpf_ktime_get_ns() of the last proof. The program refreshes the
+// value of a source whose live connections send segments; it adds none, so
+// spoofed sources never enter. The driver sets max_entries before loading;
+// the least recently used source goes first when a map is full.
+struct src6 {
+	__u32 addr[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} proven4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct src6);
+	__type(value, __u64);
+} proven6 SEC(".maps");
+
 // config[CONFIG_PORT] is the protected port, in network byte order;
 // config[CONFIG_MODE] the on-demand flags (MODE_); config[CONFIG_LISTS] the
 // generation of the allow and deny tries in force (0: lists4_0 and
 // lists6_0, 1: lists4_1 and lists6_1). The driver fills the other
 // generation, then switches: every packet sees the old lists or the new.
+// config[CONFIG_PROVEN] is how long a source stays proven, in
+// milliseconds; 0 turns proven clients first off.
 enum {
 	CONFIG_PORT,
 	CONFIG_MODE,
 	CONFIG_LISTS,
+	CONFIG_PROVEN,
 	CONFIG_MAX,
 };
 
@@ -135,6 +172,7 @@ enum {
 	COUNT_SYN,     // SYNs to the port of sources not listed (on-demand's rate)
 	COUNT_SYN_PASSED, // SYNs passed to the service: on demand, not engaged
 	COUNT_FLOW_PASSED, // other segments of their connections, passed
+	COUNT_PROVEN, // segments of proven sources, sent to the proven socket
 	COUNT_MAX,
 };
 
@@ -188,10 +226,13 @@ int synproxy_lite(struct xdp_md *ctx)
 	__u32 *gen = bpf_map_lookup_elem(&config, &key);
 	key = CONFIG_MODE;
 	__u32 *mode = bpf_map_lookup_elem(&config, &key);
-	if (!gen || !mode)
+	key = CONFIG_PROVEN;
+	__u32 *proven = bpf_map_lookup_elem(&config, &key);
+	if (!gen || !mode || !proven)
 		return XDP_PASS;
 	struct flow f = {};
 	__u8 *listed;
+	__u64 *seen = 0; // the source's last proof, if proven clients go first
 
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
@@ -209,6 +250,10 @@ int synproxy_lite(struct xdp_md *ctx)
 		}
 		struct lpm4 src = {.prefixlen = 32, .addr = ip->saddr};
 		listed = *gen ? bpf_map_lookup_elem(&lists4_1, &src) : bpf_map_lookup_elem(&lists4_0, &src);
+		if (*proven) {
+			__u32 s4 = ip->saddr;
+			seen = bpf_map_lookup_elem(&proven4, &s4);
+		}
 		syn = tcp->syn && !tcp->ack;
 		f.family = 4;
 		t.ipv4.saddr = ip->saddr;
@@ -234,6 +279,11 @@ int synproxy_lite(struct xdp_md *ctx)
 		struct lpm6 src = {.prefixlen = 128};
 		__builtin_memcpy(src.addr, ip6->saddr.in6_u.u6_addr32, 16);
 		listed = *gen ? bpf_map_lookup_elem(&lists6_1, &src) : bpf_map_lookup_elem(&lists6_0, &src);
+		if (*proven) {
+			struct src6 s6;
+			__builtin_memcpy(s6.addr, ip6->saddr.in6_u.u6_addr32, 16);
+			seen = bpf_map_lookup_elem(&proven6, &s6);
+		}
 		syn = tcp->syn && !tcp->ack;
 		f.family = 6;
 		__builtin_memcpy(t.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
@@ -279,13 +329,41 @@ int synproxy_lite(struct xdp_md *ctx)
 		}
 	}
 
+	// A proven source's proof is fresh while younger than the timeout;
+	// the segments of its live connections refresh it, at most every
+	// quarter of the timeout (and every second), so the timeout runs from
+	// its last packet without a write per packet.
+	// (The driver's clock is the same, CLOCK_MONOTONIC: a proof written
+	// a moment ago may look younger than zero.)
+	__u64 now = 0;
+	__s64 age = 0, timeout = (__s64)*proven * 1000000;
+	if (seen) {
+		now = bpf_ktime_get_ns();
+		age = (__s64)(now - *seen);
+	}
+
 	// A SYN opens a connection: it is the engine's whatever the tuple
 	// held before (the nft rules drop every SYN the stack would get).
 	if (!syn && owned(ctx, &t, size)) {
+		if (seen) {
+			__s64 every = timeout >> 2;
+			if (every > 1000000000LL)
+				every = 1000000000LL;
+			if (age > every)
+				*seen = now;
+		}
 		count(COUNT_SOCKET);
 		return XDP_PASS;
 	}
 	count(COUNT_REDIRECTED);
+	// A proven source's segments go to the queue's second socket, whose
+	// ring the flood does not fill; without one, to the first.
+	if (seen && age < timeout) {
+		if (bpf_redirect_map(&proven_xsks, ctx->rx_queue_index, XDP_ABORTED) == XDP_REDIRECT) {
+			count(COUNT_PROVEN);
+			return XDP_REDIRECT;
+		}
+	}
 	// No socket for the queue: the stack has it (and the nft rules drop
 	// it).
 	return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);

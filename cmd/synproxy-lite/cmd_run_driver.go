@@ -19,7 +19,8 @@ const chosenDriverEnv = "SYNPROXY_LITE_CHOSEN_DRIVER"
 // program to the interface and detaches it at once); without, from the
 // settings alone (check and --dry-run touch nothing), naming the first
 // driver auto would try. A service limited to some addresses gets nfqueue,
-// the one driver that can tell addresses apart.
+// the one driver that can tell addresses apart; one with proven clients
+// the chosen driver if it serves them (afxdp does), else nfqueue.
 func chooseDrivers(c *config.Config, log *slog.Logger, probe bool) {
 	inherited := os.Getenv(chosenDriverEnv)
 	for i := range c.Services {
@@ -33,8 +34,6 @@ func chooseDrivers(c *config.Config, log *slog.Logger, probe bool) {
 			ch = proxy.Choice{Name: "nfqueue", Reason: "addresses: only nfqueue limits a port to some local addresses"}
 		case s.FailOpen:
 			ch = proxy.Choice{Name: "nfqueue", Reason: "fail-open: only nfqueue lets packets bypass a daemon that is gone"}
-		case s.Policy.ProvenClients.Enabled:
-			ch = proxy.Choice{Name: "nfqueue", Reason: "proven clients: only nfqueue gives them a queue of their own"}
 		case inherited != "" && len(c.Services) == 1 && (!probe || os.Getenv("SYNPROXY_LITE_INHERIT") != ""):
 			ch = proxy.Choice{Name: inherited, Reason: "graceful restart: the driver the previous process chose"}
 		case probe:
@@ -42,8 +41,16 @@ func chooseDrivers(c *config.Config, log *slog.Logger, probe bool) {
 		case s.Interface == "":
 			ch = proxy.Choice{Name: "nfqueue", Reason: "no interface given: afxdp and afpacket need one"}
 		default:
+			then := ", else afpacket, else nfqueue"
+			if d, _ := proxy.LookupDriver("afpacket"); s.Policy.ProvenClients.Enabled && !d.Proven {
+				then = ", else nfqueue (proven clients)"
+			}
 			ch = proxy.Choice{Name: "afxdp", Reason: "decided at the start: afxdp if its XDP program attaches to " +
-				s.Interface + ", else afpacket, else nfqueue (the ruleset shown is afxdp's)"}
+				s.Interface + then + " (the ruleset shown is afxdp's)"}
+		}
+		if d, ok := proxy.LookupDriver(ch.Name); ok && s.Policy.ProvenClients.Enabled && !d.Proven {
+			ch = proxy.Choice{Name: "nfqueue", Reason: "proven clients: " + ch.Name + " has no ring of their own (" +
+				ch.Reason + "); nfqueue gives them a queue of their own"}
 		}
 		log.Info("driver chosen", "service", s.Name, "driver", ch.Name, "why", ch.Reason)
 		s.Driver = ch.Name

@@ -135,8 +135,8 @@ func TestCheckPolicy(t *testing.T) {
 			filepath.Join(dir, "nosuch.list") + ": no such file"},
 		{"deny-line", "[services.policy]\ndeny_file = \"bad.list\"\n", `bad.list:2: "10.99.300.1" is neither a CIDR`},
 		{"allow", "policy = { allow = [\"10.99.0.0/33\"] }\n", `:4: services[0].policy.allow = "10.99.0.0/33": want CIDRs`},
-		{"proven", "driver = \"afxdp\"\ninterface = \"lo\"\n[services.policy.proven_clients]\nenabled = true\n",
-			":7: services[0].policy.proven_clients.enabled = true: proven clients need driver nfqueue"},
+		{"proven", "driver = \"afpacket\"\ninterface = \"lo\"\n[services.policy.proven_clients]\nenabled = true\n",
+			":7: services[0].policy.proven_clients.enabled = true: proven clients need driver nfqueue or afxdp"},
 	} {
 		os.WriteFile(filepath.Join(dir, "bad.list"), []byte("10.99.1.0/24\n10.99.300.1\n"), 0o644)
 		conf := filepath.Join(dir, tc.name+".toml")
@@ -152,13 +152,25 @@ func TestCheckPolicy(t *testing.T) {
 		want string
 	}{
 		{[]string{"--mode", "passive"}, "--mode passive: want protect, monitor or on-demand"},
-		{[]string{"--proven-clients", "--driver", "afpacket", "--interface", "lo"}, "--proven-clients true: proven clients need driver nfqueue"},
+		{[]string{"--proven-clients", "--driver", "afpacket", "--interface", "lo"}, "--proven-clients true: proven clients need driver nfqueue or afxdp"},
 		{[]string{"--proven-clients", "--proven-timeout", "10ms"}, "--proven-timeout 10ms: want at least 1s"},
 		{[]string{"--syn-burst", "-3"}, "--syn-burst -3: want 0 (the rate)"},
 	} {
 		_, stderr, code := runMain(append([]string{"run", "--dry-run", "--port", "80", "--backend", "10.99.0.1:80"}, tc.args...)...)
 		if code != exitUsage || !strings.HasPrefix(stderr, "synproxy-lite run: "+tc.want) {
 			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	// afxdp serves proven clients itself, on a ring of their own: no nft
+	// set or queue for them; auto picks it.
+	for _, drv := range []string{"afxdp", "auto"} {
+		out, stderr, code := runMain("run", "--dry-run", "--port", "80", "--backend", "10.99.0.1:80", "--proven-clients",
+			"--driver", drv, "--interface", "lo")
+		if code != exitOK || strings.Contains(out, "proven4") || strings.Contains(out, "queue num") {
+			t.Errorf("--proven-clients --driver %s: exit %d, %s\n%s", drv, code, stderr, out)
+		}
+		if drv == "auto" && !strings.Contains(stderr, "driver=afxdp") {
+			t.Errorf("--proven-clients --driver auto: %s; want afxdp chosen", stderr)
 		}
 	}
 }

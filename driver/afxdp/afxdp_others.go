@@ -37,3 +37,6 @@ func (d *Driver) SetEngaged(engaged bool) error { return driver.ErrNotSupported 
 
 // Prove does nothing outside Linux.
 func (d *Driver) Prove(src netip.Addr) {}
+
+// ProvenPackets returns 0 outside Linux.
+func (d *Driver) ProvenPackets() uint64 { return 0 }

@@ -62,3 +62,7 @@ func (p *program) prove(src netip.Addr) error {
 	}
 	return driver.NewOpError("prove a source", p.objs.Proven6.Put(k, now))
 }
+
+// ProvenPackets returns the segments of proven sources the program sent to
+// the proven sockets (Counters.ProvenPackets).
+func (d *Driver) ProvenPackets() uint64 { return d.prog.counts().Proven }

@@ -54,10 +54,12 @@ var drivers = []Driver{
 	// (an XDP program cannot leave a queue to no one: it would pass the
 	// queue's handshakes to the stack, where the drop rules end them).
 	// Its program applies the allow and deny lists and the on-demand mode
-	// (see policyDriver). In monitor mode it attaches no program and taps
+	// (see policyDriver), and serves proven clients first: their SYNs and
+	// handshake ACKs go to a second socket per queue, whose ring the flood
+	// does not fill. In monitor mode it attaches no program and taps
 	// copies as afpacket does: an XDP program either passes a packet to
 	// the stack or redirects it to a socket, and monitoring needs both.
-	{Name: "afxdp", Drop: true, NeedsInterface: true, open: func(c *ServerConfig) (driver.Driver, error) {
+	{Name: "afxdp", Drop: true, NeedsInterface: true, Proven: true, open: func(c *ServerConfig) (driver.Driver, error) {
 		if c.Policy != nil && c.Policy.Mode == engine.ModeMonitor {
 			if c.Logger != nil {
 				c.Logger.Info("afxdp: monitor mode taps copies on a packet socket; no XDP program attached", "interface", c.Interface)
@@ -68,6 +70,9 @@ var drivers = []Driver{
 			OnDemand: c.Policy != nil && c.Policy.Mode == engine.ModeOnDemand}
 		if c.Lists != nil {
 			xc.Allow, xc.Deny = c.Lists.Allow, c.Lists.Deny
+		}
+		if p := c.ProvenClients; p != nil {
+			xc.Proven = &afxdp.Proven{Size: p.Size, Timeout: p.Timeout}
 		}
 		d, err := afxdp.Open(xc)
 		if err != nil {

@@ -381,7 +381,20 @@ func ipLink(t *testing.T, r *rig) string {
 
 // TestNoAllocs: the steady state (read, release, write) allocates nothing.
 func TestNoAllocs(t *testing.T) {
-	r := newRig(t, 151, Config{BatchSize: 1})
+	t.Run("flood", func(t *testing.T) { testNoAllocs(t, newRig(t, 151, Config{BatchSize: 1})) })
+	// With proven clients: A's IPv4 address is proven, so the IPv4 SYNs
+	// arrive on the proven socket, the IPv6 ones on the first.
+	t.Run("proven", func(t *testing.T) {
+		r := newRig(t, 169, Config{BatchSize: 1, Proven: &Proven{Timeout: time.Hour}})
+		r.d.Prove(r.p.A4)
+		testNoAllocs(t, r)
+		if r.d.ProvenPackets() == 0 {
+			t.Errorf("no packet on the proven socket: %+v", r.d.Counters())
+		}
+	})
+}
+
+func testNoAllocs(t *testing.T, r *rig) {
 	const runs = 50
 	r.send(t, runs+10, true)
 	q := r.d.Queues()[0]

@@ -225,11 +225,7 @@ type Counters struct {
 func (d *Driver) Counters() Counters {
 	c := Counters{Program: d.prog.counts(), Injected: d.injected.Load(), IdleWakeups: d.idle.Load(),
 		Mode: d.prog.mode, ZeroCopy: d.zc, ProveErrors: d.proveErrs.Load()}
-	c.ProvenPackets = c.Program.Proven
-	for _, q := range d.queues {
-		_, p := q.overruns()
-		c.ProvenOverruns += p
-	}
+	c.ProvenPackets, c.ProvenOverruns = c.Program.Proven, d.ProvenOverruns()
 	return c
 }
 

@@ -66,3 +66,14 @@ func (p *program) prove(src netip.Addr) error {
 // ProvenPackets returns the segments of proven sources the program sent to
 // the proven sockets (Counters.ProvenPackets).
 func (d *Driver) ProvenPackets() uint64 { return d.prog.counts().Proven }
+
+// ProvenOverruns returns the frames of proven sources the kernel could not
+// put on a proven socket's RX ring (Counters.ProvenOverruns).
+func (d *Driver) ProvenOverruns() uint64 {
+	var n uint64
+	for _, q := range d.queues {
+		_, p := q.overruns()
+		n += p
+	}
+	return n
+}

@@ -36,10 +36,17 @@ func (c *Collector) policyMetrics(all bool) []metric {
 	if c.Lists != nil {
 		lc = c.Lists()
 	}
+	var provenOver uint64
+	if c.e != nil {
+		if p, ok := c.e.Driver().(provenRing); ok {
+			provenOver = p.ProvenOverruns()
+		}
+	}
 	return []metric{
 		{"list_allowed_packets", "Packets of allowed sources, let through to the service around the proxy (nft counter).", "", lc.Allowed, false},
 		{"list_denied_packets", "Packets of denied sources, dropped before the engine (nft counter; on afxdp also the XDP program's drops).", "", lc.Denied, false},
-		{"proven_packets", "Packets of proven clients (sources of handed-over connections) queued to their own queue (nft counter).", "", lc.Proven, false},
+		{"proven_packets", "Packets of proven clients (sources of handed-over connections) queued to their own queue (nft counter) or ring (afxdp: the XDP program's counter).", "", lc.Proven, false},
+		{"proven_overruns", "Packets of proven clients the kernel could not put on their own ring (afxdp: the proven sockets' XDP statistics; 0 on nfqueue, whose proven queue the kernel counts).", "", provenOver, false},
 		{"syn_limited", "SYNs dropped over their source prefix's SYN rate limit.", "", pc.SYNLimited.Load(), false},
 		{"reflection_limited", "SYN-ACKs withheld (SYNs left unanswered, re-sends skipped) by the reflection budget of their destination prefix.", "", pc.ReflectLimited.Load(), false},
 		{"monitor_synack", "Monitor mode: SYN-ACKs the engine would have sent.", "", pc.MonitorSYNACKs.Load(), false},
@@ -50,6 +57,12 @@ func (c *Collector) policyMetrics(all bool) []metric {
 		{"cookie_engagements", "On-demand mode: times the SYN rate engaged the cookies.", "", pc.Engagements.Load(), false},
 		{"ondemand_syn_passed", "On-demand mode: SYNs the engine saw and let through to the service while the cookies were not engaged.", "", pc.SYNPassed.Load(), false},
 	}
+}
+
+// provenRing is a driver with a ring of proven clients of its own, which
+// counts what it lost (afxdp).
+type provenRing interface {
+	ProvenOverruns() uint64
 }
 
 func hasPolicy(p engine.Policy) bool {

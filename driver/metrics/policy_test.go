@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/synproxy-lite/synproxy-lite/cookie"
+	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/internal/drivertest"
 )
@@ -19,7 +20,7 @@ func TestPolicyMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	newEngine := func(p *engine.Policy) *engine.Engine {
-		e, err := engine.New(drivertest.New(1, 8), &engine.Config{Port: 8080, Ring: ring, Policy: p,
+		e, err := engine.New(provenDriver{drivertest.New(1, 8)}, &engine.Config{Port: 8080, Ring: ring, Policy: p,
 			Handoff: engine.HandoffFunc(func(*engine.Handshake) error { return nil })})
 		if err != nil {
 			t.Fatal(err)
@@ -37,7 +38,7 @@ func TestPolicyMetrics(t *testing.T) {
 	for name, want := range map[string]float64{
 		"synproxy_lite_cookies_engaged": 1, "synproxy_lite_cookie_engagements_total": 1,
 		"synproxy_lite_list_allowed_packets_total": 7, "synproxy_lite_list_denied_packets_total": 9,
-		"synproxy_lite_proven_packets_total": 3, "synproxy_lite_syn_limited_total": 4,
+		"synproxy_lite_proven_packets_total": 3, "synproxy_lite_syn_limited_total": 4, "synproxy_lite_proven_overruns_total": 6,
 		"synproxy_lite_reflection_limited_total": 2, "synproxy_lite_monitor_synack_total": 0,
 	} {
 		if v, ok := got[name]; !ok || v != want {
@@ -60,6 +61,12 @@ func TestPolicyMetrics(t *testing.T) {
 		}
 	}
 }
+
+// provenDriver is a driver with a ring of proven clients that lost 6
+// packets.
+type provenDriver struct{ driver.Driver }
+
+func (provenDriver) ProvenOverruns() uint64 { return 6 }
 
 // gather returns the value of each unlabelled metric c exports.
 func gather(t *testing.T, c prometheus.Collector) map[string]float64 {

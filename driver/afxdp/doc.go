@@ -28,6 +28,15 @@
 // cookies engage, and the connections they opened keep passing). Its
 // counters (Driver.Counters) count both, and the port's SYNs.
 //
+// With Config.Proven it serves proven clients first: the sources the
+// engine handed a connection of over (Driver.Prove, once per connection)
+// are kept in LRU hash maps with the time of their proof, refreshed by the
+// segments of their live connections, and their SYNs and handshake ACKs go
+// to a second socket on their receive queue (XDP_SHARED_UMEM: the first
+// socket's UMEM, fill and completion rings, an RX ring of its own), which
+// ReadBatch drains before the first's. A flood fills the first socket's
+// ring, never the proven one's.
+//
 // It is attached through a BPF link (native mode, else generic): when the
 // process dies the link's last file descriptor closes and the kernel
 // detaches the program; no stale program is left to black-hole the port.

@@ -15,9 +15,8 @@ import (
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
-// Addresses of the proven clients' tests: 10.99.163.0/24 and
-// 10.99.167.0/24 .. 10.99.169.0/24, fd00:99:163::/64 and fd00:99:167::/64 ..
-// fd00:99:169::/64.
+// Addresses of the proven clients' tests: 10.99.159.0/24, 10.99.163.0/24
+// and 10.99.167.0/24 .. 10.99.169.0/24; fd00:99:159::/64 and so on.
 
 // eventually polls cond every 50 ms until it holds; it fails the test
 // after a minute, which no working driver comes near.
@@ -143,6 +142,37 @@ func testProvenClients(t *testing.T, r *rig) {
 	eventually(t, "the proven SYN redirected", func() bool { return r.d.Counters().ProvenPackets == before+1 })
 	if got := drain(t, q, 1); got[0] != r.p.A4 {
 		t.Errorf("got a SYN from %v, want %v", got[0], r.p.A4)
+	}
+}
+
+// TestProvenRingUnderOverrun: a flood that overruns the first socket's RX
+// ring leaves the proven socket's ring, and receive buffers for it: with
+// 512 frames the flood's ring holds 256 of 1,000 SYNs and overruns by the
+// rest, and the 20 proven SYNs sent after them all arrive, first.
+func TestProvenRingUnderOverrun(t *testing.T) {
+	r := newRig(t, 159, Config{Frames: 512, Proven: &Proven{Timeout: time.Hour}})
+	q := r.d.Queues()[0]
+	r.d.Prove(r.p.A4)
+	const flood, ring, proven = 1000, 256, 20
+	for i := 0; i < flood; i++ {
+		b := r.p.A4.As4()
+		b[3] = byte(10 + i%200)
+		r.sendSYN(t, netip.AddrFrom4(b), uint16(20000+i))
+	}
+	for i := 0; i < proven; i++ {
+		r.sendSYN(t, r.p.A4, uint16(40000+i))
+	}
+	eventually(t, "every SYN redirected", func() bool { return r.d.Counters().Program.Redirected == flood+proven })
+	eventually(t, "the flood's overruns counted", func() bool { return r.d.Stats().Overruns == flood-ring })
+	srcs := drain(t, q, ring+proven)
+	for i, s := range srcs {
+		if (s == r.p.A4) != (i < proven) {
+			t.Fatalf("packet %d from %v: the %d proven SYNs do not come first", i, s, proven)
+		}
+	}
+	c := r.d.Counters()
+	if c.ProvenPackets != proven || c.ProvenOverruns != 0 {
+		t.Errorf("counters %+v: want %d proven packets, none lost", c, proven)
 	}
 }
 

@@ -6,7 +6,7 @@ import "github.com/synproxy-lite/synproxy-lite/driver/engine"
 // counters, proxy.Server.PolicyCounts), for Collector.Lists.
 type ListCounts struct {
 	Allowed, Denied uint64
-	Proven          uint64 // packets of proven clients queued to their own queue
+	Proven          uint64 // packets of proven clients queued to their own queue or ring
 }
 
 // policyMetrics are the metrics of the engine's protection policy: limits

@@ -25,12 +25,18 @@ type Driver struct {
 	// process is gone (ServerConfig.FailOpen). A driver that taps packets
 	// cannot: the drop rules stay when it is gone.
 	FailOpen bool
+	// Proven says the driver serves proven clients first
+	// (ServerConfig.ProvenClients): nfqueue through a queue of their own
+	// that nft fills; a driver that taps below netfilter through a ring of
+	// its own, learning each source from the Server as its connection is
+	// handed over (the driver's Prove method).
+	Proven bool
 
 	open func(c *ServerConfig) (driver.Driver, error)
 }
 
 var drivers = []Driver{
-	{Name: "nfqueue", FailOpen: true, open: func(c *ServerConfig) (driver.Driver, error) {
+	{Name: "nfqueue", FailOpen: true, Proven: true, open: func(c *ServerConfig) (driver.Driver, error) {
 		d, err := nfqueue.Open(&nfqueue.Config{QueueNum: c.Queue, Queues: c.Workers, FailOpen: c.FailOpen})
 		if err != nil {
 			return nil, err

@@ -3,7 +3,9 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/synproxy-lite/synproxy-lite/driver/afxdp"
@@ -25,8 +27,58 @@ var ErrNoLists = errors.New("proxy: the Server has no allow and deny lists (Serv
 
 // policyState is a Server's policy state.
 type policyState struct {
-	lists atomic.Pointer[nft.Lists]    // the lists in force (Lists set)
-	xdp   atomic.Pointer[afxdp.Driver] // the engine's driver when its XDP program applies the policy
+	lists  atomic.Pointer[nft.Lists]    // the lists in force (Lists set)
+	xdp    atomic.Pointer[afxdp.Driver] // the engine's driver when its XDP program applies the policy
+	prover atomic.Pointer[proverBox]    // the engine's driver when it serves proven clients itself
+}
+
+// prover is a driver that serves proven clients first itself (a tap
+// driver's ring of their own): Prove tells it the source of a connection
+// just handed over, ProvenPackets counts the packets it took on that ring.
+type prover interface {
+	Prove(src netip.Addr)
+	ProvenPackets() uint64
+}
+
+type proverBox struct{ p prover }
+
+// provenDrivers names the drivers that serve proven clients.
+func provenDrivers() []string {
+	var names []string
+	for _, d := range drivers {
+		if d.Proven {
+			names = append(names, d.Name)
+		}
+	}
+	return names
+}
+
+// provenHandoff wraps h, when the driver d serves proven clients itself,
+// so that d learns the source of every connection handed over (once per
+// connection, never per packet).
+func (s *Server) provenHandoff(d any, h engine.Handoff) engine.Handoff {
+	p, ok := d.(prover)
+	if s.cfg.ProvenClients == nil || !ok {
+		s.pol.prover.Store(nil)
+		return h
+	}
+	s.pol.prover.Store(&proverBox{p})
+	return engine.HandoffFunc(func(hs *engine.Handshake) error {
+		err := h.Handoff(hs)
+		if err == nil {
+			p.Prove(hs.Tuple.Client.Addr())
+		}
+		return err
+	})
+}
+
+// provenPackets returns the packets the driver took on its proven
+// clients' ring, when it serves them itself.
+func (s *Server) provenPackets() (uint64, bool) {
+	if b := s.pol.prover.Load(); b != nil {
+		return b.p.ProvenPackets(), true
+	}
+	return 0, false
 }
 
 func cloneLists(l *nft.Lists) *nft.Lists {
@@ -53,8 +105,8 @@ func (c *ServerConfig) validatePolicy() error {
 		if name == "" {
 			name = "nfqueue"
 		}
-		if d, _ := LookupDriver(name); d.Drop {
-			return bad("ProvenClients needs a queueing driver, not %s", name)
+		if d, _ := LookupDriver(name); !d.Proven {
+			return bad("ProvenClients needs a driver that serves them (%s), not %s", strings.Join(provenDrivers(), " or "), name)
 		}
 		if int(c.Queue)+2*(max(c.Workers, 1)+1) > 65536 {
 			return bad("Queue+Workers exceeds the queue numbers")
@@ -89,9 +141,10 @@ func (s *Server) policyEngine(ec *engine.Config) {
 }
 
 // provenQueues is the number of queues of proven clients: one with
-// ProvenClients, else none.
+// ProvenClients on a queueing driver, else none (a tap driver opens its
+// ring of proven clients itself).
 func (s *Server) provenQueues() int {
-	if s.cfg.ProvenClients != nil {
+	if s.cfg.ProvenClients != nil && !s.drv.Drop {
 		return 1
 	}
 	return 0
@@ -99,7 +152,7 @@ func (s *Server) provenQueues() int {
 
 // policyNFT completes the nft configuration with the policy.
 func (s *Server) policyNFT(nc *nft.Config) {
-	if p := s.cfg.ProvenClients; p != nil {
+	if p := s.cfg.ProvenClients; p != nil && !s.drv.Drop {
 		nc.Proven = &nft.Proven{Queue: nc.QueueNum + nc.QueueTotal, Size: p.Size, Timeout: p.Timeout}
 	}
 	if s.cfg.Lists != nil {

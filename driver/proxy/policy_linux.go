@@ -75,6 +75,9 @@ func (s *Server) policyDriver(d driver.Driver) error {
 // sources' packets go on to the nft rules, which count them.
 func (s *Server) PolicyCounts() (nft.Counts, error) {
 	c, err := nft.ReadCounts(s.nftConfig())
+	if n, ok := s.provenPackets(); ok {
+		c.Proven = n
+	}
 	if x := s.pol.xdp.Load(); x != nil {
 		pc := x.Counters().Program
 		c.Denied += pc.Denied

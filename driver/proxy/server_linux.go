@@ -142,6 +142,7 @@ func (s *Server) startEngine() error {
 	if s.px != nil {
 		h = s.px
 	}
+	h = s.provenHandoff(d, h)
 	eng, err := s.newEngine(d, h)
 	if err != nil {
 		d.Close()

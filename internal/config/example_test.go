@@ -96,5 +96,5 @@ on_demand = { rate = 500 }
 	// Output:
 	// on-demand 20 1000 500 10s 32 64
 	// [] [192.0.2.0/24 2001:db8::1/128]
-	// config: line 6: services[0].policy.proven_clients.enabled = true: proven clients need driver nfqueue (their packets get a queue of their own; afpacket has none)
+	// config: line 6: services[0].policy.proven_clients.enabled = true: proven clients need driver nfqueue (their packets get a queue or ring of their own; afpacket has none)
 }

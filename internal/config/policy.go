@@ -267,9 +267,9 @@ func (v *validator) policy(k string, s *Service) {
 		v.bad(k+"proven_clients.size", pc.Size, "want 1-16777216 sources per family")
 	case pc.Timeout < time.Second:
 		v.bad(k+"proven_clients.timeout", pc.Timeout, "want at least 1s")
-	case s.Driver != proxy.AutoDriver && d.Drop:
-		v.bad(k+"proven_clients.enabled", pc.Enabled, "proven clients need driver %s (their packets get a queue of their own; %s has none)",
-			strings.Join(driverNames(func(d proxy.Driver) bool { return !d.Drop }), " or "), s.Driver)
+	case s.Driver != proxy.AutoDriver && !d.Proven:
+		v.bad(k+"proven_clients.enabled", pc.Enabled, "proven clients need driver %s (their packets get a queue or ring of their own; %s has none)",
+			strings.Join(driverNames(func(d proxy.Driver) bool { return d.Proven }), " or "), s.Driver)
 	}
 }
 

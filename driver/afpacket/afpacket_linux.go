@@ -188,6 +188,10 @@ func (d *Driver) Counters() Counters {
 		ProveErrors: d.proveErrs.Load()}
 }
 
+// ProvenPackets returns Counters().ProvenPackets: the packets read from the
+// proven queue.
+func (d *Driver) ProvenPackets() uint64 { return d.provenPkts.Load() }
+
 // Prove marks src as proven now (Config.Proven): for the proven timeout,
 // its packets to the port are received on the proven queue instead of the
 // workers'. It is one system call: call it once per connection handed

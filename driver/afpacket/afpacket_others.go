@@ -28,3 +28,6 @@ func (d *Driver) Close() error { return nil }
 
 // Prove does nothing outside Linux.
 func (d *Driver) Prove(src netip.Addr) {}
+
+// ProvenPackets returns 0 outside Linux.
+func (d *Driver) ProvenPackets() uint64 { return 0 }

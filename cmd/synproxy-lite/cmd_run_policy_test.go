@@ -152,7 +152,7 @@ func TestCheckPolicy(t *testing.T) {
 		want string
 	}{
 		{[]string{"--mode", "passive"}, "--mode passive: want protect, monitor or on-demand"},
-		{[]string{"--proven-clients", "--driver", "afpacket", "--interface", "lo"}, "--proven-clients true: proven clients need driver nfqueue"},
+		{[]string{"--proven-clients", "--driver", "afxdp", "--interface", "lo"}, "--proven-clients true: proven clients need driver nfqueue"},
 		{[]string{"--proven-clients", "--proven-timeout", "10ms"}, "--proven-timeout 10ms: want at least 1s"},
 		{[]string{"--syn-burst", "-3"}, "--syn-burst -3: want 0 (the rate)"},
 	} {

@@ -192,6 +192,15 @@ func (d *Driver) Counters() Counters {
 // proven queue.
 func (d *Driver) ProvenPackets() uint64 { return d.provenPkts.Load() }
 
+// ProvenOverruns returns Counters().ProvenOverruns: the packets of proven
+// sources the kernel could not put into the proven queue's full ring.
+func (d *Driver) ProvenOverruns() uint64 {
+	if d.provenQ != nil {
+		d.provenQ.pollStats()
+	}
+	return d.provenDrops.Load()
+}
+
 // Prove marks src as proven now (Config.Proven): for the proven timeout,
 // its packets to the port are received on the proven queue instead of the
 // workers'. It is one system call: call it once per connection handed

@@ -31,3 +31,6 @@ func (d *Driver) Prove(src netip.Addr) {}
 
 // ProvenPackets returns 0 outside Linux.
 func (d *Driver) ProvenPackets() uint64 { return 0 }
+
+// ProvenOverruns returns 0 outside Linux.
+func (d *Driver) ProvenOverruns() uint64 { return 0 }

@@ -79,7 +79,9 @@ wasm:
 
 # An XDP_TX ceiling and kernel synproxy vs synproxy-lite (nfqueue, afpacket,
 # afxdp) under a trafgen SYN
-# flood; writes docs/bench.md and docs/img/bench.png. Needs root. bench/ is a
+# flood, then a known client under a flood from many sources, with and without
+# proven clients first; writes docs/bench.md, docs/bench-known.md and
+# docs/img/bench.png. Needs root. bench/ is a
 # module of its own (its plotting library stays out of go.mod).
 .PHONY: bench
 bench:

@@ -5,7 +5,10 @@
 // synproxy-lite with the afpacket driver, each answering the same bounded
 // SYN flood from Debian's trafgen (netsniff-ng) in a lab of network
 // namespaces, while a legitimate client keeps connecting. It writes a
-// markdown table and a PNG plot.
+// markdown table and a PNG plot. Then it measures what a known client (one
+// that connected before the flood) gets during a flood from many sources,
+// with and without proven clients first, against the kernel's synproxy
+// (known.go; bench-known.md).
 //
 // CPU per SYN-ACK is measured against a baseline pass of the same run: the
 // same flood with nothing answering, the SYNs dropped by an nft rule at the
@@ -74,6 +77,7 @@ type row struct {
 	legitOK  int
 	legitN   int
 	p50, p99 time.Duration
+	lat      []time.Duration // the legitimate client's request times (the ones that succeeded)
 	sent     uint64
 	ownCPU   float64 // CPU seconds of the run's processes during the flood
 	busyCPU  float64 // busy CPU seconds of all CPUs during the flood (cross-check)
@@ -97,7 +101,9 @@ func main() {
 	bin := flag.String("bin", "", "synproxy-lite binary (default: built into a temporary directory)")
 	runs := flag.Int("runs", 1, "runs of every pass; the table shows each figure's median")
 	bulkSize := flag.Int64("bulk", 1<<30, "bytes pushed through a handed-over connection per driver (0: no bulk row)")
-	only := flag.String("modes", "", "comma-separated passes to run (default: all); the kernel's always runs")
+	only := flag.String("modes", "", "comma-separated passes to run (default: all); the kernel's always runs; none: no pass but the known client's")
+	known := flag.String("known", "kernel,nfqueue,nfqueue-proven,afpacket-proven,afxdp-proven",
+		"comma-separated known-client passes (written to bench-known.md); empty: none")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: needs root (network namespaces, nftables)")
@@ -135,22 +141,36 @@ func main() {
 	if *only != "" {
 		want := strings.Split(*only, ",")
 		modes = slices.DeleteFunc(modes, func(m string) bool { return m != "kernel" && !slices.Contains(want, m) })
+		if *only == "none" {
+			modes = nil
+		}
 	}
+	if len(modes) > 0 {
+		mainPasses(*bin, *out, modes, *n, *runs, *bulkSize)
+	}
+	if *known != "" {
+		knownPasses(*bin, *out, strings.Split(*known, ","), *n, *runs)
+	}
+}
+
+// mainPasses runs the baseline and modes runs times and writes bench.md and
+// the plot.
+func mainPasses(bin, out string, modes []string, n, runs int, bulkSize int64) {
 	var bases []row
 	all := make([][]row, len(modes))
-	for run := 1; run <= *runs; run++ {
-		base, err := measure("baseline", *bin, *n, 0)
+	for run := 1; run <= runs; run++ {
+		base, err := measure(pass{mode: "baseline"}, bin, n, 0)
 		if err != nil {
 			log.Fatalf("bench: baseline: %v", err)
 		}
-		if base.synacks > uint64(*n)/100 {
+		if base.synacks > uint64(n)/100 {
 			log.Fatalf("bench: baseline: %d packets came back with nothing answering", base.synacks)
 		}
 		log.Printf("run %d/%d: %-9s %8.3f CPU-s for %d SYNs in %.2f s (trafgen %.3f, ksoftirqd %.3f; all CPUs %.3f), background %.2f CPUs",
-			run, *runs, base.name, base.ownCPU, base.sent, base.secs, base.genCPU, base.sirqCPU, base.busyCPU, base.bgCPU)
+			run, runs, base.name, base.ownCPU, base.sent, base.secs, base.genCPU, base.sirqCPU, base.busyCPU, base.bgCPU)
 		bases = append(bases, base)
 		for i, mode := range modes {
-			r, err := measure(mode, *bin, *n, *bulkSize)
+			r, err := measure(pass{mode: mode}, bin, n, bulkSize)
 			if err != nil {
 				log.Fatalf("bench: %s: %v", mode, err)
 			}
@@ -159,10 +179,10 @@ func main() {
 				r.cpuPerM = r.floodCPU / (float64(r.synacks) / 1e6)
 			}
 			log.Printf("run %d/%d: %-9s %8.0f SYN-ACK/s  %.3f CPU-s/M (own %.3f: trafgen %.3f daemon %.3f ksoftirqd %.3f; all CPUs %.3f; background %.2f CPUs)  RSS %d KiB  legit %d/%d p50 %v p99 %v",
-				run, *runs, r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99)
+				run, runs, r.name, r.rate, r.cpuPerM, r.ownCPU, r.genCPU, r.dmnCPU, r.sirqCPU, r.busyCPU, r.bgCPU, r.rssKiB, r.legitOK, r.legitN, r.p50, r.p99)
 			if r.bulkBytes > 0 {
 				log.Printf("run %d/%d: %-9s bulk %d bytes in %.2f s: daemon %.3f CPU-s, %.0f engine packets, %.0f data segments",
-					run, *runs, r.name, r.bulkBytes, r.bulkSecs, r.bulkCPU, r.bulkPkts, r.bulkSegs)
+					run, runs, r.name, r.bulkBytes, r.bulkSecs, r.bulkCPU, r.bulkPkts, r.bulkSegs)
 			}
 			all[i] = append(all[i], r)
 		}
@@ -172,7 +192,7 @@ func main() {
 	for _, rs := range all {
 		rows = append(rows, medianRow(rs))
 	}
-	if err := write(*out, base, rows, *n, *runs); err != nil {
+	if err := write(out, base, rows, n, runs); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -433,7 +453,21 @@ func medianRow(rs []row) row {
 	return m
 }
 
-func measure(mode, bin string, n int, bulkSize int64) (r row, err error) {
+// pass is what one measurement runs: a responder (mode: baseline, kernel,
+// ceiling or a driver of the daemon) under a flood.
+type pass struct {
+	mode string
+	name string   // the row's name (default: mode)
+	args []string // more flags of the daemon
+	// spread sends the flood from the 256 addresses of 10.99.41.0/24 (a
+	// random one a SYN) instead of one, so that it fills every queue and
+	// ring the responder hashes sources over, not just the one its source
+	// falls in.
+	spread bool
+}
+
+func measure(p pass, bin string, n int, bulkSize int64) (r row, err error) {
+	mode := p.mode
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
@@ -445,6 +479,9 @@ func measure(mode, bin string, n int, bulkSize int64) (r row, err error) {
 	}
 	defer l.close()
 	r.name = mode
+	if p.name != "" {
+		r.name = p.name
+	}
 	svcPort := "8081"
 	if mode == "kernel" || mode == "baseline" || mode == "ceiling" {
 		svcPort = "8080"
@@ -520,6 +557,7 @@ func measure(mode, bin string, n int, bulkSize int64) (r row, err error) {
 			// Like for like with the kernel's synproxy, which has no
 			// reflection budget: every SYN is answered.
 			"--reflect-rate", "0"}
+		args = append(args, p.args...)
 		if mode == "afpacket" || mode == "afxdp" {
 			args = append(args, "--interface", "br0")
 		}
@@ -561,6 +599,9 @@ func measure(mode, bin string, n int, bulkSize int64) (r row, err error) {
 	}
 	cfg := fmt.Sprintf("{ eth(da=%s), ipv4(saddr=10.99.41.1, daddr=%s, ttl=64), tcp(sp=drnd(), dp=8080, seq=drnd(), syn, window=1024), }\n",
 		mac, prxIP)
+	if p.spread {
+		cfg = spreadFlood(mac)
+	}
 	cf, _ := os.CreateTemp("", "splbench*.cfg")
 	cf.WriteString(cfg)
 	cf.Close()
@@ -655,6 +696,7 @@ func measure(mode, bin string, n int, bulkSize int64) (r row, err error) {
 		r.rssKiB = hwm(daemon.Process.Pid)
 	}
 	slices.Sort(lat)
+	r.lat = lat
 	if len(lat) > 0 {
 		r.p50 = lat[len(lat)/2]
 		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]

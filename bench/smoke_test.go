@@ -13,7 +13,8 @@ import (
 // TestSmoke runs the bench in a short form (a small flood, a small bulk
 // transfer, the kernel's, the ceiling's and the nfqueue passes) and checks
 // what it writes: the rows, their ratios to the ceiling and the kernel, the
-// bulk table and the plot. No figure is asserted: they depend on the
+// bulk table, the plot, and the known client's table of a pass with proven
+// clients first. No figure is asserted: they depend on the
 // machine.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
@@ -28,7 +29,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	out := t.TempDir()
-	cmd := exec.Command("go", "run", ".", "-out", out, "-n", "5000", "-bulk", "2000000", "-modes", "ceiling,nfqueue")
+	cmd := exec.Command("go", "run", ".", "-out", out, "-n", "5000", "-bulk", "2000000", "-modes", "ceiling,nfqueue", "-known", "nfqueue-proven")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bench: %v\n%s", err, b)
 	}
@@ -40,6 +41,13 @@ func TestSmoke(t *testing.T) {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("bench.md lacks %q:\n%s", want, md)
 		}
+	}
+	known, err := os.ReadFile(filepath.Join(out, "bench-known.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(known), "| nfqueue, proven clients first |") {
+		t.Errorf("bench-known.md lacks the proven clients' row:\n%s", known)
 	}
 	if fi, err := os.Stat(filepath.Join(out, "img", "bench.png")); err != nil || fi.Size() == 0 {
 		t.Errorf("no plot: %v", err)

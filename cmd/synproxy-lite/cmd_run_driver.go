@@ -20,7 +20,8 @@ const chosenDriverEnv = "SYNPROXY_LITE_CHOSEN_DRIVER"
 // settings alone (check and --dry-run touch nothing), naming the first
 // driver auto would try. A service limited to some addresses gets nfqueue,
 // the one driver that can tell addresses apart; one with proven clients
-// the chosen driver if it serves them (afxdp does), else nfqueue.
+// the chosen driver if it serves them (every driver of the table does
+// today), else nfqueue.
 func chooseDrivers(c *config.Config, log *slog.Logger, probe bool) {
 	inherited := os.Getenv(chosenDriverEnv)
 	for i := range c.Services {

@@ -46,7 +46,7 @@ func addPolicyFlags(fs *flag.FlagSet) *policyFlags {
 	fs.IntVar(&p.engageRate, "on-demand-rate", config.DefaultOnDemandRate, "SYNs a `second` to the port that engage the cookies (--mode on-demand)")
 	fs.IntVar(&p.releaseRate, "on-demand-release", 0, "SYNs a `second` below which the cookies release after --on-demand-hold; 0: half of --on-demand-rate")
 	fs.DurationVar(&p.hold, "on-demand-hold", engine.DefaultHold, "how long the SYN rate must stay below --on-demand-release before the cookies release")
-	fs.BoolVar(&p.proven, "proven-clients", false, "serve sources that completed a handshake first: their packets go to a queue and worker of their own (--driver nfqueue) or a ring of their own (--driver afxdp)")
+	fs.BoolVar(&p.proven, "proven-clients", false, "serve sources that completed a handshake first: their packets go to a queue and worker of their own (nfqueue) or a ring of their own (afpacket, afxdp)")
 	fs.IntVar(&p.provenSize, "proven-size", nft.DefaultProvenSize, "most proven sources remembered per family (--proven-clients)")
 	fs.DurationVar(&p.provenTimeout, "proven-timeout", nft.DefaultProvenTimeout, "how long a source stays proven after its last handed-over packet (--proven-clients)")
 	return p

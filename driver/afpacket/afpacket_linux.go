@@ -40,6 +40,14 @@ type Driver struct {
 
 	local     *localaddr.Watch // the host's local addresses
 	closeOnce sync.Once
+
+	// proven clients first (Config.Proven): the maps and filters, and the
+	// proven queue (also the last of queues)
+	proven      *provenMaps
+	provenQ     *Queue
+	provenPkts  atomic.Uint64 // packets read from the proven queue
+	provenDrops atomic.Uint64 // the proven ring's overruns
+	proveErrs   atomic.Uint64 // failed map updates
 }
 
 // opened counts the drivers this process opened, for their fanout groups.
@@ -74,6 +82,12 @@ func Open(cfg *Config) (*Driver, error) {
 	if d.local, err = localaddr.New(nil); err != nil {
 		return nil, err
 	}
+	if c.Proven != nil {
+		if d.proven, err = newProvenMaps(c.Proven, c.Port); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	group := c.FanoutGroup
 	if group == 0 {
 		// One group per driver: two drivers of one process (two
@@ -82,11 +96,20 @@ func Open(cfg *Config) (*Driver, error) {
 		group = uint16(os.Getpid()) + uint16(opened.Add(1)-1)
 	}
 	for i := 0; i < c.Workers; i++ {
-		q, err := d.openQueue(group)
+		q, err := d.openQueue(group, false)
 		if err != nil {
 			d.Close()
 			return nil, err
 		}
+		d.queues = append(d.queues, q)
+	}
+	if d.proven != nil {
+		q, err := d.openQueue(0, true)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.provenQ = q
 		d.queues = append(d.queues, q)
 	}
 	return d, nil
@@ -95,7 +118,8 @@ func Open(cfg *Config) (*Driver, error) {
 // Name implements driver.Driver.
 func (d *Driver) Name() string { return "afpacket" }
 
-// Queues implements driver.Driver.
+// Queues implements driver.Driver. With Config.Proven, the last queue is the
+// proven sources'.
 func (d *Driver) Queues() []driver.Queue {
 	qs := make([]driver.Queue, len(d.queues))
 	for i, q := range d.queues {
@@ -143,13 +167,53 @@ type Counters struct {
 	// TxRing says whether transmission uses the mmap'd ring (true) or
 	// sendmmsg (false).
 	TxRing bool
+	// ProvenPackets counts the packets read from the proven queue
+	// (Config.Proven): packets of proven sources.
+	ProvenPackets uint64
+	// ProvenOverruns counts the packets the kernel could not put into the
+	// proven queue's full ring (they are in DriverStats.Overruns too).
+	ProvenOverruns uint64
+	// ProveErrors counts the calls of Prove whose map update failed.
+	ProveErrors uint64
 }
 
 // Counters returns the driver's own counters.
 func (d *Driver) Counters() Counters {
+	if d.provenQ != nil {
+		d.provenQ.pollStats()
+	}
 	s := d.skip.load()
 	return Counters{Skipped: s.NotHost + s.NotLocal + s.VLAN + s.Truncated + s.NotIP, Injected: d.injected.Load(), IdleWakeups: d.idle.Load(),
-		RxErrors: d.rxErrs.Load(), TxRing: d.txRing}
+		RxErrors: d.rxErrs.Load(), TxRing: d.txRing, ProvenPackets: d.provenPkts.Load(), ProvenOverruns: d.provenDrops.Load(),
+		ProveErrors: d.proveErrs.Load()}
+}
+
+// ProvenPackets returns Counters().ProvenPackets: the packets read from the
+// proven queue.
+func (d *Driver) ProvenPackets() uint64 { return d.provenPkts.Load() }
+
+// ProvenOverruns returns Counters().ProvenOverruns: the packets of proven
+// sources the kernel could not put into the proven queue's full ring.
+func (d *Driver) ProvenOverruns() uint64 {
+	if d.provenQ != nil {
+		d.provenQ.pollStats()
+	}
+	return d.provenDrops.Load()
+}
+
+// Prove marks src as proven now (Config.Proven): for the proven timeout,
+// its packets to the port are received on the proven queue instead of the
+// workers'. It is one system call: call it once per connection handed
+// over, not per packet. Without Config.Proven it does nothing. A failed
+// update (which the kernel has no reason for) is counted
+// (Counters.ProveErrors): the source is served by the workers as before.
+func (d *Driver) Prove(src netip.Addr) {
+	if d.proven == nil {
+		return
+	}
+	if err := d.proven.prove(src); err != nil {
+		d.proveErrs.Add(1)
+	}
 }
 
 // Close implements driver.Driver.
@@ -161,6 +225,9 @@ func (d *Driver) Close() error {
 	d.closeOnce.Do(func() {
 		if d.local != nil {
 			d.local.Close()
+		}
+		if d.proven != nil {
+			d.proven.close()
 		}
 	})
 	return errors.Join(errs...)
@@ -193,9 +260,10 @@ const (
 // Queue is one worker's socket pair: a receive ring in the fanout group and
 // a transmit ring.
 type Queue struct {
-	d     *Driver
-	batch int
-	busy  bool
+	d      *Driver
+	batch  int
+	busy   bool
+	proven bool // the proven sources' queue, outside the fanout group
 
 	// mu is held from a successful ReadBatch until its Release, and by
 	// Close while it unmaps the rings.
@@ -232,9 +300,9 @@ type Queue struct {
 	seen []seen
 }
 
-func (d *Driver) openQueue(group uint16) (q *Queue, err error) {
+func (d *Driver) openQueue(group uint16, proven bool) (q *Queue, err error) {
 	c := &d.cfg
-	q = &Queue{d: d, batch: c.BatchSize, busy: c.BusyPoll, fd: -1, txfd: -1, efd: -1,
+	q = &Queue{d: d, batch: c.BatchSize, busy: c.BusyPoll, proven: proven, fd: -1, txfd: -1, efd: -1,
 		blockSize: c.BlockSize, blocks: c.Blocks, mm: rawsock.NewBatch(c.BatchSize),
 		seen: make([]seen, seenSlots)}
 	defer func() {
@@ -282,16 +350,25 @@ func (q *Queue) openRx(group uint16) error {
 	if q.rx, err = unix.Mmap(q.fd, 0, q.blockSize*q.blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
 		return driver.NewOpError("mmap receive ring", err)
 	}
-	filter := portFilter(c.Port)
-	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	if err := unix.SetsockoptSockFprog(q.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
-		return driver.NewOpError("attach BPF filter", err)
+	if q.d.proven != nil {
+		if err := q.d.proven.attach(q.fd, q.proven); err != nil {
+			return err
+		}
+	} else {
+		filter := portFilter(c.Port)
+		prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+		if err := unix.SetsockoptSockFprog(q.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+			return driver.NewOpError("attach BPF filter", err)
+		}
 	}
 	// Kernels before 4.20 lack it; the filter's port match keeps our own
 	// replies (source port = the protected port) out anyway.
 	_ = unix.SetsockoptInt(q.fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
 	if err := unix.Bind(q.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: q.d.ifindex}); err != nil {
 		return driver.NewOpError("bind AF_PACKET socket to "+c.Interface, err)
+	}
+	if q.proven {
+		return nil // a socket of its own: every proven packet is its
 	}
 	mode := unix.PACKET_FANOUT_HASH
 	if c.FanoutCPU {
@@ -413,6 +490,9 @@ func (q *Queue) ReadBatch(pkts []driver.Packet) (int, error) {
 		if n == 0 {
 			q.releaseBlock()
 			continue
+		}
+		if q.proven {
+			q.d.provenPkts.Add(uint64(n))
 		}
 		q.inBatch = true
 		return n, nil // q.mu stays held until Release
@@ -779,5 +859,8 @@ func (q *Queue) pollStats() {
 	}
 	if st, err := unix.GetsockoptTpacketStatsV3(q.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
 		q.d.drops.Add(uint64(st.Drops))
+		if q.proven {
+			q.d.provenDrops.Add(uint64(st.Drops))
+		}
 	}
 }

@@ -268,16 +268,20 @@ func TestCloseUnblocks(t *testing.T) {
 // TestZeroAllocSteadyState pins the steady state at zero allocations: a
 // receive burst, replies written to the transmit ring, verdicts released
 // (some packets given back to the stack), with SYNs flowing from A over the
-// veth pair, IPv4 and IPv6.
+// veth pair, IPv4 and IPv6; and the same on the proven queue (Config.Proven)
+// with A's addresses proven.
 func TestZeroAllocSteadyState(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		cfg  Config
-	}{{"ring", Config{}}, {"sendmmsg", Config{SendMMsg: true}}} {
+	}{{"ring", Config{}}, {"sendmmsg", Config{SendMMsg: true}}, {"proven", Config{Proven: &Proven{}}}} {
 		t.Run(mode.name, func(t *testing.T) {
 			sub := 46
 			if mode.cfg.SendMMsg {
 				sub = 47
+			}
+			if mode.cfg.Proven != nil {
+				sub = 54
 			}
 			// A long block timeout keeps the SYNs in one or two blocks
 			// however slowly they are sent: with the default 1 ms, a
@@ -287,8 +291,11 @@ func TestZeroAllocSteadyState(t *testing.T) {
 			cfg := mode.cfg
 			cfg.BlockTimeout = time.Second
 			r := newRig(t, sub, cfg)
+			r.d.Prove(r.p.A4)
+			r.d.Prove(r.p.A6)
 			const runs = 20
-			q := r.d.Queues()[0]
+			qs := r.d.Queues()
+			q := qs[len(qs)-1] // the proven queue, with Config.Proven
 			b := q.BatchSize()
 			r.send(t, (runs+2)*b+b, true)
 			pkts := make([]driver.Packet, b)
@@ -323,6 +330,9 @@ func TestZeroAllocSteadyState(t *testing.T) {
 			}
 			if r.d.Counters().Injected == 0 {
 				t.Errorf("no packet was given back to the stack")
+			}
+			if c := r.d.Counters(); mode.cfg.Proven != nil && c.ProvenPackets != uint64(seen) {
+				t.Errorf("%d packets read, %d counted on the proven queue", seen, c.ProvenPackets)
 			}
 			t.Logf("%d packets in %d cycles, %d re-injected", seen, runs+2, r.d.Counters().Injected)
 		})

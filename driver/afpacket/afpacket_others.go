@@ -2,7 +2,11 @@
 
 package afpacket
 
-import "github.com/synproxy-lite/synproxy-lite/driver"
+import (
+	"net/netip"
+
+	"github.com/synproxy-lite/synproxy-lite/driver"
+)
 
 // Driver is the AF_PACKET driver; it exists only on Linux.
 type Driver struct{}
@@ -21,3 +25,12 @@ func (d *Driver) Stats() driver.DriverStats { return driver.DriverStats{} }
 
 // Close implements driver.Driver.
 func (d *Driver) Close() error { return nil }
+
+// Prove does nothing outside Linux.
+func (d *Driver) Prove(src netip.Addr) {}
+
+// ProvenPackets returns 0 outside Linux.
+func (d *Driver) ProvenPackets() uint64 { return 0 }
+
+// ProvenOverruns returns 0 outside Linux.
+func (d *Driver) ProvenOverruns() uint64 { return 0 }

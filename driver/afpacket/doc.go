@@ -19,6 +19,22 @@
 // extension headers); the kernel's own copies of outgoing packets are
 // ignored (PACKET_IGNORE_OUTGOING).
 //
+// # Proven clients first
+//
+// With Config.Proven, sources that completed a handshake recently are
+// received apart from the others. Driver.Prove (called once per connection
+// handed over, never per packet) writes a source and the time into one of
+// two eBPF LRU hash maps, proven4 and proven6. The filters are then eBPF
+// socket filters (built with cilium/ebpf's asm package: no compiler, no
+// kernel BTF) that make the classic filter's tests with ld_abs and ld_ind
+// loads and look the source up: one more socket, outside the fanout group,
+// with a ring of its own (the last of Driver.Queues), accepts the port's
+// segments of sources proven less than Proven.Timeout ago; the workers'
+// sockets accept the others. Each segment is copied into one ring, so a
+// flood from sources that never completed a handshake fills the workers'
+// rings and never the proven one. Counters has the proven queue's packets
+// and its ring's overruns.
+//
 // # This host's traffic only
 //
 // The interface may carry traffic for other hosts: a router forwards it, a

@@ -207,8 +207,26 @@ func TestLocalAddressesFollowed(t *testing.T) {
 // the reply goes out on the same VLAN; an IPv6 SYN behind extension headers
 // reaches it too, and decodes; a segment behind extension headers to another
 // port does not. A tagged frame given back to the stack is re-injected.
+//
+// The same with Config.Proven, whose eBPF filters repeat the classic one's
+// tests: on the workers' queue with no source proven, and on the proven
+// queue with A's addresses proven.
 func TestTaggedAndExtensionHeaders(t *testing.T) {
-	r := newRig(t, 50, Config{})
+	for _, mode := range []struct {
+		name   string
+		cfg    Config
+		proven bool
+	}{{"classic", Config{}, false}, {"workers", Config{Proven: &Proven{}}, false}, {"proven", Config{Proven: &Proven{}}, true}} {
+		t.Run(mode.name, func(t *testing.T) { testTaggedAndExtensionHeaders(t, mode.cfg, mode.proven) })
+	}
+}
+
+func testTaggedAndExtensionHeaders(t *testing.T, cfg Config, proven bool) {
+	r := newRig(t, 50, cfg)
+	if proven {
+		r.d.Prove(r.p.A4)
+		r.d.Prove(r.p.A6)
+	}
 	// This kernel may lack VLAN devices: the tagged frame is written on
 	// A's veth0 as it is. B's kernel takes the tag out before its taps.
 	bmac, err := r.p.B.HardwareAddr("veth0")
@@ -253,7 +271,11 @@ func TestTaggedAndExtensionHeaders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := r.d.Queues()[0]
+	qs := r.d.Queues()
+	q := qs[0]
+	if proven {
+		q = qs[len(qs)-1]
+	}
 	pkts := make([]driver.Packet, q.BatchSize())
 	timer := time.AfterFunc(10*time.Second, func() { q.(*Queue).Wake() })
 	defer timer.Stop()

@@ -43,8 +43,14 @@ var drivers = []Driver{
 		}
 		return d, nil
 	}},
-	{Name: "afpacket", Drop: true, NeedsInterface: true, open: func(c *ServerConfig) (driver.Driver, error) {
-		d, err := afpacket.Open(&afpacket.Config{Interface: c.Interface, Port: c.Port, Workers: c.Workers, Logger: c.Logger})
+	// afpacket serves proven clients on a socket and ring of their own,
+	// outside the workers' fanout group (one more worker).
+	{Name: "afpacket", Drop: true, NeedsInterface: true, Proven: true, open: func(c *ServerConfig) (driver.Driver, error) {
+		ac := &afpacket.Config{Interface: c.Interface, Port: c.Port, Workers: c.Workers, Logger: c.Logger}
+		if p := c.ProvenClients; p != nil {
+			ac.Proven = &afpacket.Proven{Size: p.Size, Timeout: p.Timeout}
+		}
+		d, err := afpacket.Open(ac)
 		if err != nil {
 			return nil, err
 		}

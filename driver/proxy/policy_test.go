@@ -23,7 +23,7 @@ func TestServerConfigPolicy(t *testing.T) {
 		{"on demand", &ServerConfig{Port: 80, Backend: backend, Policy: &engine.Policy{Mode: engine.ModeOnDemand, EngageRate: 100}}, true},
 		{"on demand without a rate", &ServerConfig{Port: 80, Backend: backend, Policy: &engine.Policy{Mode: engine.ModeOnDemand}}, false},
 		{"proven clients", &ServerConfig{Port: 80, ProvenClients: &nft.Proven{}}, true},
-		{"proven clients on afpacket", &ServerConfig{Port: 80, Driver: "afpacket", Interface: "eth0", ProvenClients: &nft.Proven{}}, false},
+		{"proven clients on afpacket", &ServerConfig{Port: 80, Driver: "afpacket", Interface: "eth0", ProvenClients: &nft.Proven{}}, true},
 		{"proven clients on afxdp", &ServerConfig{Port: 80, Driver: "afxdp", Interface: "eth0", ProvenClients: &nft.Proven{}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

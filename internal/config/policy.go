@@ -54,8 +54,7 @@ type OnDemand struct {
 
 // ProvenClients gives the sources that completed a handshake in the last
 // Timeout a queue and worker of their own (driver nfqueue) or a ring of
-// their own on each receive queue (driver afxdp); at most Size of them per
-// family.
+// their own (afpacket, afxdp); at most Size of them per family.
 type ProvenClients struct {
 	Enabled bool
 	Size    int

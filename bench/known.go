@@ -145,6 +145,9 @@ func writeKnown(dir string, results [][]row, n, runs int) error {
 		fmt.Fprintf(&b, "| %s | %d | %d (%.1f%%) | %.1f ms | %.1f ms | %.1f ms | %.0f of %d | %s |\n",
 			rs[0].name, all, ok, 100*share, ms(pct(lat, 50)), ms(pct(lat, 99)), ms(slowest), synacks[len(synacks)/2], rs[0].sent, met)
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(dir, "bench-known.md"), []byte(b.String()), 0o644)
 }
 

@@ -45,8 +45,8 @@ func (c *Collector) policyMetrics(all bool) []metric {
 	return []metric{
 		{"list_allowed_packets", "Packets of allowed sources, let through to the service around the proxy (nft counter).", "", lc.Allowed, false},
 		{"list_denied_packets", "Packets of denied sources, dropped before the engine (nft counter; on afxdp also the XDP program's drops).", "", lc.Denied, false},
-		{"proven_packets", "Packets of proven clients (sources of handed-over connections) queued to their own queue (nft counter) or ring (afxdp: the XDP program's counter).", "", lc.Proven, false},
-		{"proven_overruns", "Packets of proven clients the kernel could not put on their own ring (afxdp: the proven sockets' XDP statistics; 0 on nfqueue, whose proven queue the kernel counts).", "", provenOver, false},
+		{"proven_packets", "Packets of proven clients (sources of handed-over connections) queued to their own queue (nft counter) or ring (afxdp: the XDP program's counter; afpacket: read from its ring).", "", lc.Proven, false},
+		{"proven_overruns", "Packets of proven clients the kernel could not put on their own ring (afxdp: the proven sockets' XDP statistics; afpacket: its socket's drops; 0 on nfqueue, whose proven queue the kernel counts).", "", provenOver, false},
 		{"syn_limited", "SYNs dropped over their source prefix's SYN rate limit.", "", pc.SYNLimited.Load(), false},
 		{"reflection_limited", "SYN-ACKs withheld (SYNs left unanswered, re-sends skipped) by the reflection budget of their destination prefix.", "", pc.ReflectLimited.Load(), false},
 		{"monitor_synack", "Monitor mode: SYN-ACKs the engine would have sent.", "", pc.MonitorSYNACKs.Load(), false},
@@ -60,7 +60,7 @@ func (c *Collector) policyMetrics(all bool) []metric {
 }
 
 // provenRing is a driver with a ring of proven clients of its own, which
-// counts what it lost (afxdp).
+// counts what it lost (afxdp, afpacket).
 type provenRing interface {
 	ProvenOverruns() uint64
 }

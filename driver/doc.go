@@ -47,4 +47,12 @@
 // ReadBatch. Buffers passed to WriteBatch are the caller's; the driver has
 // copied or sent them when WriteBatch returns, so the caller may reuse them
 // at once.
+//
+// # Proven clients first
+//
+// A driver that taps packets below netfilter cannot use nft's sets to
+// serve the sources of handed-over connections before a flood: it
+// implements Prover instead, opened with a Proven configuration. Its user
+// (driver/proxy) calls Prove after each connection it hands over, and the
+// driver receives those sources' packets apart from the flood's.
 package driver

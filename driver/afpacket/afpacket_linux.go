@@ -864,3 +864,6 @@ func (q *Queue) pollStats() {
 		}
 	}
 }
+
+// Driver serves proven clients first itself (Config.Proven).
+var _ driver.Prover = (*Driver)(nil)

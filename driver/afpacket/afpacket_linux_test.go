@@ -274,7 +274,7 @@ func TestZeroAllocSteadyState(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		cfg  Config
-	}{{"ring", Config{}}, {"sendmmsg", Config{SendMMsg: true}}, {"proven", Config{Proven: &Proven{}}}} {
+	}{{"ring", Config{}}, {"sendmmsg", Config{SendMMsg: true}}, {"proven", Config{Proven: &driver.Proven{}}}} {
 		t.Run(mode.name, func(t *testing.T) {
 			sub := 46
 			if mode.cfg.SendMMsg {

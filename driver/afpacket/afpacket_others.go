@@ -34,3 +34,6 @@ func (d *Driver) ProvenPackets() uint64 { return 0 }
 
 // ProvenOverruns returns 0 outside Linux.
 func (d *Driver) ProvenOverruns() uint64 { return 0 }
+
+// Driver serves proven clients first itself (Config.Proven).
+var _ driver.Prover = (*Driver)(nil)

@@ -3,6 +3,8 @@ package afpacket
 import (
 	"log/slog"
 	"time"
+
+	"github.com/synproxy-lite/synproxy-lite/driver"
 )
 
 // Config configures the driver. Interface and Port are required; the other
@@ -68,46 +70,12 @@ type Config struct {
 	// handshake recently (Driver.Prove) are received on a socket and ring
 	// of their own, which a flood from other sources cannot fill. Nil
 	// means off.
-	Proven *Proven
+	Proven *driver.Proven
 
 	// Logger receives the driver's warnings (a receive socket error after
 	// the interface went down), rate-limited, never one per packet. Nil
 	// means slog.Default().
 	Logger *slog.Logger
-}
-
-// Proven configures proven clients first: the driver remembers the sources
-// Driver.Prove was called for in two eBPF LRU hash maps (proven4, proven6)
-// and receives their packets to the port on one more queue, outside the
-// fanout group, returned last by Driver.Queues.
-type Proven struct {
-	// Size is the most sources each map (IPv4, IPv6) holds; a full map
-	// forgets its least recently used source. Zero means
-	// DefaultProvenSize.
-	Size uint32
-	// Timeout is how long a source stays proven after its last
-	// Driver.Prove. Zero means DefaultProvenTimeout.
-	Timeout time.Duration
-}
-
-// Defaults of Proven.
-const (
-	DefaultProvenSize    = 65536
-	DefaultProvenTimeout = 10 * time.Minute
-)
-
-func (p *Proven) size() uint32 {
-	if p.Size == 0 {
-		return DefaultProvenSize
-	}
-	return p.Size
-}
-
-func (p *Proven) timeout() time.Duration {
-	if p.Timeout <= 0 {
-		return DefaultProvenTimeout
-	}
-	return p.Timeout
 }
 
 func (c *Config) logger() *slog.Logger {

@@ -29,7 +29,7 @@
 // kernel BTF) that make the classic filter's tests with ld_abs and ld_ind
 // loads and look the source up: one more socket, outside the fanout group,
 // with a ring of its own (the last of Driver.Queues), accepts the port's
-// segments of sources proven less than Proven.Timeout ago; the workers'
+// segments of sources proven less than Config.Proven.Timeout ago; the workers'
 // sockets accept the others. Each segment is copied into one ring, so a
 // flood from sources that never completed a handshake fills the workers'
 // rings and never the proven one. Counters has the proven queue's packets

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/afpacket"
 )
 
@@ -20,8 +21,8 @@ func ExampleOpen() {
 // received on one more queue, the last; the maps hold 65536 sources a
 // family by default, for 10 minutes after their last proof.
 func ExampleProven() {
-	p := &afpacket.Proven{Timeout: 5 * time.Minute}
+	p := &driver.Proven{Timeout: 5 * time.Minute}
 	_, err := afpacket.Open(&afpacket.Config{Interface: "eth0", Proven: p})
-	fmt.Println(err, afpacket.DefaultProvenSize, afpacket.DefaultProvenTimeout)
+	fmt.Println(err, driver.DefaultProvenSize, driver.DefaultProvenTimeout)
 	// Output: afpacket: a port is needed 65536 10m0s
 }

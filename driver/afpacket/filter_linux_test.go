@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
@@ -40,7 +41,7 @@ func testRunInput(f []byte) []byte {
 func TestProvenFilter(t *testing.T) {
 	needBPF(t)
 	const timeout = time.Minute
-	m, err := newProvenMaps(&Proven{Timeout: timeout, Size: 16}, testPort)
+	m, err := newProvenMaps(&driver.Proven{Timeout: timeout, Size: 16}, testPort)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestProvenFilter(t *testing.T) {
 // TCP), which is most of what the port filter alone costs.
 func BenchmarkProvenFilter(b *testing.B) {
 	needBPF(b)
-	m, err := newProvenMaps(&Proven{}, testPort)
+	m, err := newProvenMaps(&driver.Proven{}, testPort)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -216,7 +216,7 @@ func TestTaggedAndExtensionHeaders(t *testing.T) {
 		name   string
 		cfg    Config
 		proven bool
-	}{{"classic", Config{}, false}, {"workers", Config{Proven: &Proven{}}, false}, {"proven", Config{Proven: &Proven{}}, true}} {
+	}{{"classic", Config{}, false}, {"workers", Config{Proven: &driver.Proven{}}, false}, {"proven", Config{Proven: &driver.Proven{}}, true}} {
 		t.Run(mode.name, func(t *testing.T) { testTaggedAndExtensionHeaders(t, mode.cfg, mode.proven) })
 	}
 }

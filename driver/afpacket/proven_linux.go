@@ -38,10 +38,10 @@ type provenMaps struct {
 	workers, proven *ebpf.Program
 }
 
-func newProvenMaps(p *Proven, port uint16) (*provenMaps, error) {
+func newProvenMaps(p *driver.Proven, port uint16) (*provenMaps, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	_ = rlimit.RemoveMemlock()
-	m := &provenMaps{timeout: p.timeout()}
+	m := &provenMaps{timeout: p.TimeoutOrDefault()}
 	var err error
 	for _, s := range []struct {
 		m    **ebpf.Map
@@ -49,7 +49,7 @@ func newProvenMaps(p *Proven, port uint16) (*provenMaps, error) {
 		key  uint32
 	}{{&m.v4, "proven4", 4}, {&m.v6, "proven6", 16}} {
 		*s.m, err = ebpf.NewMap(&ebpf.MapSpec{Name: s.name, Type: ebpf.LRUHash, KeySize: s.key, ValueSize: 8,
-			MaxEntries: p.size()})
+			MaxEntries: p.SizeOrDefault()})
 		if err != nil {
 			m.close()
 			return nil, driver.NewOpError("create BPF map "+s.name, err)

@@ -76,7 +76,7 @@ func (r *rig) sendFrom(t *testing.T, src netip.Addr, sport uint16) {
 // workers' queues only; once its proof is older than the timeout, its SYNs
 // go back to the workers. IPv4 and IPv6.
 func TestProvenQueue(t *testing.T) {
-	r := newRig(t, 54, Config{Workers: 2, Proven: &Proven{Timeout: time.Second}})
+	r := newRig(t, 54, Config{Workers: 2, Proven: &driver.Proven{Timeout: time.Second}})
 	qs := r.d.Queues()
 	if len(qs) != 3 {
 		t.Fatalf("%d queues, want 2 workers and the proven queue", len(qs))
@@ -164,7 +164,7 @@ func TestProvenUnderFlood(t *testing.T) {
 	// or a second after its first packet, so that a reader slowed down
 	// by a loaded machine still finds room for every proven SYN.
 	cfg := Config{Workers: 1, Blocks: 2, BlockSize: 128 << 10, BlockTimeout: time.Second,
-		Proven: &Proven{Timeout: time.Hour}}
+		Proven: &driver.Proven{Timeout: time.Hour}}
 	r := newRig(t, 54, cfg)
 	const ringMax = 2 * (128 << 10) / 64
 	r.d.Prove(r.p.A4)

@@ -776,3 +776,6 @@ func (q *Queue) release() {
 		q.inj = nil
 	}
 }
+
+// Driver serves proven clients first itself (Config.Proven).
+var _ driver.Prover = (*Driver)(nil)

@@ -385,7 +385,7 @@ func TestNoAllocs(t *testing.T) {
 	// With proven clients: A's IPv4 address is proven, so the IPv4 SYNs
 	// arrive on the proven socket, the IPv6 ones on the first.
 	t.Run("proven", func(t *testing.T) {
-		r := newRig(t, 169, Config{BatchSize: 1, Proven: &Proven{Timeout: time.Hour}})
+		r := newRig(t, 169, Config{BatchSize: 1, Proven: &driver.Proven{Timeout: time.Hour}})
 		r.d.Prove(r.p.A4)
 		testNoAllocs(t, r)
 		if r.d.ProvenPackets() == 0 {

@@ -3,7 +3,8 @@ package afxdp
 import (
 	"log/slog"
 	"net/netip"
-	"time"
+
+	"github.com/synproxy-lite/synproxy-lite/driver"
 )
 
 // Config configures the driver. Interface and Port are required; the other
@@ -62,46 +63,19 @@ type Config struct {
 	// a connection of theirs) in LRU maps, and sends their segments to a
 	// second socket on each receive queue, sharing the first's UMEM,
 	// whose RX ring the flood does not fill; ReadBatch drains it first.
-	Proven *Proven
+	Proven *driver.Proven
 
 	// Logger receives the driver's notices (the mode it attached in).
 	// Nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Proven configures proven clients first (Config.Proven).
-type Proven struct {
-	// Size is the most sources each of the program's maps (IPv4, IPv6)
-	// holds; a full map forgets its least recently used source. Zero
-	// means DefaultProvenSize.
-	Size uint32
-	// Timeout is how long a source stays proven after the last proof or
-	// the last segment of a live connection of it (to within a quarter
-	// of it, and a second), in whole milliseconds. Zero means
-	// DefaultProvenTimeout.
-	Timeout time.Duration
-}
-
-// Defaults of Proven, those of the nfqueue driver's sets.
-const (
-	DefaultProvenSize    = 65536
-	DefaultProvenTimeout = 10 * time.Minute
-)
-
-func (p *Proven) size() uint32 {
-	if p.Size == 0 {
-		return DefaultProvenSize
-	}
-	return p.Size
-}
-
-// timeoutMs is the timeout in the program's unit, at least 1.
-func (p *Proven) timeoutMs() uint32 {
-	t := p.Timeout
-	if t <= 0 {
-		t = DefaultProvenTimeout
-	}
-	return uint32(max(min(t.Milliseconds(), 1<<32-1), 1))
+// provenTimeoutMs is p's timeout in the program's unit, at least 1. The
+// program keeps a proof for Timeout after the last proof or the last
+// segment of a live connection of the source (to within a quarter of it,
+// and a second).
+func provenTimeoutMs(p *driver.Proven) uint32 {
+	return uint32(max(min(p.TimeoutOrDefault().Milliseconds(), 1<<32-1), 1))
 }
 
 // Mode is how the XDP program attaches to the interface.

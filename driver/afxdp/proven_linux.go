@@ -13,7 +13,7 @@ import (
 // Proven clients first (Config.Proven). The engine proves a source when it
 // hands over a connection of it after a cookie handshake: Prove writes the
 // time (CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns) under the source
-// in the program's proven4 or proven6, LRU hash maps of Proven.Size
+// in the program's proven4 or proven6, LRU hash maps of Config.Proven.Size
 // entries. The program refreshes the time in place for the segments of a
 // proven source's live connections, which it passes to the stack, so the
 // timeout runs from the last packet; it never adds a source, so the

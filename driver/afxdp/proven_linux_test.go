@@ -72,7 +72,7 @@ func drain(t *testing.T, q driver.Queue, n int) []netip.Addr {
 func TestProvenClients(t *testing.T) {
 	for _, m := range []modeCase{{ModeNative, 167, false}, {ModeGeneric, 163, false}} {
 		t.Run(m.name(), func(t *testing.T) {
-			testProvenClients(t, newRig(t, m.sub, Config{Mode: m.mode, Proven: &Proven{Timeout: time.Hour}}))
+			testProvenClients(t, newRig(t, m.sub, Config{Mode: m.mode, Proven: &driver.Proven{Timeout: time.Hour}}))
 		})
 	}
 }
@@ -150,7 +150,7 @@ func testProvenClients(t *testing.T, r *rig) {
 // 512 frames the flood's ring holds 256 of 1,000 SYNs and overruns by the
 // rest, and the 20 proven SYNs sent after them all arrive, first.
 func TestProvenRingUnderOverrun(t *testing.T) {
-	r := newRig(t, 159, Config{Frames: 512, Proven: &Proven{Timeout: time.Hour}})
+	r := newRig(t, 159, Config{Frames: 512, Proven: &driver.Proven{Timeout: time.Hour}})
 	q := r.d.Queues()[0]
 	r.d.Prove(r.p.A4)
 	const flood, ring, proven = 1000, 256, 20
@@ -198,7 +198,7 @@ func mapLen[K any](t *testing.T, m *ebpf.Map) int {
 // the rest of the connection passes to the stack and writes the time in
 // the map over a proof made old on purpose.
 func TestProvenRefresh(t *testing.T) {
-	r := newRig(t, 168, Config{Proven: &Proven{Timeout: time.Hour}})
+	r := newRig(t, 168, Config{Proven: &driver.Proven{Timeout: time.Hour}})
 	go serve(r.d.Queues()[0])
 	ln, err := r.p.B.Listen("tcp", "[::]:9000")
 	if err != nil {

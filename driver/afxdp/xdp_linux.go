@@ -31,7 +31,7 @@ type program struct {
 
 // loadProgram loads the program and its maps and sets the protected port
 // and, when proven is not nil, proven clients first.
-func loadProgram(port uint16, proven *Proven) (*program, error) {
+func loadProgram(port uint16, proven *driver.Proven) (*program, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	_ = rlimit.RemoveMemlock()
 	p := &program{in4: map[xdpLpm4]struct{}{}, in6: map[xdpLpm6]struct{}{}}
@@ -40,8 +40,8 @@ func loadProgram(port uint16, proven *Proven) (*program, error) {
 		return nil, driver.NewOpError("load XDP program", err)
 	}
 	if proven != nil {
-		spec.Maps[xdpMapProven4].MaxEntries = proven.size()
-		spec.Maps[xdpMapProven6].MaxEntries = proven.size()
+		spec.Maps[xdpMapProven4].MaxEntries = proven.SizeOrDefault()
+		spec.Maps[xdpMapProven6].MaxEntries = proven.SizeOrDefault()
 	}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
@@ -55,7 +55,7 @@ func loadProgram(port uint16, proven *Proven) (*program, error) {
 		return nil, driver.NewOpError("set the XDP program's port", err)
 	}
 	if proven != nil {
-		if err := p.objs.Config.Put(uint32(configProven), proven.timeoutMs()); err != nil {
+		if err := p.objs.Config.Put(uint32(configProven), provenTimeoutMs(proven)); err != nil {
 			p.close()
 			return nil, driver.NewOpError("set the XDP program's proven timeout", err)
 		}

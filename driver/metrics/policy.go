@@ -1,6 +1,9 @@
 package metrics
 
-import "github.com/synproxy-lite/synproxy-lite/driver/engine"
+import (
+	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/engine"
+)
 
 // ListCounts are the packets the allow and deny lists matched (the nft
 // counters, proxy.Server.PolicyCounts), for Collector.Lists.
@@ -38,7 +41,7 @@ func (c *Collector) policyMetrics(all bool) []metric {
 	}
 	var provenOver uint64
 	if c.e != nil {
-		if p, ok := c.e.Driver().(provenRing); ok {
+		if p, ok := c.e.Driver().(driver.Prover); ok {
 			provenOver = p.ProvenOverruns()
 		}
 	}
@@ -57,12 +60,6 @@ func (c *Collector) policyMetrics(all bool) []metric {
 		{"cookie_engagements", "On-demand mode: times the SYN rate engaged the cookies.", "", pc.Engagements.Load(), false},
 		{"ondemand_syn_passed", "On-demand mode: SYNs the engine saw and let through to the service while the cookies were not engaged.", "", pc.SYNPassed.Load(), false},
 	}
-}
-
-// provenRing is a driver with a ring of proven clients of its own, which
-// counts what it lost (afxdp, afpacket).
-type provenRing interface {
-	ProvenOverruns() uint64
 }
 
 func hasPolicy(p engine.Policy) bool {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -67,6 +68,10 @@ func TestPolicyMetrics(t *testing.T) {
 type provenDriver struct{ driver.Driver }
 
 func (provenDriver) ProvenOverruns() uint64 { return 6 }
+
+func (provenDriver) ProvenPackets() uint64 { return 0 }
+
+func (provenDriver) Prove(netip.Addr) {}
 
 // gather returns the value of each unlabelled metric c exports.
 func gather(t *testing.T, c prometheus.Collector) map[string]float64 {

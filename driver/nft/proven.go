@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+
+	"github.com/synproxy-lite/synproxy-lite/driver"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,10 +42,10 @@ type Proven struct {
 	Timeout time.Duration
 }
 
-// Defaults of Proven.
+// Defaults of Proven, those of every driver.
 const (
-	DefaultProvenSize    = 65536
-	DefaultProvenTimeout = 10 * time.Minute
+	DefaultProvenSize    = driver.DefaultProvenSize
+	DefaultProvenTimeout = driver.DefaultProvenTimeout
 )
 
 const counterProven = "proven"

@@ -48,7 +48,7 @@ var drivers = []Driver{
 	{Name: "afpacket", Drop: true, NeedsInterface: true, Proven: true, open: func(c *ServerConfig) (driver.Driver, error) {
 		ac := &afpacket.Config{Interface: c.Interface, Port: c.Port, Workers: c.Workers, Logger: c.Logger}
 		if p := c.ProvenClients; p != nil {
-			ac.Proven = &afpacket.Proven{Size: p.Size, Timeout: p.Timeout}
+			ac.Proven = &driver.Proven{Size: p.Size, Timeout: p.Timeout}
 		}
 		d, err := afpacket.Open(ac)
 		if err != nil {
@@ -78,7 +78,7 @@ var drivers = []Driver{
 			xc.Allow, xc.Deny = c.Lists.Allow, c.Lists.Deny
 		}
 		if p := c.ProvenClients; p != nil {
-			xc.Proven = &afxdp.Proven{Size: p.Size, Timeout: p.Timeout}
+			xc.Proven = &driver.Proven{Size: p.Size, Timeout: p.Timeout}
 		}
 		d, err := afxdp.Open(xc)
 		if err != nil {

@@ -3,11 +3,11 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
 
+	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/afxdp"
 	"github.com/synproxy-lite/synproxy-lite/driver/engine"
 	"github.com/synproxy-lite/synproxy-lite/driver/nft"
@@ -32,15 +32,7 @@ type policyState struct {
 	prover atomic.Pointer[proverBox]    // the engine's driver when it serves proven clients itself
 }
 
-// prover is a driver that serves proven clients first itself (a tap
-// driver's ring of their own): Prove tells it the source of a connection
-// just handed over, ProvenPackets counts the packets it took on that ring.
-type prover interface {
-	Prove(src netip.Addr)
-	ProvenPackets() uint64
-}
-
-type proverBox struct{ p prover }
+type proverBox struct{ p driver.Prover }
 
 // provenDrivers names the drivers that serve proven clients.
 func provenDrivers() []string {
@@ -57,7 +49,7 @@ func provenDrivers() []string {
 // so that d learns the source of every connection handed over (once per
 // connection, never per packet).
 func (s *Server) provenHandoff(d any, h engine.Handoff) engine.Handoff {
-	p, ok := d.(prover)
+	p, ok := d.(driver.Prover)
 	if s.cfg.ProvenClients == nil || !ok {
 		s.pol.prover.Store(nil)
 		return h

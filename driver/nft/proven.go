@@ -50,19 +50,14 @@ const (
 
 const counterProven = "proven"
 
-func (p *Proven) size() uint32 {
-	if p.Size == 0 {
-		return DefaultProvenSize
-	}
-	return p.Size
+// driverProven is p without its queue: the defaults are every driver's.
+func (p *Proven) driverProven() *driver.Proven {
+	return &driver.Proven{Size: p.Size, Timeout: p.Timeout}
 }
 
-func (p *Proven) timeout() time.Duration {
-	if p.Timeout <= 0 {
-		return DefaultProvenTimeout
-	}
-	return p.Timeout
-}
+func (p *Proven) size() uint32 { return p.driverProven().SizeOrDefault() }
+
+func (p *Proven) timeout() time.Duration { return p.driverProven().TimeoutOrDefault() }
 
 var provenSets = []listSet{{"proven4", false, false}, {"proven6", true, false}}
 

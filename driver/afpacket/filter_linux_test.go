@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/monotonic"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
@@ -55,7 +56,7 @@ func TestProvenFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	now := monotonicNS()
+	now := uint64(monotonic.NS())
 	if err := m.v4.Put(old4.AsSlice(), now-uint64(timeout)-uint64(time.Second)); err != nil {
 		t.Fatal(err)
 	}

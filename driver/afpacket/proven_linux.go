@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/monotonic"
 )
 
 // Proven clients first (Config.Proven). The sources of connections handed
@@ -83,16 +84,9 @@ func (m *provenMaps) close() {
 	}
 }
 
-// monotonicNS is CLOCK_MONOTONIC in ns: what bpf_ktime_get_ns reads.
-func monotonicNS() uint64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return uint64(ts.Nano())
-}
-
 // prove writes now as src's last proof.
 func (m *provenMaps) prove(src netip.Addr) error {
-	now := monotonicNS()
+	now := uint64(monotonic.NS())
 	src = src.Unmap()
 	var err error
 	switch {
@@ -177,19 +171,14 @@ func provenFilter(port uint16, v4, v6 int, timeout time.Duration, proven bool) a
 		asm.Mov.Reg(asm.R7, asm.R0),
 		asm.LoadInd(asm.R0, asm.R7, 16, asm.Half),
 		asm.JNE.Imm(asm.R0, int32(port), "reject"),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, 26),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, keySlot),
-		asm.Mov.Imm(asm.R4, 4),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, "other"),
-		asm.LoadMapPtr(asm.R1, v4),
+	}
+	in = append(in, loadSource(26, 4, v4)...)
+	in = append(in,
 		asm.Ja.Label("lookup"),
 
 		asm.LoadAbs(20, asm.Byte).WithSymbol("ip6"),
 		asm.Mov.Imm(asm.R7, 40),
-	}
+	)
 	for i := range filterExtHeaders {
 		ext := fmt.Sprintf("ext%d", i)
 		in = append(in, asm.JEq.Imm(asm.R0, 6, "tcp6"))
@@ -215,15 +204,9 @@ func provenFilter(port uint16, v4, v6 int, timeout time.Duration, proven bool) a
 		asm.JNE.Imm(asm.R0, 6, "reject"),
 		asm.LoadInd(asm.R0, asm.R7, 16, asm.Half).WithSymbol("tcp6"),
 		asm.JNE.Imm(asm.R0, int32(port), "reject"),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, 22),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, keySlot),
-		asm.Mov.Imm(asm.R4, 16),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, "other"),
-		asm.LoadMapPtr(asm.R1, v6),
-
+	)
+	in = append(in, loadSource(22, 16, v6)...)
+	in = append(in,
 		asm.Mov.Reg(asm.R2, asm.RFP).WithSymbol("lookup"),
 		asm.Add.Imm(asm.R2, keySlot),
 		asm.FnMapLookupElem.Call(),
@@ -242,4 +225,20 @@ func provenFilter(port uint16, v4, v6 int, timeout time.Duration, proven bool) a
 		asm.Return(),
 	)
 	return in
+}
+
+// loadSource copies the size bytes of the frame at off (the source
+// address) into the key's stack slot and points R1 at the map of that
+// family, or goes to "other" when the frame is too short.
+func loadSource(off, size int32, m int) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, off),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, keySlot),
+		asm.Mov.Imm(asm.R4, size),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, "other"),
+		asm.LoadMapPtr(asm.R1, m),
+	}
 }

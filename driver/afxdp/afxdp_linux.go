@@ -368,10 +368,7 @@ func (d *Driver) openQueue(id int) (q *Queue, err error) {
 		q.txFree = append(q.txFree, uint64(f*frameSize))
 	}
 	if c.BusyPoll {
-		// Best effort: kernels before 5.11 lack the preference.
-		_ = unix.SetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1)
-		_ = unix.SetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL, 20)
-		_ = unix.SetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL_BUDGET, c.BatchSize)
+		preferBusyPoll(q.fd, c.BatchSize)
 	}
 	if err := unix.Bind(q.fd, &unix.SockaddrXDP{Flags: unix.XDP_USE_NEED_WAKEUP, Ifindex: uint32(d.ifindex), QueueID: uint32(id)}); err != nil {
 		return nil, driver.NewOpError(fmt.Sprintf("bind AF_XDP socket to %s queue %d", c.Interface, id), err)
@@ -428,9 +425,7 @@ func (q *Queue) openProven(n int) (err error) {
 	q.rmaps[4] = m
 	q.prx.ring, q.prx.descs = ringAt[desc](m, off.Rx.Producer, off.Rx.Consumer, off.Rx.Flags, off.Rx.Desc, uint32(n))
 	if q.busy {
-		_ = unix.SetsockoptInt(q.pfd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1)
-		_ = unix.SetsockoptInt(q.pfd, unix.SOL_SOCKET, unix.SO_BUSY_POLL, 20)
-		_ = unix.SetsockoptInt(q.pfd, unix.SOL_SOCKET, unix.SO_BUSY_POLL_BUDGET, q.batch)
+		preferBusyPoll(q.pfd, q.batch)
 	}
 	sa := &unix.SockaddrXDP{Flags: unix.XDP_SHARED_UMEM, Ifindex: uint32(d.ifindex), QueueID: uint32(q.id),
 		SharedUmemFD: uint32(q.fd)}
@@ -438,6 +433,14 @@ func (q *Queue) openProven(n int) (err error) {
 		return driver.NewOpError(fmt.Sprintf("bind the proven AF_XDP socket to %s queue %d", d.cfg.Interface, q.id), err)
 	}
 	return d.prog.setProvenSocket(q.id, q.pfd)
+}
+
+// preferBusyPoll asks the kernel to busy-poll socket fd's queue, budget
+// packets at a time. Best effort: kernels before 5.11 lack the preference.
+func preferBusyPoll(fd, budget int) {
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL, 20)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL_BUDGET, budget)
 }
 
 func setsockopt(fd, opt int, p unsafe.Pointer, size uintptr) error {

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"net/netip"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/monotonic"
 )
 
 // Proven clients first (Config.Proven). The engine proves a source when it
@@ -42,11 +41,7 @@ func (d *Driver) Prove(src netip.Addr) {
 }
 
 func (p *program) prove(src netip.Addr) error {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return driver.NewOpError("read the monotonic clock", err)
-	}
-	now := uint64(ts.Nano())
+	now := uint64(monotonic.NS())
 	src = src.Unmap()
 	if src.Is4() {
 		b := src.As4()

@@ -9,11 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver"
 	"github.com/synproxy-lite/synproxy-lite/driver/handoff"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/monotonic"
 	"github.com/synproxy-lite/synproxy-lite/packet"
 )
 
@@ -339,10 +338,9 @@ func (w *worker) run() {
 
 // process decides the verdicts of a batch and queues the SYN-ACKs.
 func (w *worker) process(n int) {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	w.nowMS = ts.Nano() / 1e6
-	w.nowUS = ts.Nano() / 1e3
+	now := monotonic.NS()
+	w.nowMS = now / 1e6
+	w.nowUS = now / 1e3
 	if d := w.nowMS - w.synWin; d >= 1000 {
 		w.synPrev = w.synCur
 		if d >= 2000 {

@@ -4,10 +4,9 @@ import (
 	"encoding/binary"
 	"net/netip"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/synproxy-lite/synproxy-lite/cookie"
 	"github.com/synproxy-lite/synproxy-lite/driver"
+	"github.com/synproxy-lite/synproxy-lite/driver/internal/monotonic"
 )
 
 // The policy's part of a worker's per-packet path.
@@ -109,7 +108,5 @@ func (w *worker) monitorACK(t cookie.Tuple) driver.Verdict {
 
 // monoMS is the workers' clock, in ms.
 func monoMS() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano() / 1e6
+	return monotonic.NS() / 1e6
 }
